@@ -1,0 +1,155 @@
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+
+/**
+ * Every environment variable Twinrail reads, parsed once at boot into a frozen object. Nothing else in
+ * the code base reads `process.env`. A wrong value stops boot with a message naming the variable.
+ */
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z
+  .enum(["1", "0", "true", "false", "yes", "no"])
+  .transform((value) => value === "1" || value === "true" || value === "yes");
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === "" ? undefined : value.trim()));
+
+const tokenRates = z
+  .string()
+  .transform((value, ctx) => {
+    // "UAH:10000000000000000,USD:10000000000000000" — wei minted per minor unit of each currency.
+    const rates: Record<string, bigint> = {};
+    for (const pair of value.split(",").map((part) => part.trim()).filter(Boolean)) {
+      const match = /^([A-Z]{3}):([0-9]{1,40})$/.exec(pair);
+      if (!match) {
+        ctx.addIssue({ code: "custom", message: `"${pair}" is not CUR:WEI (e.g. USD:10000000000000000)` });
+        return z.NEVER;
+      }
+      rates[match[1]!] = BigInt(match[2]!);
+    }
+    return rates;
+  });
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  PORT: int(0, 65_535).default(3000),
+  HOST: z.string().default("127.0.0.1"),
+  PUBLIC_BASE_URL: optionalString.pipe(z.url().optional()),
+  LANDING_URL: optionalString.pipe(z.url().optional()),
+  TRUST_PROXY: optionalString,
+
+  DATABASE_URL: optionalString.pipe(z.url().optional()),
+  DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).optional()),
+  DATA_DIR: optionalString,
+
+  RPC_URL: optionalString.pipe(z.url().optional()),
+  CHAIN_ID: int(1, 2 ** 31).optional(),
+  OPERATOR_PRIVATE_KEY: optionalString.pipe(
+    z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits")
+      .optional(),
+  ),
+  DEPLOYMENTS_FILE: optionalString,
+  CHAIN_CONFIRMATIONS: int(1, 64).default(1),
+
+  WEBHOOK_SECRET: optionalString.pipe(z.string().startsWith("whsec_", "must start with whsec_").optional()),
+  MEMBER_TOKEN_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
+  CRON_SECRET: optionalString.pipe(z.string().min(16, "must be at least 16 characters").optional()),
+  COOKIE_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
+  IP_HASH_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
+
+  REF_COOKIE_DAYS: int(1, 365).default(30),
+  REFERRAL_COMMISSION_BPS: int(0, 5000).default(500),
+  REFERRAL_COMMISSION_MAX_BPS: int(0, 5000).default(5000),
+  MEMBERSHIP_REFERRAL_BPS: int(0, 5000).default(1000),
+  TOKEN_WEI_PER_MINOR_UNIT: tokenRates.default(
+    "UAH:10000000000000000,USD:10000000000000000,EUR:10000000000000000" as never,
+  ),
+  ATTRIBUTION_WINDOW_DAYS: int(1, 730).default(90),
+  ATTRIBUTION_SCOPE: z.enum(["first_order", "window"]).default("first_order"),
+  REWARD_HOLD_DAYS: int(0, 365).default(0),
+
+  MINT_BATCH_SIZE: int(1, 200).default(20),
+  MINT_CRON: z.string().default("* * * * *"),
+  MINT_LEASE_SECONDS: int(10, 86_400).default(300),
+  SETTLEMENT_CRON: z.string().default("*/5 * * * *"),
+  JOBS: bool.default(true),
+
+  DEMO: bool.optional(),
+  DEMO_FILE: z.string().default(".twinrail/demo.json"),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config extends Omit<Env, "WEBHOOK_SECRET" | "MEMBER_TOKEN_SECRET" | "CRON_SECRET"> {
+  readonly publicBaseUrl: string;
+  readonly landingUrl: string;
+  readonly embeddedChain: boolean;
+  readonly demo: boolean;
+  readonly secrets: Readonly<{
+    webhook: string;
+    memberToken: string;
+    cron: string;
+    cookie: string;
+    ipHash: string;
+  }>;
+  /** Names of the secrets generated at boot because they were not configured (not their values). */
+  readonly generatedSecrets: readonly string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment once. Throws `ConfigError` naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Readonly<Config> {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join(".") || "(env)"}: ${issue.message}`),
+    );
+  }
+  const e = parsed.data;
+  const issues: string[] = [];
+  if (e.REFERRAL_COMMISSION_BPS > e.REFERRAL_COMMISSION_MAX_BPS) {
+    issues.push("REFERRAL_COMMISSION_BPS: must not exceed REFERRAL_COMMISSION_MAX_BPS");
+  }
+  if (e.RPC_URL && !e.OPERATOR_PRIVATE_KEY) {
+    issues.push("OPERATOR_PRIVATE_KEY: required when RPC_URL is set");
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const generatedSecrets: string[] = [];
+  const secret = (name: string, value: string | undefined, make: () => string) => {
+    if (value) return value;
+    generatedSecrets.push(name);
+    return make();
+  };
+  const random = (bytes: number) => randomBytes(bytes).toString("base64url");
+
+  const publicBaseUrl = (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, "");
+  const { WEBHOOK_SECRET, MEMBER_TOKEN_SECRET, CRON_SECRET, ...rest } = e;
+  const config: Config = {
+    ...rest,
+    publicBaseUrl,
+    landingUrl: e.LANDING_URL ?? `${publicBaseUrl}/shop/`,
+    embeddedChain: !e.RPC_URL,
+    // With no database configured we are a self-contained demo unless told otherwise.
+    demo: e.DEMO ?? (!e.DATABASE_URL && !e.RPC_URL),
+    secrets: Object.freeze({
+      webhook: secret("WEBHOOK_SECRET", WEBHOOK_SECRET, () => `whsec_${randomBytes(24).toString("base64")}`),
+      memberToken: secret("MEMBER_TOKEN_SECRET", MEMBER_TOKEN_SECRET, () => random(32)),
+      cron: secret("CRON_SECRET", CRON_SECRET, () => random(24)),
+      cookie: secret("COOKIE_SECRET", e.COOKIE_SECRET, () => random(32)),
+      ipHash: secret("IP_HASH_SECRET", e.IP_HASH_SECRET, () => random(32)),
+    }),
+    generatedSecrets,
+  };
+  return Object.freeze(config);
+}
