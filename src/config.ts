@@ -15,12 +15,17 @@ const optionalString = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === "" ? undefined : value.trim()));
 
+const DEFAULT_TOKEN_RATES = "UAH:10000000000000000,USD:10000000000000000,EUR:10000000000000000";
 const tokenRates = z
   .string()
+  .default(DEFAULT_TOKEN_RATES)
   .transform((value, ctx) => {
     // "UAH:10000000000000000,USD:10000000000000000" — wei minted per minor unit of each currency.
     const rates: Record<string, bigint> = {};
-    for (const pair of value.split(",").map((part) => part.trim()).filter(Boolean)) {
+    for (const pair of value
+      .split(",")
+      .map((part) => part.trim())
+      .filter(Boolean)) {
       const match = /^([A-Z]{3}):([0-9]{1,40})$/.exec(pair);
       if (!match) {
         ctx.addIssue({ code: "custom", message: `"${pair}" is not CUR:WEI (e.g. USD:10000000000000000)` });
@@ -41,7 +46,12 @@ const envSchema = z.object({
   TRUST_PROXY: optionalString,
 
   DATABASE_URL: optionalString.pipe(z.url().optional()),
-  DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).optional()),
+  DATABASE_SCHEMA: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+      .optional(),
+  ),
   DATA_DIR: optionalString,
 
   RPC_URL: optionalString.pipe(z.url().optional()),
@@ -65,9 +75,7 @@ const envSchema = z.object({
   REFERRAL_COMMISSION_BPS: int(0, 5000).default(500),
   REFERRAL_COMMISSION_MAX_BPS: int(0, 5000).default(5000),
   MEMBERSHIP_REFERRAL_BPS: int(0, 5000).default(1000),
-  TOKEN_WEI_PER_MINOR_UNIT: tokenRates.default(
-    "UAH:10000000000000000,USD:10000000000000000,EUR:10000000000000000" as never,
-  ),
+  TOKEN_WEI_PER_MINOR_UNIT: tokenRates,
   ATTRIBUTION_WINDOW_DAYS: int(1, 730).default(90),
   ATTRIBUTION_SCOPE: z.enum(["first_order", "window"]).default("first_order"),
   REWARD_HOLD_DAYS: int(0, 365).default(0),

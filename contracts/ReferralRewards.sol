@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity 0.8.28;
+
+import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
+import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
+import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
+import {PausableUpgradeable} from "@openzeppelin/contracts-upgradeable/utils/PausableUpgradeable.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+
+/// @dev The only function of `RewardToken` this contract needs.
+interface IRewardTokenMinter {
+    function mint(address to, uint256 amount) external;
+}
+
+/**
+ * @title ReferralRewards
+ * @notice Pays Twinrail's token rewards (Rail B) at most once per order. The off-chain minter gives
+ * at-least-once delivery; `paidOrders` makes every `orderRef` (keccak256 of the order reference) payable
+ * once, so together payouts are exactly-once.
+ *
+ * Roles: `DEFAULT_ADMIN_ROLE` upgrades the implementation (UUPS), sets the caps and manages roles;
+ * `OPERATOR_ROLE` is the hot minter key and can only pay; `PAUSER_ROLE` stops and resumes paying.
+ *
+ * Damage from a leaked operator key is bounded by two admin-set limits:
+ * - `maxPayout`: the largest single payout in wei. 0 means unlimited.
+ * - `periodCap`: the most wei that may be minted per period of `periodLength` seconds. 0 means unlimited.
+ *   Periods are fixed windows aligned to the Unix epoch: period `i` covers
+ *   `[i * periodLength, (i + 1) * periodLength)` (with 86400, each UTC day). The mint counter is kept even
+ *   when the cap is unlimited, so a cap set later applies to what the current period already minted.
+ *
+ * `paidOrders(orderRef)` is 0 until paid, then the packed word
+ * `PAID_FLAG | (uint256(block.number) << 64) | batchId` (see `decodePaid`), so the minter can reconcile a
+ * payout with its block and batch from a single storage read. `payReferral` records batch id 0; the flag bit
+ * keeps the word non-zero for it.
+ *
+ * Storage is namespaced (ERC-7201) so upgrades may append fields without colliding with OpenZeppelin's.
+ */
+contract ReferralRewards is Initializable, AccessControlUpgradeable, PausableUpgradeable, UUPSUpgradeable {
+    /// @notice One reward: `amount` wei of tokens to `to` for the order whose reference hashes to `orderRef`.
+    struct Payout {
+        bytes32 orderRef;
+        address to;
+        uint256 amount;
+    }
+
+    bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
+    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+
+    /// @notice Bit 255 of a `paidOrders` word: set for every paid order, so the word is never 0 once paid.
+    uint256 public constant PAID_FLAG = 1 << 255;
+
+    /// @custom:storage-location erc7201:twinrail.storage.ReferralRewards
+    struct ReferralRewardsStorage {
+        mapping(bytes32 orderRef => uint256 paidWord) paidOrders;
+        // One slot: read together on every payment.
+        address token;
+        uint64 periodLength;
+        // One slot: the mint counter of the period `periodIndex`, rewritten once per payment transaction.
+        uint64 periodIndex;
+        uint192 mintedInPeriod;
+        uint256 periodCap;
+        uint256 maxPayout;
+    }
+
+    // keccak256(abi.encode(uint256(keccak256("twinrail.storage.ReferralRewards")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 private constant STORAGE_LOCATION = 0x3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e900;
+
+    /// @notice `orderRef` was paid before; `payReferral` refuses to pay it again.
+    error AlreadyPaid(bytes32 orderRef);
+    /// @notice The payout for `orderRef` has a zero recipient or a zero amount.
+    error InvalidPayout(bytes32 orderRef);
+    /// @notice The payout for `orderRef` is above the per-payout maximum `max`.
+    error PayoutTooLarge(bytes32 orderRef, uint256 amount, uint256 max);
+    /// @notice Paying `requested` wei now would exceed the period cap; only `remaining` wei are left.
+    error PeriodCapExceeded(uint256 requested, uint256 remaining);
+    /// @notice `initialize` got the zero address for the admin or the token.
+    error ZeroAddress();
+    /// @notice A period length of 0 seconds was given.
+    error InvalidPeriodLength();
+
+    /// @notice `orderRef` was paid: `amount` wei minted to `to`, in batch `batchId` (0 for `payReferral`).
+    event ReferralPaid(bytes32 indexed orderRef, address indexed to, uint256 amount, uint64 batchId);
+    /// @notice `orderRef` in batch `batchId` was already paid (earlier, or earlier in the same batch); nothing minted.
+    event ReferralSkipped(bytes32 indexed orderRef, uint64 indexed batchId);
+    /// @notice The period mint cap (0 = unlimited) and the period length in seconds were set.
+    event MintCapUpdated(uint256 periodCap, uint64 periodLength);
+    /// @notice The per-payout maximum (0 = unlimited) was set.
+    event MaxPayoutUpdated(uint256 maxPayout);
+    /// @notice The token this contract mints was set (once, at initialization).
+    event RewardTokenSet(address indexed token);
+
+    /// @custom:oz-upgrades-unsafe-allow constructor
+    constructor() {
+        _disableInitializers();
+    }
+
+    /**
+     * @notice Sets up the proxy. `admin` gets `DEFAULT_ADMIN_ROLE` and `PAUSER_ROLE`; `operator` (unless the
+     * zero address) gets `OPERATOR_ROLE`. This contract must also be granted `MINTER_ROLE` on `token`.
+     */
+    function initialize(
+        address admin,
+        address operator,
+        address token_,
+        uint256 periodCap_,
+        uint64 periodLength_,
+        uint256 maxPayout_
+    ) external initializer {
+        if (admin == address(0) || token_ == address(0)) revert ZeroAddress();
+        __AccessControl_init();
+        __Pausable_init();
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(PAUSER_ROLE, admin);
+        if (operator != address(0)) _grantRole(OPERATOR_ROLE, operator);
+
+        ReferralRewardsStorage storage $ = _getStorage();
+        $.token = token_;
+        emit RewardTokenSet(token_);
+        _setMintCap($, periodCap_, periodLength_);
+        _setMaxPayout($, maxPayout_);
+    }
+
+    // ---------------------------------------------------------------- paying
+
+    /**
+     * @notice Pays one reward, recorded with batch id 0. Reverts `AlreadyPaid` if `orderRef` was paid,
+     * `InvalidPayout` / `PayoutTooLarge` for a bad item, `PeriodCapExceeded` past the period cap.
+     */
+    function payReferral(bytes32 orderRef, address to, uint256 amount)
+        external
+        onlyRole(OPERATOR_ROLE)
+        whenNotPaused
+    {
+        ReferralRewardsStorage storage $ = _getStorage();
+        if ($.paidOrders[orderRef] != 0) revert AlreadyPaid(orderRef);
+        _checkPayout(orderRef, to, amount, _effectiveMaxPayout($));
+
+        $.paidOrders[orderRef] = _paidWord(0);
+        emit ReferralPaid(orderRef, to, amount, 0);
+        _consumePeriodCap($, amount);
+
+        IRewardTokenMinter($.token).mint(to, amount);
+    }
+
+    /**
+     * @notice Pays a batch. Items already paid (before, or earlier in this batch) are skipped with
+     * `ReferralSkipped`; consecutive paid items to the same recipient are minted as one transfer, so the
+     * caller should sort by recipient. An invalid unpaid item reverts the whole batch with its own error
+     * (`InvalidPayout` / `PayoutTooLarge`) so the caller can bisect to it; so does the period cap.
+     * @return paidCount number of items paid now.
+     * @return paidAmount wei minted now.
+     */
+    function payReferralBatch(Payout[] calldata payouts, uint64 batchId)
+        external
+        onlyRole(OPERATOR_ROLE)
+        whenNotPaused
+        returns (uint256 paidCount, uint256 paidAmount)
+    {
+        // `_getStorage()` is used inline rather than cached: a cached pointer would not fit the stack.
+        uint256 max = _effectiveMaxPayout(_getStorage());
+        uint256 paidWord = _paidWord(batchId);
+
+        // Runs of consecutive paid items to one recipient, as (recipient, total) word pairs in memory reserved
+        // here; they are minted only after every check and effect (checks-effects-interactions).
+        uint256 runsStart;
+        uint256 runsEnd;
+        assembly ("memory-safe") {
+            runsStart := mload(0x40)
+            runsEnd := runsStart
+            mstore(0x40, add(runsStart, shl(6, payouts.length))) // at most one 64-byte run per item
+        }
+
+        for (uint256 i; i < payouts.length; ) {
+            bytes32 orderRef = payouts[i].orderRef;
+            if (_getStorage().paidOrders[orderRef] != 0) {
+                emit ReferralSkipped(orderRef, batchId);
+            } else {
+                address to = payouts[i].to;
+                uint256 amount = payouts[i].amount;
+                _checkPayout(orderRef, to, amount, max);
+                _getStorage().paidOrders[orderRef] = paidWord;
+                emit ReferralPaid(orderRef, to, amount, batchId);
+                paidAmount += amount;
+                unchecked {
+                    // paidCount <= i < payouts.length.
+                    ++paidCount;
+                }
+                assembly ("memory-safe") {
+                    // Extend the open run when it has the same recipient, else open a new one. The unchecked
+                    // `add` cannot overflow: a run total is a partial sum of paidAmount, whose addition is checked.
+                    switch and(gt(runsEnd, runsStart), eq(mload(sub(runsEnd, 0x40)), to))
+                    case 1 {
+                        let total := sub(runsEnd, 0x20)
+                        mstore(total, add(mload(total), amount))
+                    }
+                    default {
+                        mstore(runsEnd, to)
+                        mstore(add(runsEnd, 0x20), amount)
+                        runsEnd := add(runsEnd, 0x40)
+                    }
+                }
+            }
+            unchecked {
+                // i < payouts.length, far below 2^256.
+                ++i;
+            }
+        }
+
+        if (paidAmount != 0) {
+            ReferralRewardsStorage storage $ = _getStorage();
+            _consumePeriodCap($, paidAmount);
+            IRewardTokenMinter token_ = IRewardTokenMinter($.token);
+            for (uint256 run = runsStart; run < runsEnd; ) {
+                address to;
+                uint256 amount;
+                assembly ("memory-safe") {
+                    to := mload(run)
+                    amount := mload(add(run, 0x20))
+                }
+                token_.mint(to, amount);
+                unchecked {
+                    // run < runsEnd, a memory offset.
+                    run += 0x40;
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- admin
+
+    /**
+     * @notice Sets the period mint cap (0 = unlimited) and the period length in seconds (> 0). The wei
+     * already minted in the current period still count: they carry over into the current window of the
+     * new length.
+     */
+    function setMintCap(uint256 periodCap_, uint64 periodLength_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setMintCap(_getStorage(), periodCap_, periodLength_);
+    }
+
+    /// @notice Sets the per-payout maximum in wei (0 = unlimited).
+    function setMaxPayout(uint256 maxPayout_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setMaxPayout(_getStorage(), maxPayout_);
+    }
+
+    /// @notice Stops both payment paths until `unpause`.
+    function pause() external onlyRole(PAUSER_ROLE) {
+        _pause();
+    }
+
+    function unpause() external onlyRole(PAUSER_ROLE) {
+        _unpause();
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice 0 if `orderRef` is unpaid, else the packed word described in `decodePaid`.
+    function paidOrders(bytes32 orderRef) external view returns (uint256) {
+        return _getStorage().paidOrders[orderRef];
+    }
+
+    /**
+     * @notice Unpacks a `paidOrders` word: bit 255 is the paid flag, bits 64..127 the block number of the
+     * payment, bits 0..63 the batch id (0 for `payReferral`).
+     */
+    function decodePaid(uint256 word) public pure returns (bool paid, uint64 batchId, uint64 blockNumber) {
+        paid = word & PAID_FLAG != 0;
+        batchId = uint64(word);
+        blockNumber = uint64(word >> 64);
+    }
+
+    /// @notice `decodePaid(paidOrders(orderRef))`.
+    function paidInfo(bytes32 orderRef) external view returns (bool paid, uint64 batchId, uint64 blockNumber) {
+        return decodePaid(_getStorage().paidOrders[orderRef]);
+    }
+
+    /// @notice The reward token this contract mints.
+    function token() external view returns (address) {
+        return _getStorage().token;
+    }
+
+    /// @notice Most wei mintable per period; 0 means unlimited.
+    function periodCap() external view returns (uint256) {
+        return _getStorage().periodCap;
+    }
+
+    /// @notice Period length in seconds.
+    function periodLength() external view returns (uint64) {
+        return _getStorage().periodLength;
+    }
+
+    /// @notice Largest single payout in wei; 0 means unlimited.
+    function maxPayout() external view returns (uint256) {
+        return _getStorage().maxPayout;
+    }
+
+    /// @notice Wei minted so far in the period containing `block.timestamp`.
+    function mintedInCurrentPeriod() public view returns (uint256) {
+        return _mintedInCurrentPeriod(_getStorage());
+    }
+
+    /// @notice Wei still mintable in the current period; `type(uint256).max` when the cap is unlimited.
+    function remainingInCurrentPeriod() external view returns (uint256) {
+        ReferralRewardsStorage storage $ = _getStorage();
+        uint256 cap = $.periodCap;
+        if (cap == 0) return type(uint256).max;
+        uint256 minted = _mintedInCurrentPeriod($);
+        return cap > minted ? cap - minted : 0;
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _authorizeUpgrade(address) internal override onlyRole(DEFAULT_ADMIN_ROLE) {}
+
+    function _getStorage() private pure returns (ReferralRewardsStorage storage $) {
+        assembly {
+            $.slot := STORAGE_LOCATION
+        }
+    }
+
+    function _paidWord(uint64 batchId) private view returns (uint256) {
+        return PAID_FLAG | (block.number << 64) | batchId;
+    }
+
+    function _effectiveMaxPayout(ReferralRewardsStorage storage $) private view returns (uint256) {
+        uint256 max = $.maxPayout;
+        return max == 0 ? type(uint256).max : max;
+    }
+
+    function _checkPayout(bytes32 orderRef, address to, uint256 amount, uint256 max) private pure {
+        if (to == address(0) || amount == 0) revert InvalidPayout(orderRef);
+        if (amount > max) revert PayoutTooLarge(orderRef, amount, max);
+    }
+
+    function _mintedInCurrentPeriod(ReferralRewardsStorage storage $) private view returns (uint256) {
+        return $.periodIndex == block.timestamp / $.periodLength ? $.mintedInPeriod : 0;
+    }
+
+    /// @dev Adds `amount` to the current period's counter, reverting past the cap. The counter is 192 bits:
+    /// one period minting 2^192 wei or more reverts even with an unlimited cap.
+    function _consumePeriodCap(ReferralRewardsStorage storage $, uint256 amount) private {
+        uint64 index = uint64(block.timestamp / $.periodLength);
+        uint256 minted = $.periodIndex == index ? $.mintedInPeriod : 0;
+        uint256 total = minted + amount;
+        uint256 cap = $.periodCap;
+        if (cap != 0 && total > cap) revert PeriodCapExceeded(amount, cap > minted ? cap - minted : 0);
+        $.periodIndex = index;
+        $.mintedInPeriod = SafeCast.toUint192(total);
+    }
+
+    function _setMintCap(ReferralRewardsStorage storage $, uint256 periodCap_, uint64 periodLength_) private {
+        if (periodLength_ == 0) revert InvalidPeriodLength();
+        // Read the counter under the old length before re-stamping it with the new window's index.
+        uint256 minted = $.periodLength == 0 ? 0 : _mintedInCurrentPeriod($);
+        $.periodCap = periodCap_;
+        $.periodLength = periodLength_;
+        $.periodIndex = uint64(block.timestamp / periodLength_);
+        $.mintedInPeriod = uint192(minted);
+        emit MintCapUpdated(periodCap_, periodLength_);
+    }
+
+    function _setMaxPayout(ReferralRewardsStorage storage $, uint256 maxPayout_) private {
+        $.maxPayout = maxPayout_;
+        emit MaxPayoutUpdated(maxPayout_);
+    }
+}

@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: UNLICENSED
+pragma solidity 0.8.28;
+
+import {ReferralRewards} from "../ReferralRewards.sol";
+
+/// @dev Test-only upgrade target: the V1 logic plus a marker, to prove upgrades keep `paidOrders`.
+contract ReferralRewardsV2 is ReferralRewards {
+    function version() external pure returns (string memory) {
+        return "2";
+    }
+}

@@ -1,0 +1,110 @@
+import { AppError } from "../errors.js";
+
+/**
+ * The reward and settlement state machines (DESIGN.md "State machines"). Every status change in the
+ * ledger goes through `checkTransition` / `checkSettlementTransition`: an illegal move fails loudly
+ * with `invalid_transition` (409), and repeating the move a row has already made is a no-op, so
+ * retried requests and racing jobs are harmless.
+ */
+
+/** Every status a token reward can have. */
+export type RewardStatus =
+  | "pending_approval"
+  | "approved"
+  | "minting"
+  | "minted"
+  | "rejected"
+  | "cancelled"
+  | "failed"
+  | "held";
+
+/** All reward statuses, in lifecycle order. */
+export const REWARD_STATUSES: readonly RewardStatus[] = Object.freeze([
+  "pending_approval",
+  "approved",
+  "minting",
+  "minted",
+  "rejected",
+  "cancelled",
+  "failed",
+  "held",
+]);
+
+/**
+ * Allowed reward moves. `minting → approved` is the minter proving a batch unsent or unpaid on chain;
+ * `failed → approved` is an admin retry; leaving `held` returns to the status it was held from (the
+ * caller names it) or cancels. `minted`, `rejected` and `cancelled` are terminal: a refund after mint
+ * is a clawback entry, not a status change.
+ */
+export const REWARD_TRANSITIONS: Readonly<Record<RewardStatus, readonly RewardStatus[]>> = Object.freeze({
+  pending_approval: ["approved", "rejected", "cancelled", "held"],
+  approved: ["minting", "rejected", "cancelled", "held"],
+  minting: ["minted", "approved", "failed"],
+  minted: [],
+  rejected: [],
+  cancelled: [],
+  failed: ["approved"],
+  held: ["pending_approval", "approved", "cancelled"],
+});
+
+/** Whether a reward may move from `from` to `to` (a same-state "move" counts as allowed: it is a no-op). */
+export function canTransition(from: RewardStatus, to: RewardStatus): boolean {
+  return from === to || REWARD_TRANSITIONS[from].includes(to);
+}
+
+/**
+ * Decides a reward status change: `"noop"` when it is already in `to`, `"apply"` when the move is
+ * allowed.
+ * @throws AppError("invalid_transition") for any other move.
+ */
+export function checkTransition(from: RewardStatus, to: RewardStatus): "apply" | "noop" {
+  if (from === to) return "noop";
+  if (REWARD_TRANSITIONS[from].includes(to)) return "apply";
+  throw new AppError("invalid_transition", `cannot move a reward from ${from} to ${to}`, {
+    details: { from, to },
+  });
+}
+
+/** Every status a vendor settlement can have. */
+export type SettlementStatus = "pending" | "due" | "in_payout" | "paid" | "held" | "cancelled";
+
+/** All settlement statuses, in lifecycle order. */
+export const SETTLEMENT_STATUSES: readonly SettlementStatus[] = Object.freeze([
+  "pending",
+  "due",
+  "in_payout",
+  "paid",
+  "held",
+  "cancelled",
+]);
+
+/**
+ * Allowed settlement moves. `in_payout → due` is a failed payout going back in the queue. `paid` and
+ * `cancelled` are terminal: refunds after payout are negative adjustments netted from the next payout.
+ */
+export const SETTLEMENT_TRANSITIONS: Readonly<Record<SettlementStatus, readonly SettlementStatus[]>> =
+  Object.freeze({
+    pending: ["due", "held", "cancelled"],
+    due: ["in_payout", "held", "cancelled"],
+    in_payout: ["paid", "due"],
+    paid: [],
+    held: ["pending", "due"],
+    cancelled: [],
+  });
+
+/** Whether a settlement may move from `from` to `to` (same state counts as allowed: it is a no-op). */
+export function canSettlementTransition(from: SettlementStatus, to: SettlementStatus): boolean {
+  return from === to || SETTLEMENT_TRANSITIONS[from].includes(to);
+}
+
+/**
+ * Decides a settlement status change: `"noop"` when already in `to`, `"apply"` when allowed.
+ * @throws AppError("invalid_transition") for any other move.
+ */
+export function checkSettlementTransition(from: SettlementStatus, to: SettlementStatus): "apply" | "noop" {
+  if (from === to) return "noop";
+  if (SETTLEMENT_TRANSITIONS[from].includes(to)) return "apply";
+  throw new AppError("invalid_transition", `cannot move a settlement from ${from} to ${to}`, {
+    details: { from, to },
+  });
+}

@@ -1,0 +1,56 @@
+import type { RequestHandler } from "express";
+import { AppError } from "../../errors.js";
+import { hashJson } from "../../lib/crypto.js";
+import type { Services } from "../../services.js";
+
+/**
+ * `Idempotency-Key` on POSTs: the same key and body replay the first response; the same key with a
+ * different body is a 422. Responses below 500 are stored; a failed attempt can be retried.
+ * Two requests racing with one new key may both run; the use cases behind them are idempotent
+ * themselves (unique keys), so the race costs work, not correctness.
+ */
+export function idempotency(services: Services): RequestHandler {
+  return async (req, res, next) => {
+    const key = req.get("idempotency-key");
+    if (req.method !== "POST" || !key) return next();
+    if (key.length > 255)
+      return next(new AppError("validation_failed", "Idempotency-Key must be at most 255 characters"));
+    const principal = req.principal?.kind === "api_key" ? `key:${req.principal.keyId}` : "anonymous";
+    const requestHash = hashJson({ path: req.originalUrl, body: req.body ?? null });
+    const previous = await services.db
+      .selectFrom("idempotency_keys")
+      .selectAll()
+      .where("principal", "=", principal)
+      .where("key", "=", key)
+      .executeTakeFirst();
+    if (previous) {
+      if (previous.request_hash !== requestHash) {
+        return next(
+          new AppError("idempotency_conflict", "this Idempotency-Key was used with a different request body"),
+        );
+      }
+      res.setHeader("idempotent-replayed", "true");
+      return res.status(previous.status_code).json(previous.response);
+    }
+    const json = res.json.bind(res);
+    res.json = (body: unknown) => {
+      if (res.statusCode >= 500) return json(body);
+      // Stored before the answer leaves, so a retry that arrives right after sees it.
+      services.db
+        .insertInto("idempotency_keys")
+        .values({
+          principal,
+          key,
+          request_hash: requestHash,
+          status_code: res.statusCode,
+          response: JSON.stringify(body),
+        })
+        .onConflict((oc) => oc.columns(["principal", "key"]).doNothing())
+        .execute()
+        .catch((error) => req.log?.warn({ err: error }, "could not store idempotency key"))
+        .finally(() => json(body));
+      return res;
+    };
+    next();
+  };
+}

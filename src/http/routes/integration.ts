@@ -1,0 +1,127 @@
+import { Router } from "express";
+import { z } from "zod";
+import { AppError } from "../../errors.js";
+import { createOrder } from "../../ledger/create-order.js";
+import { issueCode } from "../../ledger/issue-code.js";
+import { registerMember, updateMember } from "../../ledger/register-member.js";
+import { upsertProduct, upsertVendor } from "../../ledger/upsert-catalog.js";
+import { parseCookies, REF_COOKIE, verifyCookieValue } from "../../lib/cookies.js";
+import type { Services } from "../../services.js";
+import { actorOf, requireRole } from "../middleware/auth.js";
+import { idempotency } from "../middleware/idempotency.js";
+import { amount, bps, currency, id, parse, wallet } from "../validate.js";
+
+const memberBody = z.object({
+  memberId: id,
+  displayName: z.string().trim().min(1).max(120).nullish(),
+  walletAddress: wallet.nullish(),
+  refCode: z.string().max(256).nullish(),
+  clickId: z.string().max(256).nullish(),
+});
+
+export const orderBody = z.object({
+  orderReference: id,
+  buyerMemberId: id.nullish(),
+  refCode: z.string().max(256).nullish(),
+  clickId: z.string().max(256).nullish(),
+  currency,
+  lines: z
+    .array(
+      z.object({
+        lineId: id,
+        vendorId: id,
+        productId: id.nullish(),
+        quantity: z.number().int().positive().max(1_000_000),
+        unitAmount: amount,
+      }),
+    )
+    .min(1)
+    .max(500),
+  shippingAmount: amount.default(0n),
+  discountAmount: amount.default(0n),
+});
+
+/** The host backend's surface (role `integration`). */
+export function integrationRoutes(services: Services): Router {
+  const router = Router();
+  const { db, config } = services;
+  router.use("/v1/members", requireRole(services, "integration"), idempotency(services));
+  router.use(
+    ["/v1/vendors", "/v1/products", "/v1/orders"],
+    requireRole(services, "integration", "admin"),
+    idempotency(services),
+  );
+
+  router.post("/v1/members", async (req, res) => {
+    const body = parse(memberBody, req.body);
+    const cookieCode = verifyCookieValue(config.secrets.cookie, parseCookies(req.get("cookie"))[REF_COOKIE]);
+    const result = await registerMember(db, actorOf(req), { ...body, cookieCode });
+    const { created, ...payload } = result;
+    res.status(created ? 201 : 200).json(payload);
+  });
+
+  router.patch("/v1/members/:memberId", async (req, res) => {
+    const memberId = parse(id, req.params.memberId, "path");
+    const body = parse(memberBody.pick({ displayName: true, walletAddress: true }).strict(), req.body);
+    const member = await updateMember(db, actorOf(req), memberId, body);
+    if (!member) throw new AppError("not_found", `member ${memberId} does not exist`);
+    res.json({
+      memberId: member.member_id,
+      displayName: member.display_name,
+      walletAddress: member.wallet_address,
+    });
+  });
+
+  router.post("/v1/members/:memberId/code", async (req, res) => {
+    const memberId = parse(id, req.params.memberId, "path");
+    const body = parse(
+      z.object({ rotate: z.boolean().optional(), vanity: z.string().max(64).optional() }),
+      req.body ?? {},
+    );
+    const result = await issueCode(db, actorOf(req), memberId, body);
+    res
+      .status(result.created ? 201 : 200)
+      .json({ code: result.code, shareUrl: `${config.publicBaseUrl}/r/${result.code}` });
+  });
+
+  router.put("/v1/vendors/:vendorId", async (req, res) => {
+    const vendorId = parse(id, req.params.vendorId, "path");
+    const body = parse(
+      z.object({
+        name: z.string().trim().min(1).max(200),
+        referralCommissionBps: bps.nullish(),
+        platformFeeBps: z.number().int().min(0).max(10_000),
+        holdDays: z.number().int().min(0).max(365),
+      }),
+      req.body,
+    );
+    const vendor = await upsertVendor(db, actorOf(req), { vendorId, ...body });
+    res.json({
+      vendorId: vendor.vendor_id,
+      name: vendor.name,
+      referralCommissionBps: vendor.referral_commission_bps,
+      platformFeeBps: vendor.platform_fee_bps,
+      holdDays: vendor.hold_days,
+    });
+  });
+
+  router.put("/v1/products/:productId", async (req, res) => {
+    const productId = parse(id, req.params.productId, "path");
+    const body = parse(z.object({ vendorId: id, referralCommissionBps: bps.nullable() }), req.body);
+    const product = await upsertProduct(db, actorOf(req), { productId, ...body });
+    res.json({
+      productId: product.product_id,
+      vendorId: product.vendor_id,
+      referralCommissionBps: product.referral_commission_bps,
+    });
+  });
+
+  router.post("/v1/orders", async (req, res) => {
+    const body = parse(orderBody, req.body);
+    const cookieCode = verifyCookieValue(config.secrets.cookie, parseCookies(req.get("cookie"))[REF_COOKIE]);
+    const { created, ...result } = await createOrder(db, config, actorOf(req), body, { cookieCode });
+    res.status(created ? 201 : 200).json(result);
+  });
+
+  return router;
+}

@@ -1,0 +1,135 @@
+import { Router } from "express";
+import { sql } from "kysely";
+import { AppError } from "../../errors.js";
+import { constantTimeEqual } from "../../lib/crypto.js";
+import type { Services } from "../../services.js";
+
+/** Health, readiness, metrics and the cron trigger. */
+export function opsRoutes(services: Services): Router {
+  const router = Router();
+  const { db, chain, minter } = services;
+
+  router.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+
+  router.get("/readyz", async (_req, res) => {
+    const [database, blockNumber] = await Promise.all([
+      sql`select 1`.execute(db).then(
+        () => true,
+        () => false,
+      ),
+      chain.publicClient.getBlockNumber().then(
+        (block) => block,
+        () => null,
+      ),
+    ]);
+    const ready = database && blockNumber !== null;
+    res.status(ready ? 200 : 503).json({
+      status: ready ? "ready" : "unavailable",
+      database: { ok: database, kind: services.dbKind },
+      chain: {
+        ok: blockNumber !== null,
+        mode: chain.mode,
+        chainId: chain.chainId,
+        blockNumber: blockNumber?.toString() ?? null,
+      },
+      minter: {
+        running: minter.stats.running,
+        lastSuccessAt: minter.stats.lastSuccessAt?.toISOString() ?? null,
+        lastError: minter.stats.lastError,
+      },
+    });
+  });
+
+  router.get("/metrics", async (_req, res) => {
+    const queue = await db
+      .selectFrom("referral_rewards")
+      .select(["status", (eb) => eb.fn.countAll<bigint>().as("n")])
+      .groupBy("status")
+      .execute();
+    const lines = [
+      "# HELP twinrail_rewards Rewards by status.",
+      "# TYPE twinrail_rewards gauge",
+      ...queue.map((row) => `twinrail_rewards{status="${row.status}"} ${row.n}`),
+      "# HELP twinrail_mint_batches_total Mint batches started by this process.",
+      "# TYPE twinrail_mint_batches_total counter",
+      `twinrail_mint_batches_total ${minter.stats.batches}`,
+      "# TYPE twinrail_minted_rewards_total counter",
+      `twinrail_minted_rewards_total ${minter.stats.minted}`,
+      "# TYPE twinrail_mint_failures_total counter",
+      `twinrail_mint_failures_total ${minter.stats.failures}`,
+      "# TYPE twinrail_mint_gas_used_total counter",
+      `twinrail_mint_gas_used_total ${minter.stats.gasUsed}`,
+      "# TYPE twinrail_mint_last_success_timestamp_seconds gauge",
+      `twinrail_mint_last_success_timestamp_seconds ${minter.stats.lastSuccessAt ? Math.floor(minter.stats.lastSuccessAt.getTime() / 1000) : 0}`,
+    ];
+    res.type("text/plain; version=0.0.4").send(`${lines.join("\n")}\n`);
+  });
+
+  const cronMint = async (req: import("express").Request, res: import("express").Response) => {
+    const header = req.get("authorization") ?? "";
+    const presented = /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? "";
+    if (!constantTimeEqual(presented, services.config.secrets.cron)) {
+      throw new AppError("unauthorized", "cron endpoints need Authorization: Bearer $CRON_SECRET");
+    }
+    const result = await minter.runOnce();
+    res.json({
+      batchId: result.batchId,
+      status: result.status,
+      minted: result.minted,
+      skipped: result.skipped,
+      failed: result.failed,
+    });
+  };
+  router.get("/v1/cron/mint", cronMint);
+  router.post("/v1/cron/mint", cronMint);
+
+  // The embedded chain lives inside this process; this read-only JSON-RPC door lets scripts, wallets and
+  // block explorers verify it. Real chains have their own RPC, so it exists only in embedded mode.
+  if (chain.mode === "embedded") {
+    router.post("/v1/chain/rpc", async (req, res) => {
+      const body = req.body as { id?: unknown; method?: unknown; params?: unknown } | undefined;
+      const method = typeof body?.method === "string" ? body.method : "";
+      if (!READ_ONLY_RPC.has(method)) {
+        res
+          .status(403)
+          .json({
+            jsonrpc: "2.0",
+            id: body?.id ?? null,
+            error: { code: -32601, message: `${method || "method"} is not allowed here` },
+          });
+        return;
+      }
+      try {
+        const result = await chain.publicClient.request({ method, params: body?.params ?? [] } as never);
+        res.json({ jsonrpc: "2.0", id: body?.id ?? null, result });
+      } catch (error) {
+        res.json({
+          jsonrpc: "2.0",
+          id: body?.id ?? null,
+          error: { code: -32000, message: error instanceof Error ? error.message : String(error) },
+        });
+      }
+    });
+  }
+
+  return router;
+}
+
+const READ_ONLY_RPC = new Set([
+  "eth_chainId",
+  "net_version",
+  "eth_blockNumber",
+  "eth_call",
+  "eth_getBalance",
+  "eth_getCode",
+  "eth_getLogs",
+  "eth_getBlockByNumber",
+  "eth_getBlockByHash",
+  "eth_getTransactionByHash",
+  "eth_getTransactionReceipt",
+  "eth_getTransactionCount",
+  "eth_estimateGas",
+  "eth_gasPrice",
+]);

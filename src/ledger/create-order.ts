@@ -1,0 +1,338 @@
+import type { Config } from "../config.js";
+import type { DbOrTx } from "../db/connect.js";
+import { decideCheckoutAttribution, type ResolvedReferralCode } from "../domain/attribution.js";
+import { resolveCommissionBps } from "../domain/rates.js";
+import { computeOrderSettlement } from "../domain/settlement.js";
+import { AppError } from "../errors.js";
+import { hashJson } from "../lib/crypto.js";
+import { type Actor, audit } from "./audit.js";
+import { resolveCode } from "./register-member.js";
+
+export interface OrderLineBody {
+  lineId: string;
+  vendorId: string;
+  productId?: string | null;
+  quantity: number;
+  unitAmount: bigint;
+}
+
+export interface CreateOrderInput {
+  orderReference: string;
+  buyerMemberId?: string | null;
+  refCode?: string | null;
+  clickId?: string | null;
+  currency: string;
+  lines: OrderLineBody[];
+  shippingAmount: bigint;
+  discountAmount: bigint;
+}
+
+export interface CreateOrderResult {
+  created: boolean;
+  orderReference: string;
+  referralApplied: boolean;
+  referralCode: string | null;
+  referrer: { displayName: string | null } | null;
+  reason?: string;
+  lines: Array<{ lineId: string; commissionBps: number; rateSource: string }>;
+  totals: { gross: string; referralCommission: string };
+}
+
+type RateConfig = Pick<
+  Config,
+  | "REFERRAL_COMMISSION_BPS"
+  | "REFERRAL_COMMISSION_MAX_BPS"
+  | "TOKEN_WEI_PER_MINOR_UNIT"
+  | "ATTRIBUTION_WINDOW_DAYS"
+  | "ATTRIBUTION_SCOPE"
+>;
+
+/**
+ * Checkout: decides attribution and snapshots every rate the order will be paid with (commission bps
+ * and source per line, platform fee per vendor, token conversion). The same body again returns the
+ * same result; a different body for the same `orderReference` is a 409.
+ */
+export async function createOrder(
+  db: DbOrTx,
+  config: RateConfig,
+  actor: Actor,
+  input: CreateOrderInput,
+  options: { cookieCode?: string | null; now?: Date } = {},
+): Promise<CreateOrderResult> {
+  return db.transaction().execute((trx) => createOrderInTx(trx, config, actor, input, options));
+}
+
+/** The body of `createOrder`, for callers that already hold a transaction (the `order.paid` webhook). */
+export async function createOrderInTx(
+  trx: DbOrTx,
+  config: RateConfig,
+  actor: Actor,
+  input: CreateOrderInput,
+  options: { cookieCode?: string | null; now?: Date } = {},
+): Promise<CreateOrderResult> {
+  const now = options.now ?? new Date();
+  const requestHash = hashJson(input);
+  const existing = await trx
+    .selectFrom("orders")
+    .select(["order_reference", "request_hash"])
+    .where("order_reference", "=", input.orderReference)
+    .executeTakeFirst();
+  if (existing) return existingOrder(trx, existing, requestHash);
+
+  const weiPerMinorUnit = config.TOKEN_WEI_PER_MINOR_UNIT[input.currency];
+  if (weiPerMinorUnit === undefined) {
+    throw new AppError(
+      "validation_failed",
+      `no TOKEN_WEI_PER_MINOR_UNIT configured for currency ${input.currency}`,
+      {
+        details: { field: "currency" },
+      },
+    );
+  }
+
+  // Rates: product override → vendor → platform default, clamped; snapshotted per line.
+  const vendorIds = [...new Set(input.lines.map((line) => line.vendorId))];
+  const productIds = [...new Set(input.lines.flatMap((line) => (line.productId ? [line.productId] : [])))];
+  const vendors = await trx.selectFrom("vendors").selectAll().where("vendor_id", "in", vendorIds).execute();
+  const products = productIds.length
+    ? await trx.selectFrom("products").selectAll().where("product_id", "in", productIds).execute()
+    : [];
+  const vendorById = new Map(vendors.map((vendor) => [vendor.vendor_id, vendor]));
+  const productById = new Map(products.map((product) => [product.product_id, product]));
+  const missing = vendorIds.filter((id) => !vendorById.has(id));
+  if (missing.length > 0) {
+    throw new AppError(
+      "unprocessable",
+      `unknown vendor ${missing.join(", ")}: PUT /v1/vendors/:vendorId first`,
+      {
+        details: { vendorIds: missing },
+      },
+    );
+  }
+  const lines = input.lines.map((line) => {
+    const product = line.productId ? productById.get(line.productId) : undefined;
+    if (product && product.vendor_id !== line.vendorId) {
+      throw new AppError(
+        "unprocessable",
+        `product ${product.product_id} belongs to vendor ${product.vendor_id}, not ${line.vendorId}`,
+      );
+    }
+    const rate = resolveCommissionBps({
+      productBps: product?.referral_commission_bps,
+      vendorBps: vendorById.get(line.vendorId)?.referral_commission_bps,
+      platformDefaultBps: config.REFERRAL_COMMISSION_BPS,
+      maxBps: config.REFERRAL_COMMISSION_MAX_BPS,
+    });
+    return {
+      lineId: line.lineId,
+      vendorId: line.vendorId,
+      productId: line.productId ?? null,
+      quantity: line.quantity,
+      unitAmount: line.unitAmount,
+      commissionBps: rate.bps,
+      rateSource: rate.source,
+    };
+  });
+
+  // Attribution: the buyer's durable referredBy → explicit code → first-touch cookie.
+  let buyer = input.buyerMemberId
+    ? await trx
+        .selectFrom("members")
+        .selectAll()
+        .where("member_id", "=", input.buyerMemberId)
+        .executeTakeFirst()
+    : undefined;
+  if (input.buyerMemberId && !buyer) {
+    buyer = await trx
+      .insertInto("members")
+      .values({ member_id: input.buyerMemberId })
+      .onConflict((oc) => oc.column("member_id").doUpdateSet({ member_id: input.buyerMemberId! }))
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  }
+  const referredByWallet = buyer?.referred_by_member_id
+    ? ((
+        await trx
+          .selectFrom("members")
+          .select("wallet_address")
+          .where("member_id", "=", buyer.referred_by_member_id)
+          .executeTakeFirst()
+      )?.wallet_address ?? null)
+    : null;
+  const known = (code: ResolvedReferralCode | "unknown" | null) => (code === "unknown" ? null : code);
+  const explicitRaw = input.refCode ?? input.clickId ?? null;
+  const explicitCode = await resolveCode(trx, explicitRaw);
+  const cookieCode = known(await resolveCode(trx, options.cookieCode));
+  const paidOrders = buyer
+    ? Number(
+        (
+          await trx
+            .selectFrom("orders")
+            .select((eb) => eb.fn.countAll<bigint>().as("n"))
+            .where("buyer_member_id", "=", buyer.member_id)
+            .where("status", "<>", "created")
+            .executeTakeFirstOrThrow()
+        ).n,
+      )
+    : 0;
+  const decided = decideCheckoutAttribution({
+    buyer: {
+      memberId: buyer?.member_id ?? `guest:${input.orderReference}`,
+      wallet: buyer?.wallet_address ?? null,
+      referredByMemberId: buyer?.referred_by_member_id ?? null,
+      referredByCode: buyer?.referred_by_code ?? null,
+      attributedAt: buyer?.attributed_at ?? null,
+      referredByWallet,
+    },
+    // An unknown explicit code does not hide a valid first-touch cookie; it only names the reason.
+    explicitCode: known(explicitCode),
+    cookieCode,
+    now,
+    windowDays: config.ATTRIBUTION_WINDOW_DAYS,
+    scope: config.ATTRIBUTION_SCOPE,
+    buyerPaidOrders: paidOrders,
+  });
+  const decision =
+    !decided.applied && decided.reason === "no_referral" && explicitCode === "unknown"
+      ? ({ applied: false, reason: "unknown_code" } as const)
+      : decided;
+
+  const settlement = computeOrderSettlement({
+    lines,
+    vendors: vendors.map((vendor) => ({
+      vendorId: vendor.vendor_id,
+      platformFeeBps: vendor.platform_fee_bps,
+    })),
+    shippingAmount: input.shippingAmount,
+    discountAmount: input.discountAmount,
+    referral: decision.applied,
+  });
+  const merchandise = settlement.vendors.reduce((sum, vendor) => sum + vendor.merchandise, 0n);
+
+  const inserted = await trx
+    .insertInto("orders")
+    .values({
+      order_reference: input.orderReference,
+      request_hash: requestHash,
+      buyer_member_id: buyer?.member_id ?? null,
+      currency: input.currency,
+      referral_applied: decision.applied,
+      referrer_member_id: decision.applied ? decision.referrerMemberId : null,
+      referral_code: decision.applied ? decision.code : null,
+      attribution_source: decision.applied ? decision.source : null,
+      attribution_reason: decision.applied ? null : decision.reason,
+      merchandise_amount: merchandise,
+      shipping_amount: input.shippingAmount,
+      discount_amount: input.discountAmount,
+      gross_amount: settlement.orderGross,
+      referral_commission: settlement.referralCommission,
+      wei_per_minor_unit: weiPerMinorUnit.toString(),
+    })
+    .onConflict((oc) => oc.column("order_reference").doNothing())
+    .returning("order_reference")
+    .executeTakeFirst();
+  if (!inserted) {
+    // Lost a race with an identical (or conflicting) request: answer as a repeat would.
+    const row = await trx
+      .selectFrom("orders")
+      .select(["order_reference", "request_hash"])
+      .where("order_reference", "=", input.orderReference)
+      .executeTakeFirstOrThrow();
+    return existingOrder(trx, row, requestHash);
+  }
+
+  let position = 0;
+  const vendorFee = new Map(vendors.map((vendor) => [vendor.vendor_id, vendor.platform_fee_bps]));
+  const lineRows = settlement.vendors.flatMap((vendor) =>
+    vendor.lines.map((line) => ({
+      order_reference: input.orderReference,
+      line_id: line.lineId,
+      position: position++,
+      vendor_id: vendor.vendorId,
+      product_id: line.productId,
+      quantity: line.quantity,
+      unit_amount: line.unitAmount,
+      subtotal: line.subtotal,
+      discount: line.discount,
+      commission_base: line.commissionBase,
+      commission_bps: line.commissionBps,
+      rate_source: line.rateSource,
+      platform_fee_bps: vendorFee.get(vendor.vendorId) ?? 0,
+      referral_commission: line.referralCommission,
+    })),
+  );
+  // Keep the caller's line order for positions.
+  const order = new Map(input.lines.map((line, index) => [line.lineId, index]));
+  for (const row of lineRows) row.position = order.get(row.line_id) ?? row.position;
+  await trx.insertInto("order_lines").values(lineRows).execute();
+  await audit(trx, actor, "order.created", { type: "order", id: input.orderReference }, null, {
+    referralApplied: decision.applied,
+    referralCode: decision.applied ? decision.code : null,
+    gross: settlement.orderGross,
+    referralCommission: settlement.referralCommission,
+  });
+
+  const result = await orderResult(trx, input.orderReference);
+  return { ...result, created: true };
+}
+
+async function existingOrder(
+  trx: DbOrTx,
+  row: { order_reference: string; request_hash: string },
+  requestHash: string,
+): Promise<CreateOrderResult> {
+  if (row.request_hash !== requestHash) {
+    throw new AppError(
+      "order_conflict",
+      `order ${row.order_reference} already exists with a different body`,
+      {
+        details: { orderReference: row.order_reference },
+      },
+    );
+  }
+  return { ...(await orderResult(trx, row.order_reference)), created: false };
+}
+
+/** The checkout answer for a stored order (its snapshotted rates, attribution and totals). */
+export async function orderResult(db: DbOrTx, orderReference: string): Promise<CreateOrderResult> {
+  const order = await db
+    .selectFrom("orders as o")
+    .leftJoin("members as r", "r.member_id", "o.referrer_member_id")
+    .select([
+      "o.order_reference",
+      "o.referral_applied",
+      "o.referral_code",
+      "o.attribution_reason",
+      "o.gross_amount",
+      "o.referral_commission",
+      "r.display_name",
+      "r.member_id as referrer_id",
+    ])
+    .where("o.order_reference", "=", orderReference)
+    .executeTakeFirstOrThrow();
+  const lines = await db
+    .selectFrom("order_lines")
+    .select(["line_id", "commission_bps", "rate_source"])
+    .where("order_reference", "=", orderReference)
+    .orderBy("position")
+    .execute();
+  return {
+    created: false,
+    orderReference: order.order_reference,
+    referralApplied: order.referral_applied,
+    referralCode: order.referral_code,
+    referrer: order.referrer_id ? { displayName: order.display_name } : null,
+    ...(order.attribution_reason && order.attribution_reason !== "no_referral"
+      ? { reason: order.attribution_reason }
+      : {}),
+    lines: lines.map((line) => ({
+      lineId: line.line_id,
+      commissionBps: line.commission_bps,
+      rateSource: line.rate_source,
+    })),
+    totals: {
+      gross: order.gross_amount.toString(),
+      referralCommission: order.referral_commission.toString(),
+    },
+  };
+}

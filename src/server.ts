@@ -1,0 +1,126 @@
+import { createServer, type Server } from "node:http";
+import cron, { type ScheduledTask } from "node-cron";
+import { connectChain } from "./chain/index.js";
+import type { Config } from "./config.js";
+import { connect } from "./db/connect.js";
+import { migrate } from "./db/migrate.js";
+import { createApp } from "./http/app.js";
+import { createMinter } from "./jobs/minter.js";
+import { markSettlementsDue } from "./jobs/settlements.js";
+import { createLogger } from "./logger.js";
+import type { Services } from "./services.js";
+
+export interface Running {
+  services: Services;
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** Boots Twinrail: database (migrated), chain, minter, jobs and HTTP. Returns once it is ready. */
+export async function startServer(
+  config: Readonly<Config>,
+  options: { logger?: ReturnType<typeof createLogger> } = {},
+): Promise<Running> {
+  const started = performance.now();
+  const logger = options.logger ?? createLogger(config.LOG_LEVEL);
+  for (const name of config.generatedSecrets) {
+    logger.warn({ secret: name }, `${name} is not set: generated an ephemeral one for this process`);
+  }
+
+  // An embedded chain forgets everything on exit, so its database is in memory too unless DATA_DIR asks otherwise.
+  const connection = await connect({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    schema: config.DATABASE_SCHEMA,
+  });
+  const migrations = await migrate(connection.db as never);
+  logger.info({ applied: migrations.applied, database: connection.kind }, "database ready");
+
+  let chain: Awaited<ReturnType<typeof connectChain>>;
+  try {
+    chain = await connectChain({
+      rpcUrl: config.RPC_URL,
+      chainId: config.CHAIN_ID,
+      operatorPrivateKey: config.OPERATOR_PRIVATE_KEY as `0x${string}` | undefined,
+      deploymentsFile: config.DEPLOYMENTS_FILE,
+      confirmations: config.CHAIN_CONFIRMATIONS,
+    });
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+  logger.info({ mode: chain.mode, chainId: chain.chainId, ...chain.addresses }, "chain ready");
+
+  const minter = createMinter({
+    db: connection.db,
+    dbKind: connection.kind,
+    chain,
+    config: {
+      batchSize: config.MINT_BATCH_SIZE,
+      leaseSeconds: config.MINT_LEASE_SECONDS,
+      confirmations: chain.confirmations,
+    },
+    logger: logger.child({ job: "minter" }),
+  });
+  const services: Services = { config, db: connection.db, dbKind: connection.kind, chain, minter, logger };
+
+  const tasks: ScheduledTask[] = [];
+  if (config.JOBS) {
+    await minter.recover().catch((error) => logger.error({ err: error }, "minter recovery at boot failed"));
+    tasks.push(
+      cron.schedule(
+        config.MINT_CRON,
+        async () => {
+          await minter.runOnce().catch((error) => logger.error({ err: error }, "scheduled mint failed"));
+        },
+        { name: "minter", noOverlap: true },
+      ),
+      cron.schedule(
+        config.SETTLEMENT_CRON,
+        async () => {
+          await markSettlementsDue(connection.db).catch((error) =>
+            logger.error({ err: error }, "settlement job failed"),
+          );
+        },
+        { name: "settlements", noOverlap: true },
+      ),
+    );
+  }
+
+  // Listen first so that an ephemeral PORT=0 is known before the app builds its share links.
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.PORT, config.HOST, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.PORT;
+  if (!config.PUBLIC_BASE_URL && port !== config.PORT) {
+    const publicBaseUrl = `http://localhost:${port}`;
+    services.config = Object.freeze({
+      ...config,
+      publicBaseUrl,
+      landingUrl: config.LANDING_URL ?? `${publicBaseUrl}/shop/`,
+    });
+  }
+  server.on("request", createApp(services));
+  const url = services.config.publicBaseUrl;
+  logger.info({ url, readyMs: Math.round(performance.now() - started) }, "twinrail ready");
+
+  let closed = false;
+  return {
+    services,
+    url,
+    server,
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const task of tasks) await task.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+      await chain.close();
+      await connection.close();
+    },
+  };
+}
