@@ -51,7 +51,7 @@ export async function startEmbeddedChain(): Promise<EmbeddedChain> {
     // Behave like a real node: a transaction that reverts is mined with status 0 and its hash returned,
     // instead of Hardhat's default of throwing from eth_sendRawTransaction. Read when the provider is
     // created, on its first request below.
-    hre.network.config.throwOnTransactionFailures = false;
+    hre.config.networks.hardhat.throwOnTransactionFailures = false;
     const provider = hre.network.provider;
     await provider.request({ method: "eth_chainId" });
     const startupMs = Math.round(performance.now() - started);

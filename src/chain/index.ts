@@ -64,6 +64,9 @@ export interface DeploymentRecord {
   deployBlock: number;
   admin: Address;
   operator: Address;
+  /** Informational, written by `scripts/deploy.ts`. */
+  referralRewardsImplementation?: Address;
+  pauser?: Address;
 }
 
 /** Caps of the embedded demo chain: 1,000,000 tokens per day, 10,000 tokens per payout (18 decimals). */

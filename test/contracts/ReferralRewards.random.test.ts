@@ -1,8 +1,17 @@
+// Mocha globals (describe, it): tsconfig loads only the "node" types.
+/// <reference types="mocha" />
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import type { Contract, EventLog } from "ethers";
 import { ethers } from "hardhat";
-import { deployRewardsFixture, MAX_PAYOUT, nextPeriodStart, PERIOD_LENGTH, type Payout, payout } from "./fixtures";
+import {
+  deployRewardsFixture,
+  MAX_PAYOUT,
+  nextPeriodStart,
+  type Payout,
+  PERIOD_LENGTH,
+  payout,
+} from "./fixtures";
 
 /** mulberry32: small, fast, deterministic. The seed is printed so a failure can be replayed. */
 function prng(seed: number): () => number {
@@ -25,7 +34,8 @@ type Outcome = { ok: true; paid: Payout[] } | { ok: false; error: string; args: 
 
 describe("ReferralRewards randomized model check", () => {
   it(`pays each orderRef at most once and never past the cap, while paused or for a non-operator (seed ${SEED})`, async () => {
-    const { rewards, token, admin, operator, pauser, stranger, holders } = await loadFixture(deployRewardsFixture);
+    const { rewards, token, admin, operator, pauser, stranger, holders } =
+      await loadFixture(deployRewardsFixture);
     await rewards.connect(admin).getFunction("setMintCap")(CAP, PERIOD_LENGTH);
     const random = prng(SEED);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
@@ -61,7 +71,8 @@ describe("ReferralRewards randomized model check", () => {
 
     for (let step = 0; step < STEPS; step++) {
       // Time moves 0–3 hours per step, sometimes jumping straight into the next period.
-      timestamp = random() < 0.08 ? nextPeriodStart(timestamp) : timestamp + 1n + BigInt(Math.floor(random() * 10_800));
+      timestamp =
+        random() < 0.08 ? nextPeriodStart(timestamp) : timestamp + 1n + BigInt(Math.floor(random() * 10_800));
       await time.setNextBlockTimestamp(timestamp);
 
       // Pauses are rare and short, as in operations.
@@ -78,7 +89,11 @@ describe("ReferralRewards randomized model check", () => {
         const reference = Math.floor(random() * 150);
         const r = random();
         const amount =
-          r < 0.02 ? 0n : r < 0.04 ? MAX_PAYOUT + 1n : ethers.parseEther(String(1 + Math.floor(random() * 60)));
+          r < 0.02
+            ? 0n
+            : r < 0.04
+              ? MAX_PAYOUT + 1n
+              : ethers.parseEther(String(1 + Math.floor(random() * 60)));
         items.push(payout(reference, pick(recipients), amount));
       }
       // Sorted by recipient most of the time, as the minter does.
@@ -89,7 +104,11 @@ describe("ReferralRewards randomized model check", () => {
       const batchId = BigInt(step + 1);
       const send = () =>
         single
-          ? rewards.connect(caller).getFunction("payReferral")(batch[0]!.orderRef, batch[0]!.to, batch[0]!.amount)
+          ? rewards.connect(caller).getFunction("payReferral")(
+              batch[0]!.orderRef,
+              batch[0]!.to,
+              batch[0]!.amount,
+            )
           : rewards.connect(caller).getFunction("payReferralBatch")(batch, batchId);
 
       if (caller !== operator) {
@@ -140,8 +159,12 @@ describe("ReferralRewards randomized model check", () => {
     // Invariants, from the chain's own records.
     const paidLogs = (await rewards.queryFilter(rewards.filters.ReferralPaid!(), 0)) as EventLog[];
     const perOrder = new Map<string, number>();
-    for (const log of paidLogs) perOrder.set(log.args[0] as string, (perOrder.get(log.args[0] as string) ?? 0) + 1);
-    expect([...perOrder.values()].every((count) => count === 1), "one ReferralPaid per orderRef").to.equal(true);
+    for (const log of paidLogs)
+      perOrder.set(log.args[0] as string, (perOrder.get(log.args[0] as string) ?? 0) + 1);
+    expect(
+      [...perOrder.values()].every((count) => count === 1),
+      "one ReferralPaid per orderRef",
+    ).to.equal(true);
     expect(perOrder.size).to.equal(paid.size);
 
     const paidTotal = paidLogs.reduce((sum, log) => sum + (log.args[2] as bigint), 0n);

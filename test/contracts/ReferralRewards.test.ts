@@ -1,3 +1,5 @@
+// Mocha globals (describe, it): tsconfig loads only the "node" types.
+/// <reference types="mocha" />
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import type { Contract } from "ethers";
@@ -58,16 +60,16 @@ describe("ReferralRewards", () => {
       const implementation = await ethers.deployContract("ReferralRewards");
       const init = (...args: unknown[]) => implementation.interface.encodeFunctionData("initialize", args);
       const proxy = (data: string) =>
-        ethers.deployContract("ERC1967Proxy", [implementation.target, data]).then((c) => c.waitForDeployment());
+        ethers
+          .deployContract("ERC1967Proxy", [implementation.target, data])
+          .then((c) => c.waitForDeployment());
       const someone = admin!.address;
-      await expect(proxy(init(ethers.ZeroAddress, someone, someone, 0n, 1n, 0n))).to.be.revertedWithCustomError(
-        implementation,
-        "ZeroAddress",
-      );
-      await expect(proxy(init(someone, someone, ethers.ZeroAddress, 0n, 1n, 0n))).to.be.revertedWithCustomError(
-        implementation,
-        "ZeroAddress",
-      );
+      await expect(
+        proxy(init(ethers.ZeroAddress, someone, someone, 0n, 1n, 0n)),
+      ).to.be.revertedWithCustomError(implementation, "ZeroAddress");
+      await expect(
+        proxy(init(someone, someone, ethers.ZeroAddress, 0n, 1n, 0n)),
+      ).to.be.revertedWithCustomError(implementation, "ZeroAddress");
       await expect(proxy(init(someone, someone, someone, 0n, 0n, 0n))).to.be.revertedWithCustomError(
         implementation,
         "InvalidPeriodLength",
@@ -80,13 +82,17 @@ describe("ReferralRewards", () => {
       const { rewards, operator, holders } = await loadFixture(deployRewardsFixture);
       const first = payout(1, holders[0]!, 10n);
       await rewards.connect(operator).getFunction("payReferral")(first.orderRef, first.to, first.amount);
-      await expect(rewards.connect(operator).getFunction("payReferral")(first.orderRef, holders[1]!.address, 99n))
+      await expect(
+        rewards.connect(operator).getFunction("payReferral")(first.orderRef, holders[1]!.address, 99n),
+      )
         .to.be.revertedWithCustomError(rewards, "AlreadyPaid")
         .withArgs(first.orderRef);
 
       const batched = payout(2, holders[0]!, 10n);
       await rewards.connect(operator).getFunction("payReferralBatch")([batched], 5n);
-      await expect(rewards.connect(operator).getFunction("payReferral")(batched.orderRef, batched.to, batched.amount))
+      await expect(
+        rewards.connect(operator).getFunction("payReferral")(batched.orderRef, batched.to, batched.amount),
+      )
         .to.be.revertedWithCustomError(rewards, "AlreadyPaid")
         .withArgs(batched.orderRef);
     });
@@ -126,9 +132,16 @@ describe("ReferralRewards", () => {
       const { rewards, token, operator, holders } = await loadFixture(deployRewardsFixture);
       const a = payout("dup", holders[0]!, 10n);
       const sameRefOtherRecipient = { ...a, to: holders[1]!.address, amount: 99n };
-      const tx = await rewards.connect(operator).getFunction("payReferralBatch")([a, sameRefOtherRecipient, a], 3n);
+      const tx = await rewards.connect(operator).getFunction("payReferralBatch")(
+        [a, sameRefOtherRecipient, a],
+        3n,
+      );
       const receipt = await tx.wait();
-      expect(eventNames(rewards, receipt)).to.deep.equal(["ReferralPaid", "ReferralSkipped", "ReferralSkipped"]);
+      expect(eventNames(rewards, receipt)).to.deep.equal([
+        "ReferralPaid",
+        "ReferralSkipped",
+        "ReferralSkipped",
+      ]);
       expect(await token.getFunction("totalSupply")()).to.equal(10n);
       expect(await token.getFunction("balanceOf")(holders[1]!.address)).to.equal(0n);
     });
@@ -160,7 +173,9 @@ describe("ReferralRewards", () => {
       const paidBefore = payout("old", holders[1]!, 5n);
       await pay([paidBefore], 1n);
       const receipt = await (await pay([payout(1, alice, 1n), paidBefore, payout(2, alice, 2n)], 2n)).wait();
-      expect(transfers(token, receipt)).to.deep.equal([{ from: ethers.ZeroAddress, to: alice.address, value: 3n }]);
+      expect(transfers(token, receipt)).to.deep.equal([
+        { from: ethers.ZeroAddress, to: alice.address, value: 3n },
+      ]);
     });
 
     it("reverts the whole batch with the item's error when one unpaid item is invalid", async () => {
@@ -185,7 +200,9 @@ describe("ReferralRewards", () => {
       const big = payout("big", holders[0]!, MAX_PAYOUT);
       await pay([big], 1n);
       await rewards.connect(admin).getFunction("setMaxPayout")(1n);
-      await expect(pay([big], 2n)).to.emit(rewards, "ReferralSkipped").withArgs(big.orderRef, 2n);
+      await expect(pay([big], 2n))
+        .to.emit(rewards, "ReferralSkipped")
+        .withArgs(big.orderRef, 2n);
     });
 
     it("reverts the whole batch with PeriodCapExceeded(requested, remaining) when the batch total is over the cap", async () => {
@@ -248,10 +265,9 @@ describe("ReferralRewards", () => {
       await rewards.connect(admin).getFunction("setMintCap")(0n, PERIOD_LENGTH);
       await rewards.connect(admin).getFunction("setMaxPayout")(0n);
       const huge = PERIOD_CAP * 1000n;
-      await expect(rewards.connect(operator).getFunction("payReferralBatch")([payout(1, holders[0]!, huge)], 1n)).to.emit(
-        rewards,
-        "ReferralPaid",
-      );
+      await expect(
+        rewards.connect(operator).getFunction("payReferralBatch")([payout(1, holders[0]!, huge)], 1n),
+      ).to.emit(rewards, "ReferralPaid");
       expect(await rewards.getFunction("remainingInCurrentPeriod")()).to.equal(ethers.MaxUint256);
       expect(await rewards.getFunction("mintedInCurrentPeriod")()).to.equal(huge);
     });
@@ -259,7 +275,11 @@ describe("ReferralRewards", () => {
     it("carries what the current period minted over when the period length changes", async () => {
       const { rewards, admin, operator, holders } = await loadFixture(deployRewardsFixture);
       await time.setNextBlockTimestamp(nextPeriodStart(await time.latest()) + 100n);
-      await rewards.connect(operator).getFunction("payReferral")(payout(1, holders[0]!, MAX_PAYOUT).orderRef, holders[0]!.address, MAX_PAYOUT);
+      await rewards.connect(operator).getFunction("payReferral")(
+        payout(1, holders[0]!, MAX_PAYOUT).orderRef,
+        holders[0]!.address,
+        MAX_PAYOUT,
+      );
       await rewards.connect(admin).getFunction("setMintCap")(PERIOD_CAP, 3_600n);
       expect(await rewards.getFunction("mintedInCurrentPeriod")()).to.equal(MAX_PAYOUT);
       await time.increase(3_600);
@@ -272,7 +292,9 @@ describe("ReferralRewards", () => {
       await rewards.connect(operator).getFunction("payReferralBatch")([payout(1, holders[0]!, 50n)], 1n);
       await rewards.connect(admin).getFunction("setMintCap")(20n, PERIOD_LENGTH);
       expect(await rewards.getFunction("remainingInCurrentPeriod")()).to.equal(0n);
-      await expect(rewards.connect(operator).getFunction("payReferralBatch")([payout(2, holders[0]!, 1n)], 2n))
+      await expect(
+        rewards.connect(operator).getFunction("payReferralBatch")([payout(2, holders[0]!, 1n)], 2n),
+      )
         .to.be.revertedWithCustomError(rewards, "PeriodCapExceeded")
         .withArgs(1n, 0n);
     });
@@ -297,7 +319,11 @@ describe("ReferralRewards", () => {
     it("unpacks flag, block number and batch id, and reads 0 as unpaid", async () => {
       const { rewards } = await loadFixture(deployRewardsFixture);
       const word = (1n << 255n) | (123_456n << 64n) | 0xffff_ffff_ffff_ffffn;
-      expect(await rewards.getFunction("decodePaid")(word)).to.deep.equal([true, 0xffff_ffff_ffff_ffffn, 123_456n]);
+      expect(await rewards.getFunction("decodePaid")(word)).to.deep.equal([
+        true,
+        0xffff_ffff_ffff_ffffn,
+        123_456n,
+      ]);
       expect(await rewards.getFunction("decodePaid")(0n)).to.deep.equal([false, 0n, 0n]);
     });
   });

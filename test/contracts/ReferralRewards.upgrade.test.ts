@@ -1,3 +1,5 @@
+// Mocha globals (describe, it): tsconfig loads only the "node" types.
+/// <reference types="mocha" />
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import type { Contract } from "ethers";

@@ -1,3 +1,5 @@
+// Mocha globals (describe, it): tsconfig loads only the "node" types.
+/// <reference types="mocha" />
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import { ethers } from "hardhat";
@@ -51,7 +53,15 @@ describe("RewardToken", () => {
         { owner: owner.address, spender: spender.address, value: 60n, nonce, deadline },
       ),
     );
-    await token.getFunction("permit")(owner.address, spender.address, 60n, deadline, signature.v, signature.r, signature.s);
+    await token.getFunction("permit")(
+      owner.address,
+      spender.address,
+      60n,
+      deadline,
+      signature.v,
+      signature.r,
+      signature.s,
+    );
     expect(await token.getFunction("allowance")(owner.address, spender.address)).to.equal(60n);
   });
 });

@@ -1,8 +1,17 @@
+// Mocha globals (describe, it): tsconfig loads only the "node" types.
+/// <reference types="mocha" />
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import type { Contract, ContractTransactionResponse, Signer } from "ethers";
 import { ethers } from "hardhat";
-import { deployRewardsFixture, MAX_PAYOUT, nextPeriodStart, PERIOD_CAP, type Payout, payout } from "./fixtures";
+import {
+  deployRewardsFixture,
+  MAX_PAYOUT,
+  nextPeriodStart,
+  type Payout,
+  PERIOD_CAP,
+  payout,
+} from "./fixtures";
 
 /** One way of paying a single reward: `payReferral`, or `payReferralBatch` with a one-item batch. */
 export interface PaymentPath {
@@ -21,7 +30,8 @@ export const PAY_REFERRAL: PaymentPath = {
 export const PAY_REFERRAL_BATCH: PaymentPath = {
   name: "payReferralBatch",
   batchId: 42n,
-  pay: (rewards, signer, item) => (rewards.connect(signer) as Contract).getFunction("payReferralBatch")([item], 42n),
+  pay: (rewards, signer, item) =>
+    (rewards.connect(signer) as Contract).getFunction("payReferralBatch")([item], 42n),
 };
 
 /** What every payment path guarantees: roles, pause, per-payout checks, the period cap and the paid record. */

@@ -1,5 +1,5 @@
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import type { Contract, ContractTransactionReceipt } from "ethers";
+import type { Contract, Log } from "ethers";
 import { ethers } from "hardhat";
 
 export const PERIOD_LENGTH = 86_400n;
@@ -79,7 +79,7 @@ export async function deployRewardsFixture(): Promise<RewardsFixture> {
 /** `Transfer` logs of `token` in a receipt, decoded. */
 export function transfers(
   token: Contract,
-  receipt: ContractTransactionReceipt | null,
+  receipt: { logs: readonly Log[] } | null,
 ): { from: string; to: string; value: bigint }[] {
   if (!receipt) throw new Error("no receipt");
   const tokenAddress = String(token.target).toLowerCase();
@@ -87,11 +87,15 @@ export function transfers(
     .filter((log) => log.address.toLowerCase() === tokenAddress)
     .map((log) => token.interface.parseLog(log))
     .filter((parsed) => parsed?.name === "Transfer")
-    .map((parsed) => ({ from: parsed!.args[0] as string, to: parsed!.args[1] as string, value: parsed!.args[2] as bigint }));
+    .map((parsed) => ({
+      from: parsed!.args[0] as string,
+      to: parsed!.args[1] as string,
+      value: parsed!.args[2] as bigint,
+    }));
 }
 
 /** Names of the `rewards` events in a receipt, in order. */
-export function eventNames(rewards: Contract, receipt: ContractTransactionReceipt | null): string[] {
+export function eventNames(rewards: Contract, receipt: { logs: readonly Log[] } | null): string[] {
   if (!receipt) throw new Error("no receipt");
   const address = String(rewards.target).toLowerCase();
   return receipt.logs

@@ -11,7 +11,9 @@ describe("embedded chain (in-process Hardhat)", () => {
   beforeAll(async () => {
     const started = performance.now();
     chain = await connectChain({ confirmations: 1 });
-    console.info(`embedded chain up with contracts deployed in ${Math.round(performance.now() - started)} ms`);
+    console.info(
+      `embedded chain up with contracts deployed in ${Math.round(performance.now() - started)} ms`,
+    );
   });
   afterAll(async () => {
     await chain?.close();
@@ -22,7 +24,11 @@ describe("embedded chain (in-process Hardhat)", () => {
     expect(chain.chainId).toBe(31337);
     expect(await chain.publicClient.getChainId()).toBe(31337);
     const address = chain.addresses.referralRewards;
-    const role = await chain.publicClient.readContract({ address, abi: referralRewardsAbi, functionName: "OPERATOR_ROLE" });
+    const role = await chain.publicClient.readContract({
+      address,
+      abi: referralRewardsAbi,
+      functionName: "OPERATOR_ROLE",
+    });
     expect(
       await chain.publicClient.readContract({
         address,
@@ -31,9 +37,9 @@ describe("embedded chain (in-process Hardhat)", () => {
         args: [role, chain.operator],
       }),
     ).toBe(true);
-    expect(await chain.publicClient.readContract({ address, abi: referralRewardsAbi, functionName: "token" })).toBe(
-      chain.addresses.rewardToken,
-    );
+    expect(
+      await chain.publicClient.readContract({ address, abi: referralRewardsAbi, functionName: "token" }),
+    ).toBe(chain.addresses.rewardToken);
   });
 
   it("pays a batch signed locally, and paidOrders then records its block and batch id", async () => {
@@ -54,12 +60,19 @@ describe("embedded chain (in-process Hardhat)", () => {
     // As the minter does: sign first (the raw tx can be persisted), then broadcast.
     const prepared = await chain.walletClient.prepareTransactionRequest({
       to: address,
-      data: encodeFunctionData({ abi: referralRewardsAbi, functionName: "payReferralBatch", args: [payouts, 1n] }),
+      data: encodeFunctionData({
+        abi: referralRewardsAbi,
+        functionName: "payReferralBatch",
+        args: [payouts, 1n],
+      }),
       gas: 1_000_000n,
     });
     const raw = await chain.walletClient.signTransaction(prepared);
     const hash = await chain.publicClient.sendRawTransaction({ serializedTransaction: raw });
-    const receipt = await chain.publicClient.waitForTransactionReceipt({ hash, confirmations: chain.confirmations });
+    const receipt = await chain.publicClient.waitForTransactionReceipt({
+      hash,
+      confirmations: chain.confirmations,
+    });
     expect(receipt.status).toBe("success");
 
     const paid = parseEventLogs({ abi: referralRewardsAbi, logs: receipt.logs, eventName: "ReferralPaid" });
@@ -77,7 +90,11 @@ describe("embedded chain (in-process Hardhat)", () => {
       functionName: "decodePaid",
       args: [word],
     });
-    expect({ isPaid, batchId, blockNumber }).toEqual({ isPaid: true, batchId: 1n, blockNumber: receipt.blockNumber });
+    expect({ isPaid, batchId, blockNumber }).toEqual({
+      isPaid: true,
+      batchId: 1n,
+      blockNumber: receipt.blockNumber,
+    });
   });
 
   it("surfaces reverts as the contract's custom errors (what the minter bisects on)", async () => {

@@ -22,7 +22,9 @@ async function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -111,8 +113,16 @@ describe("RPC chain (npx hardhat node)", () => {
   it("pays a referral batch and reads paidOrders back", async () => {
     const address = chain.addresses.referralRewards;
     const payouts = [
-      { orderRef: orderRefHash("ORD-rpc-1"), to: "0x000000000000000000000000000000000000a11c" as const, amount: 5n },
-      { orderRef: orderRefHash("ORD-rpc-2"), to: "0x000000000000000000000000000000000000a11c" as const, amount: 7n },
+      {
+        orderRef: orderRefHash("ORD-rpc-1"),
+        to: "0x000000000000000000000000000000000000a11c" as const,
+        amount: 5n,
+      },
+      {
+        orderRef: orderRefHash("ORD-rpc-2"),
+        to: "0x000000000000000000000000000000000000a11c" as const,
+        amount: 7n,
+      },
     ];
     const hash = await chain.walletClient.writeContract({
       address,
@@ -120,9 +130,14 @@ describe("RPC chain (npx hardhat node)", () => {
       functionName: "payReferralBatch",
       args: [payouts, 9n],
     });
-    const receipt = await chain.publicClient.waitForTransactionReceipt({ hash, confirmations: chain.confirmations });
+    const receipt = await chain.publicClient.waitForTransactionReceipt({
+      hash,
+      confirmations: chain.confirmations,
+    });
     expect(receipt.status).toBe("success");
-    expect(parseEventLogs({ abi: referralRewardsAbi, logs: receipt.logs, eventName: "ReferralPaid" })).toHaveLength(2);
+    expect(
+      parseEventLogs({ abi: referralRewardsAbi, logs: receipt.logs, eventName: "ReferralPaid" }),
+    ).toHaveLength(2);
 
     for (const payout of payouts) {
       const word = await chain.publicClient.readContract({
@@ -137,7 +152,11 @@ describe("RPC chain (npx hardhat node)", () => {
         functionName: "decodePaid",
         args: [word],
       });
-      expect({ paid, batchId, blockNumber }).toEqual({ paid: true, batchId: 9n, blockNumber: receipt.blockNumber });
+      expect({ paid, batchId, blockNumber }).toEqual({
+        paid: true,
+        batchId: 9n,
+        blockNumber: receipt.blockNumber,
+      });
     }
   });
 

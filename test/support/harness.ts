@@ -1,0 +1,188 @@
+import { randomBytes } from "node:crypto";
+import { sql } from "kysely";
+import pg from "pg";
+import { loadConfig } from "../../src/config.js";
+import { createApiKey } from "../../src/ledger/api-keys.js";
+import { SYSTEM } from "../../src/ledger/audit.js";
+import { signMemberToken } from "../../src/lib/member-token.js";
+import { signWebhook } from "../../src/lib/standard-webhooks.js";
+import { type Running, startServer } from "../../src/server.js";
+
+/**
+ * Integration harness. `TEST_DB=postgres` runs against the real server at TEST_DATABASE_URL (default
+ * postgres://postgres@127.0.0.1:5432/test), each instance in its own fresh schema that is dropped
+ * afterwards; otherwise in-process PGlite. The chain is the embedded Hardhat network.
+ */
+export const TEST_DB = process.env.TEST_DB === "postgres" ? "postgres" : "pglite";
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+export interface TestInstance extends Running {
+  baseUrl: string;
+  keys: { admin: string; integration: string; vendor: (vendorId: string) => Promise<string> };
+  webhookSecret: string;
+  memberToken(memberId: string): string;
+  cronSecret: string;
+  /** fetch against the instance; JSON in and out. */
+  request(method: string, path: string, options?: RequestOptions): Promise<TestResponse>;
+  /** Posts a correctly signed webhook (override id/timestamp/signature to test failures). */
+  webhook(event: unknown, options?: { id?: string; timestamp?: number; signature?: string; rawBody?: string }): Promise<TestResponse>;
+  schema: string | undefined;
+}
+
+export interface RequestOptions {
+  key?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+  text: string;
+}
+
+export async function startTestInstance(env: Record<string, string> = {}): Promise<TestInstance> {
+  const schema = TEST_DB === "postgres" ? `t_${randomBytes(6).toString("hex")}` : undefined;
+  const config = loadConfig({
+    PORT: "0",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    JOBS: "0",
+    DEMO: "0",
+    WEBHOOK_SECRET: `whsec_${randomBytes(24).toString("base64")}`,
+    MEMBER_TOKEN_SECRET: randomBytes(32).toString("hex"),
+    CRON_SECRET: randomBytes(16).toString("hex"),
+    COOKIE_SECRET: randomBytes(32).toString("hex"),
+    IP_HASH_SECRET: randomBytes(32).toString("hex"),
+    ...(schema ? { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema } : {}),
+    ...env,
+  });
+  const running = await startServer(config);
+  const db = running.services.db;
+  const admin = (await createApiKey(db, SYSTEM, { role: "admin" })).key;
+  const integration = (await createApiKey(db, SYSTEM, { role: "integration" })).key;
+  const baseUrl = running.url;
+
+  const request = async (method: string, path: string, options: RequestOptions = {}): Promise<TestResponse> => {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      redirect: "manual",
+      headers: {
+        ...(options.body !== undefined ? { "content-type": "application/json" } : {}),
+        ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
+        ...options.headers,
+      },
+      body: options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body),
+    });
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = text;
+    }
+    return { status: res.status, headers: res.headers, body, text };
+  };
+
+  const close = running.close;
+  return {
+    ...running,
+    baseUrl,
+    schema,
+    keys: {
+      admin,
+      integration,
+      vendor: async (vendorId) => (await createApiKey(db, SYSTEM, { role: "vendor", vendorId })).key,
+    },
+    webhookSecret: config.secrets.webhook,
+    cronSecret: config.secrets.cron,
+    memberToken: (memberId) => signMemberToken(config.secrets.memberToken, memberId, 3600),
+    request,
+    webhook: (event, options = {}) => {
+      const body = options.rawBody ?? JSON.stringify(event);
+      const id = options.id ?? `evt_${randomBytes(8).toString("hex")}`;
+      const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+      return request("POST", "/v1/webhooks/payments", {
+        body,
+        headers: {
+          "webhook-id": id,
+          "webhook-timestamp": String(timestamp),
+          "webhook-signature": options.signature ?? signWebhook(config.secrets.webhook, id, timestamp, body),
+        },
+      });
+    },
+    async close() {
+      await close();
+      if (schema) {
+        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await client.end();
+      }
+    },
+  };
+}
+
+/** Seeds two vendors, products with and without overrides, and a referrer with a wallet and a code. */
+export async function seedCatalog(t: TestInstance) {
+  const key = t.keys.integration;
+  await t.request("PUT", "/v1/vendors/v_books", { key, body: { name: "Books", platformFeeBps: 1000, holdDays: 0 } });
+  await t.request("PUT", "/v1/vendors/v_games", {
+    key,
+    body: { name: "Games", referralCommissionBps: 800, platformFeeBps: 1200, holdDays: 7 },
+  });
+  await t.request("PUT", "/v1/products/p_novel", { key, body: { vendorId: "v_books", referralCommissionBps: 1000 } });
+  await t.request("PUT", "/v1/products/p_chess", { key, body: { vendorId: "v_games", referralCommissionBps: null } });
+  await t.request("POST", "/v1/members", {
+    key,
+    body: { memberId: "m_anna", displayName: "Anna", walletAddress: "0x70997970c51812dc3a010c7d01b50e0d17dc79c8" },
+  });
+  const code = await t.request("POST", "/v1/members/m_anna/code", { key, body: { vanity: "ANNA7F3K" } });
+  return { referrerCode: code.body.code as string };
+}
+
+export function orderBody(orderReference: string, extra: Record<string, unknown> = {}) {
+  return {
+    orderReference,
+    // A buyer per order: with ATTRIBUTION_SCOPE=first_order only a first paid order is attributed.
+    buyerMemberId: `m_buyer_${orderReference}`,
+    refCode: "ANNA7F3K",
+    currency: "UAH",
+    lines: [
+      { lineId: "l1", vendorId: "v_books", productId: "p_novel", quantity: 2, unitAmount: "25000" },
+      { lineId: "l2", vendorId: "v_games", productId: "p_chess", quantity: 1, unitAmount: "120000" },
+    ],
+    shippingAmount: "0",
+    discountAmount: "0",
+    ...extra,
+  };
+}
+
+export function paidEvent(orderReference: string, amountPaid: string, extra: Record<string, unknown> = {}) {
+  return {
+    type: "order.paid",
+    data: { orderReference, amountPaid, currency: "UAH", paymentRail: "card", paidAt: new Date().toISOString(), ...extra },
+  };
+}
+
+/** Row counts of the tables a test asserts on. */
+export async function counts(t: TestInstance, orderReference: string) {
+  const db = t.services.db;
+  const count = async (table: "settlements" | "erp_sales_assists" | "referral_rewards") =>
+    Number(
+      (
+        await db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll<bigint>().as("n"))
+          .where("order_reference", "=", orderReference)
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+  const webhooks = Number((await sql<{ n: bigint }>`select count(*) as n from webhook_events`.execute(db)).rows[0]?.n ?? 0);
+  return {
+    settlements: await count("settlements"),
+    assists: await count("erp_sales_assists"),
+    rewards: await count("referral_rewards"),
+    webhooks,
+  };
+}
