@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `npm test`: every check, in the order a failure is cheapest to find. The same script runs in CI.
+# PostgreSQL at 127.0.0.1:5432 and Debian's chromium are used when present; under CI=true they are
+# required (CI installs/starts them first, see .ci/run), on a workstation a missing one is reported
+# as skipped, loudly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+section() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
+skipped=()
+
+section "lint (biome)"
+npx biome check .
+
+section "contracts (hardhat compile + test)"
+npx hardhat test
+npx tsx scripts/gen-abi.ts --check
+
+section "typecheck (tsc --noEmit)"
+npx tsc --noEmit -p .
+
+section "unit tests"
+npx vitest run --project unit
+
+section "integration tests on PGlite"
+TEST_DB=pglite npx vitest run --project integration
+
+section "integration tests on PostgreSQL"
+if node -e "const c=new (require('pg').Client)({connectionString:process.argv[1]});c.connect().then(()=>c.end(),()=>process.exit(1))" "$PG_URL" 2>/dev/null; then
+  TEST_DB=postgres TEST_DATABASE_URL="$PG_URL" npx vitest run --project integration
+elif [ "${CI:-}" = "true" ]; then
+  echo "PostgreSQL is not reachable at $PG_URL (required in CI)"; exit 1
+else
+  skipped+=("integration on PostgreSQL: nothing listens at $PG_URL")
+fi
+
+section "end-to-end tests in Chromium"
+if [ -n "$(ls test/e2e/*.test.ts 2>/dev/null)" ]; then
+  if [ -x /usr/bin/chromium ]; then
+    npx vitest run --project e2e
+  elif [ "${CI:-}" = "true" ]; then
+    echo "/usr/bin/chromium is missing (required in CI)"; exit 1
+  else
+    skipped+=("e2e: /usr/bin/chromium is missing (apt-get install -y chromium)")
+  fi
+fi
+
+section "demo smoke test (npm run demo)"
+npx tsx scripts/demo.ts
+
+if [ ${#skipped[@]} -gt 0 ]; then
+  section "SKIPPED"
+  printf '  - %s\n' "${skipped[@]}"
+fi
+echo
+echo "all checks passed"
