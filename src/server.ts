@@ -28,28 +28,30 @@ export async function startServer(
     logger.warn({ secret: name }, `${name} is not set: generated an ephemeral one for this process`);
   }
 
+  // Database and chain start in parallel (each takes a couple of seconds in embedded mode).
   // An embedded chain forgets everything on exit, so its database is in memory too unless DATA_DIR asks otherwise.
-  const connection = await connect({
-    databaseUrl: config.DATABASE_URL,
-    dataDir: config.DATA_DIR,
-    schema: config.DATABASE_SCHEMA,
-  });
-  const migrations = await migrate(connection.db as never);
-  logger.info({ applied: migrations.applied, database: connection.kind }, "database ready");
-
-  let chain: Awaited<ReturnType<typeof connectChain>>;
-  try {
-    chain = await connectChain({
+  const [database, chainResult] = await Promise.allSettled([
+    (async () => {
+      const connection = await connect({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA });
+      const migrations = await migrate(connection.db as never);
+      logger.info({ applied: migrations.applied, database: connection.kind }, "database ready");
+      return connection;
+    })(),
+    connectChain({
       rpcUrl: config.RPC_URL,
       chainId: config.CHAIN_ID,
       operatorPrivateKey: config.OPERATOR_PRIVATE_KEY as `0x${string}` | undefined,
       deploymentsFile: config.DEPLOYMENTS_FILE,
       confirmations: config.CHAIN_CONFIRMATIONS,
-    });
-  } catch (error) {
-    await connection.close();
-    throw error;
+    }),
+  ]);
+  if (database.status === "rejected" || chainResult.status === "rejected") {
+    if (database.status === "fulfilled") await database.value.close();
+    if (chainResult.status === "fulfilled") await chainResult.value.close();
+    throw database.status === "rejected" ? database.reason : (chainResult as PromiseRejectedResult).reason;
   }
+  const connection = database.value;
+  const chain = chainResult.value;
   logger.info({ mode: chain.mode, chainId: chain.chainId, ...chain.addresses }, "chain ready");
 
   const minter = createMinter({
