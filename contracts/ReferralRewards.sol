@@ -27,6 +27,7 @@ interface IRewardTokenMinter {
  *   Periods are fixed windows aligned to the Unix epoch: period `i` covers
  *   `[i * periodLength, (i + 1) * periodLength)` (with 86400, each UTC day). The mint counter is kept even
  *   when the cap is unlimited, so a cap set later applies to what the current period already minted.
+ *   The counter has no event of its own: it is the sum of the period's `ReferralPaid` amounts.
  *
  * `paidOrders(orderRef)` is 0 until paid, then the packed word
  * `PAID_FLAG | (uint256(block.number) << 64) | batchId` (see `decodePaid`), so the minter can reconcile a
@@ -156,9 +157,8 @@ contract ReferralRewards is Initializable, AccessControlUpgradeable, PausableUpg
         whenNotPaused
         returns (uint256 paidCount, uint256 paidAmount)
     {
-        // `_getStorage()` is used inline rather than cached: a cached pointer would not fit the stack.
+        // No cached storage pointer here: the loop below already fills the stack.
         uint256 max = _effectiveMaxPayout(_getStorage());
-        uint256 paidWord = _paidWord(batchId);
 
         // Runs of consecutive paid items to one recipient, as (recipient, total) word pairs in memory reserved
         // here; they are minted only after every check and effect (checks-effects-interactions).
@@ -171,18 +171,39 @@ contract ReferralRewards is Initializable, AccessControlUpgradeable, PausableUpg
         }
 
         for (uint256 i; i < payouts.length; ) {
-            bytes32 orderRef = payouts[i].orderRef;
-            if (_getStorage().paidOrders[orderRef] != 0) {
+            bytes32 orderRef;
+            address to;
+            uint256 amount;
+            uint256 paidBefore;
+            assembly ("memory-safe") {
+                // payouts[i], read straight from calldata: the ABI decoder has checked that the array fits.
+                let item := add(payouts.offset, mul(i, 0x60))
+                orderRef := calldataload(item)
+                to := calldataload(add(item, 0x20))
+                amount := calldataload(add(item, 0x40))
+                // Refuse a non-canonical address encoding, as the ABI decoder would.
+                if shr(160, to) {
+                    revert(0, 0)
+                }
+                // paidOrders[orderRef] (the mapping is the namespace's first field), hashed once for the read
+                // and the claim. Claiming before the checks below is safe: a failed check reverts everything.
+                mstore(0x00, orderRef)
+                mstore(0x20, STORAGE_LOCATION)
+                let slot := keccak256(0x00, 0x40)
+                paidBefore := sload(slot)
+                if iszero(paidBefore) {
+                    // The packed word of `_paidWord(batchId)`, inlined: one variable fewer on a full stack.
+                    sstore(slot, or(PAID_FLAG, or(shl(64, number()), batchId)))
+                }
+            }
+            if (paidBefore != 0) {
                 emit ReferralSkipped(orderRef, batchId);
             } else {
-                address to = payouts[i].to;
-                uint256 amount = payouts[i].amount;
                 _checkPayout(orderRef, to, amount, max);
-                _getStorage().paidOrders[orderRef] = paidWord;
                 emit ReferralPaid(orderRef, to, amount, batchId);
                 paidAmount += amount;
                 unchecked {
-                    // paidCount <= i < payouts.length.
+                    // paidCount <= number of items.
                     ++paidCount;
                 }
                 assembly ("memory-safe") {

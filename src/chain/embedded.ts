@@ -2,7 +2,7 @@ import { pbkdf2Sync } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import type { HardhatRuntimeEnvironment } from "hardhat/types";
+import type { EthereumProvider, HardhatRuntimeEnvironment } from "hardhat/types";
 import { type Address, custom, type Hex, isHex, RawContractError, type Transport, toHex } from "viem";
 import { HDKey, privateKeyToAddress } from "viem/accounts";
 
@@ -26,33 +26,35 @@ export interface EmbeddedChain {
   accounts: readonly EmbeddedAccount[];
   /** Milliseconds from the call until the network answered its first request. */
   startupMs: number;
-  /** Resets the network (all state is lost) and frees it for the next `startEmbeddedChain`. */
+  /** Resets the network: all its state is lost. */
   close(): Promise<void>;
 }
 
-let running = false;
+/** Whether `hre.network.provider` (one per process) is lent out to a running embedded chain. */
+let sharedProviderInUse = false;
 
 /**
- * Starts the in-process Hardhat network (Hardhat's own `hre.network.provider`) and wraps it as a viem
- * transport. Nothing persists: the chain lives in memory until `close()`. One per process, because Hardhat's
- * runtime environment is a process-wide singleton.
+ * Starts an in-process Hardhat network and wraps it as a viem transport. Nothing persists: the chain lives
+ * in memory until `close()`. The first chain uses Hardhat's own `hre.network.provider`; a second one started
+ * while the first runs gets an independent network of its own, so tests may run several side by side.
  */
 export async function startEmbeddedChain(): Promise<EmbeddedChain> {
-  if (running) throw new Error("An embedded chain is already running in this process; close() it first");
-  running = true;
+  const started = performance.now();
+  const hre = loadHardhat();
+  if (hre.network.name !== "hardhat") {
+    throw new Error(
+      `The embedded chain needs Hardhat's in-process network, but HARDHAT_NETWORK selects "${hre.network.name}"`,
+    );
+  }
+  // Behave like a real node: a transaction that reverts is mined with status 0 and its hash returned,
+  // instead of Hardhat's default of throwing from eth_sendRawTransaction. Read when a provider is created
+  // (the shared one on its first request).
+  hre.config.networks.hardhat.throwOnTransactionFailures = false;
+
+  const shared = !sharedProviderInUse;
+  if (shared) sharedProviderInUse = true;
   try {
-    const started = performance.now();
-    const hre = loadHardhat();
-    if (hre.network.name !== "hardhat") {
-      throw new Error(
-        `The embedded chain needs Hardhat's in-process network, but HARDHAT_NETWORK selects "${hre.network.name}"`,
-      );
-    }
-    // Behave like a real node: a transaction that reverts is mined with status 0 and its hash returned,
-    // instead of Hardhat's default of throwing from eth_sendRawTransaction. Read when the provider is
-    // created, on its first request below.
-    hre.config.networks.hardhat.throwOnTransactionFailures = false;
-    const provider = hre.network.provider;
+    const provider = shared ? hre.network.provider : await createIndependentProvider(hre);
     await provider.request({ method: "eth_chainId" });
     const startupMs = Math.round(performance.now() - started);
 
@@ -72,14 +74,28 @@ export async function startEmbeddedChain(): Promise<EmbeddedChain> {
       async close() {
         if (closed) return;
         closed = true;
+        // Drops the chain's state (and its memory); the shared provider is then fresh for the next start.
         await provider.request({ method: "hardhat_reset", params: [] });
-        running = false;
+        if (shared) sharedProviderInUse = false;
       },
     };
   } catch (error) {
-    running = false;
+    if (shared) sharedProviderInUse = false;
     throw error;
   }
+}
+
+/** A Hardhat network independent of `hre.network.provider`, built the way Hardhat builds that one. */
+async function createIndependentProvider(hre: HardhatRuntimeEnvironment): Promise<EthereumProvider> {
+  const requireFromRoot = createRequire(hre.config.paths.configFile);
+  const { createProvider } = requireFromRoot("hardhat/internal/core/providers/construction") as {
+    createProvider: (
+      config: HardhatRuntimeEnvironment["config"],
+      networkName: string,
+      artifacts?: HardhatRuntimeEnvironment["artifacts"],
+    ) => Promise<EthereumProvider>;
+  };
+  return createProvider(hre.config, "hardhat", hre.artifacts);
 }
 
 /**

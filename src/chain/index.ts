@@ -181,6 +181,7 @@ async function connectRpc(rpcUrl: string, options: ConnectChainOptions): Promise
       deployBlock: Number(result.deployBlock),
       admin: account.address,
       operator: account.address,
+      referralRewardsImplementation: result.referralRewardsImplementation,
     };
     writeDeployment(deploymentsFile, deployment);
   }
@@ -245,6 +246,10 @@ export function readDeployment(file: string): DeploymentRecord {
     deployBlock: integer("deployBlock"),
     admin: address("admin"),
     operator: address("operator"),
+    ...(raw.referralRewardsImplementation === undefined
+      ? {}
+      : { referralRewardsImplementation: address("referralRewardsImplementation") }),
+    ...(raw.pauser === undefined ? {} : { pauser: address("pauser") }),
   };
 }
 

@@ -222,6 +222,19 @@ describe("ReferralRewards", () => {
       expect(await rewards.getFunction("remainingInCurrentPeriod")()).to.equal(0n);
     });
 
+    it("refuses a non-canonical address encoding, as the ABI decoder would", async () => {
+      const { rewards, operator, holders } = await loadFixture(deployRewardsFixture);
+      const item = payout(1, holders[0]!, 1n);
+      const clean = rewards.interface.encodeFunctionData("payReferralBatch", [[item], 1n]);
+      // selector, array offset, batchId, length, then item 0: orderRef, to (from byte 132), amount.
+      const toWordAt = 2 + (4 + 32 * 4) * 2;
+      expect(clean.slice(toWordAt, toWordAt + 64)).to.equal(item.to.slice(2).toLowerCase().padStart(64, "0"));
+      const dirty = `${clean.slice(0, toWordAt)}ff${clean.slice(toWordAt + 2)}`;
+      const target = await rewards.getAddress();
+      await expect(operator.sendTransaction({ to: target, data: dirty })).to.be.reverted;
+      await expect(operator.sendTransaction({ to: target, data: clean })).to.emit(rewards, "ReferralPaid");
+    });
+
     it("an all-skipped batch mints nothing and does not touch the cap", async () => {
       const { rewards, token, operator, holders } = await loadFixture(deployRewardsFixture);
       const pay = rewards.connect(operator).getFunction("payReferralBatch");

@@ -55,6 +55,19 @@ describe("ReferralRewards upgrades (UUPS)", () => {
     expect(await implementationOf(rewards)).to.equal(before);
   });
 
+  it("keeps its state in the ERC-7201 namespace twinrail.storage.ReferralRewards", async () => {
+    const { rewards, token } = await loadFixture(deployRewardsFixture);
+    const namespace = BigInt(ethers.keccak256(ethers.toUtf8Bytes("twinrail.storage.ReferralRewards"))) - 1n;
+    const location =
+      BigInt(ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["uint256"], [namespace]))) & ~0xffn;
+    // Slot 0 is the paidOrders mapping; slot 1 packs the token address (low 20 bytes) and the period length.
+    const slot1 = BigInt(await ethers.provider.getStorage(await rewards.getAddress(), location + 1n));
+    expect(ethers.getAddress(ethers.toBeHex(slot1 & ((1n << 160n) - 1n), 20))).to.equal(
+      await token.getAddress(),
+    );
+    expect(slot1 >> 160n).to.equal(PERIOD_LENGTH);
+  });
+
   it("refuses an upgrade to a contract that is not UUPS", async () => {
     const { rewards, token, admin } = await loadFixture(deployRewardsFixture);
     await expect(

@@ -113,6 +113,24 @@ describe("embedded chain (in-process Hardhat)", () => {
     expect((revert as ContractFunctionRevertedError).data?.errorName).toBe("AlreadyPaid");
   });
 
+  it("runs a second embedded chain side by side, independent of the first", async () => {
+    const before = await chain.publicClient.getBlockNumber();
+    const second = await connectChain({ confirmations: 1 });
+    try {
+      expect(await second.publicClient.getBlockNumber()).toBeLessThan(before);
+      const word = await second.publicClient.readContract({
+        address: second.addresses.referralRewards,
+        abi: referralRewardsAbi,
+        functionName: "paidOrders",
+        args: [orderRefHash("ORD-embedded-1")],
+      });
+      expect(word).toBe(0n);
+    } finally {
+      await second.close();
+    }
+    expect(await chain.publicClient.getBlockNumber()).toBe(before);
+  });
+
   it("mines a reverting transaction with status reverted, like a real node, instead of throwing", async () => {
     const hash = await chain.walletClient.writeContract({
       address: chain.addresses.referralRewards,
