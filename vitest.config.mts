@@ -14,6 +14,17 @@ export default defineConfig({
         },
       },
       {
+        // Fault tests: a hardhat node over HTTP, the minter in child processes, kill -9 and RPC faults.
+        // Postgres only (TEST_DATABASE_URL); not part of the default runs (npm run test:faults).
+        test: {
+          name: "faults",
+          include: ["test/faults/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 900_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],

@@ -4,7 +4,7 @@ import { connect } from "./db/connect.js";
 import { migrate } from "./db/migrate.js";
 import { seedDemo } from "./demo/seed.js";
 import { createApiKey } from "./ledger/api-keys.js";
-import { SYSTEM } from "./ledger/audit.js";
+import { reconcile } from "./ledger/reconcile.js";
 import { signMemberToken } from "./lib/member-token.js";
 import { startServer } from "./server.js";
 
@@ -17,6 +17,8 @@ const USAGE = `twinrail <command>
   token --member ID [--ttl SECONDS]
                                 sign a member token with MEMBER_TOKEN_SECRET
   mint                          run one mint batch now against the configured chain and exit
+  reconcile                     check journal balance, rails agreement and DB vs chain; exits 1
+                                and names each mismatch when anything disagrees
 `;
 
 function flag(args: string[], name: string): string | undefined {
@@ -101,6 +103,20 @@ async function main(argv: string[]): Promise<number> {
       await running.close();
       return result.status === "failed" ? 1 : 0;
     }
+    case "reconcile": {
+      // Journal balance, rails agreement per order, DB minted rows vs on-chain ReferralPaid logs.
+      const running = await startServer({ ...config, JOBS: false, PORT: 0 });
+      try {
+        const report = await reconcile(running.services.db, running.services.chain);
+        for (const mismatch of report.mismatches) {
+          console.error(`MISMATCH ${mismatch.check}: ${mismatch.subject}: ${mismatch.detail}`);
+        }
+        console.log(JSON.stringify({ ok: report.ok, mismatches: report.mismatches.length, checked: report.checked }));
+        return report.ok ? 0 : 1;
+      } finally {
+        await running.close();
+      }
+    }
     default:
       break;
   }
@@ -116,6 +132,14 @@ function printBanner(
 ) {
   const lines = [`\nTwinrail is ready at ${url} (boot ${ms} ms)\n`];
   if (demo) {
+    // The credential rides in the URL fragment, which browsers never send to a server (nor to its logs);
+    // the page moves it into sessionStorage and clears it from the address bar.
+    lines.push("Open a page, signed in (click):");
+    lines.push(`  admin console        ${url}/admin/#token=${demo.keys.admin}`);
+    lines.push(`  vendor settlements   ${url}/vendor/#token=${demo.keys.vendor}`);
+    lines.push(`  referrer dashboard   ${url}/referrer/#token=${demo.referrer.token}`);
+    lines.push(`  storefront demo      ${url}/r/${demo.referrer.code}  (a referral link → ${url}/shop/)`);
+    lines.push("");
     lines.push("Demo data is seeded. Try:");
     for (const [name, link] of Object.entries(demo.urls)) lines.push(`  ${name.padEnd(14)} ${link}`);
     lines.push("", "Credentials (Authorization: Bearer …):");

@@ -79,10 +79,36 @@ const envSchema = z.object({
   ATTRIBUTION_WINDOW_DAYS: int(1, 730).default(90),
   ATTRIBUTION_SCOPE: z.enum(["first_order", "window"]).default("first_order"),
   REWARD_HOLD_DAYS: int(0, 365).default(0),
+  // Anti-abuse caps on signup attribution (0 = unlimited): per referrer per UTC month, per IP hash per UTC day.
+  ATTRIBUTION_CAP_PER_REFERRER_MONTH: int(0, 1_000_000).default(0),
+  ATTRIBUTION_CAP_PER_IP_DAY: int(0, 1_000_000).default(0),
+  // Public endpoints: requests per client address per window, shared by all instances (0 = off).
+  RATE_LIMIT_PUBLIC: int(0, 1_000_000).default(300),
+  RATE_LIMIT_WINDOW_SECONDS: int(1, 3600).default(60),
+  // Visit counting: buffered in memory, flushed at least every VISIT_FLUSH_MS or once VISIT_FLUSH_MAX wait.
+  VISIT_FLUSH_MS: int(20, 60_000).default(1000),
+  VISIT_FLUSH_MAX: int(1, 1_000_000).default(5000),
+  VISIT_RETENTION_CRON: z.string().default("17 * * * *"),
 
   MINT_BATCH_SIZE: int(1, 200).default(20),
   MINT_CRON: z.string().default("* * * * *"),
-  MINT_LEASE_SECONDS: int(10, 86_400).default(300),
+  // A batch's lease: after it expires, recovery resolves the batch from the chain. Renewed while a run waits.
+  MINT_LEASE_SECONDS: int(1, 86_400).default(300),
+  // Receipt polling; a transaction not mined MINT_STUCK_SECONDS after it was signed is replaced with the same
+  // nonce and fees raised by MINT_FEE_BUMP_PERCENT (at most MINT_MAX_FEE_BUMPS times, never above MINT_MAX_FEE_GWEI).
+  MINT_POLL_MS: int(20, 60_000).default(1000),
+  MINT_STUCK_SECONDS: int(1, 86_400).default(90),
+  MINT_FEE_BUMP_PERCENT: int(10, 500).default(25),
+  MINT_MAX_FEE_BUMPS: int(0, 50).default(5),
+  MINT_MAX_FEE_GWEI: int(1, 1_000_000).default(500),
+  // How long one run waits for its receipt before leaving the batch to the next run's recovery.
+  MINT_CONFIRM_TIMEOUT_SECONDS: int(5, 86_400).default(600),
+  // Transient RPC failures: retried with exponential back-off (base MINT_RETRY_BASE_MS), at most MINT_RPC_RETRIES times.
+  MINT_RPC_RETRIES: int(0, 20).default(5),
+  MINT_RETRY_BASE_MS: int(10, 60_000).default(500),
+  // A batch refused for a global reason (paused, period cap): alert and wait, doubling up to the max.
+  MINT_GLOBAL_BACKOFF_SECONDS: int(1, 86_400).default(60),
+  MINT_GLOBAL_BACKOFF_MAX_SECONDS: int(1, 86_400).default(3600),
   SETTLEMENT_CRON: z.string().default("*/5 * * * *"),
   JOBS: bool.default(true),
 

@@ -5,8 +5,10 @@ import type { Config } from "./config.js";
 import { connect } from "./db/connect.js";
 import { migrate } from "./db/migrate.js";
 import { createApp } from "./http/app.js";
-import { createMinter } from "./jobs/minter.js";
+import { createMinter, minterConfig } from "./jobs/minter.js";
 import { markSettlementsDue } from "./jobs/settlements.js";
+import { pruneVisits } from "./ledger/prune-visits.js";
+import { VisitBuffer } from "./ledger/visit-buffer.js";
 import { createLogger } from "./logger.js";
 import type { Services } from "./services.js";
 
@@ -58,14 +60,19 @@ export async function startServer(
     db: connection.db,
     dbKind: connection.kind,
     chain,
-    config: {
-      batchSize: config.MINT_BATCH_SIZE,
-      leaseSeconds: config.MINT_LEASE_SECONDS,
-      confirmations: chain.confirmations,
-    },
+    config: minterConfig(config, chain.confirmations),
     logger: logger.child({ job: "minter" }),
   });
   const services: Services = { config, db: connection.db, dbKind: connection.kind, chain, minter, logger };
+  // Visits are counted in memory and flushed in batches; the flusher runs whatever JOBS says, since
+  // without it no visit would ever be written.
+  const visits = new VisitBuffer(connection.db, {
+    intervalMs: config.VISIT_FLUSH_MS,
+    maxPending: config.VISIT_FLUSH_MAX,
+    logger: logger.child({ job: "visits" }),
+  });
+  services.visits = visits;
+  visits.start();
 
   const tasks: ScheduledTask[] = [];
   if (config.JOBS) {
@@ -86,6 +93,15 @@ export async function startServer(
           );
         },
         { name: "settlements", noOverlap: true },
+      ),
+      cron.schedule(
+        config.VISIT_RETENTION_CRON,
+        async () => {
+          await pruneVisits(connection.db).catch((error) =>
+            logger.error({ err: error }, "visit retention job failed"),
+          );
+        },
+        { name: "visit-retention", noOverlap: true },
       ),
     );
   }
@@ -121,6 +137,10 @@ export async function startServer(
       for (const task of tasks) await task.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
+      // No request can record a visit any more: write what is buffered before the database goes.
+      await visits
+        .close()
+        .catch((error) => logger.error({ err: error, lost: visits.size }, "final visit flush failed"));
       await chain.close();
       await connection.close();
     },

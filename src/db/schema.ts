@@ -150,6 +150,8 @@ export interface PayoutsTable {
   status: ColumnType<"created" | "paid" | "failed", "created" | "paid" | "failed" | undefined>;
   created_at: CreatedAt;
   paid_at: Date | null;
+  settlement_count: Generated<number>;
+  adjustment_total: Generated<bigint>;
 }
 
 export interface ErpSalesAssistsTable {
@@ -180,6 +182,27 @@ export interface MintBatchesTable {
   error: string | null;
   created_at: CreatedAt;
   updated_at: Timestamp;
+  /** 0004: who claimed the batch (host:pid:random), fee bumps so far, last broadcast time. */
+  claimed_by: string | null;
+  fee_bumps: ColumnType<number, number | undefined, number>;
+  broadcast_at: Date | null;
+}
+
+/** 0004: every signed transaction of a batch (replacements share its nonce), persisted before broadcast. */
+export interface MintBatchTxsTable {
+  tx_hash: string;
+  batch_id: bigint;
+  nonce: bigint;
+  raw_tx: string;
+  max_fee_per_gas: Wei;
+  max_priority_fee_per_gas: Wei;
+  created_at: CreatedAt;
+}
+
+/** 0004: which rewards each batch claimed (kept after a release). */
+export interface MintBatchRewardsTable {
+  batch_id: bigint;
+  reward_id: bigint;
 }
 
 export type RewardStatusColumn =
@@ -225,6 +248,10 @@ export interface ReferralRewardsTable {
   attempts: Generated<number>;
   created_at: CreatedAt;
   updated_at: Timestamp;
+  /** Earlier clawback debt netted from this reward before mint (0002). */
+  clawback_netted_wei: ColumnType<string, string | bigint | undefined, string | bigint>;
+  /** Fiat basis refunded after the reward was minted (or in flight), owed back as clawback debt (0002). */
+  clawed_back_basis: Generated<bigint>;
 }
 
 export interface WebhookEventsTable {
@@ -269,6 +296,88 @@ export interface AuditLogTable {
   request_id: string | null;
 }
 
+export interface JournalEntriesTable {
+  id: Generated<bigint>;
+  txn_id: string;
+  event: string;
+  order_reference: string | null;
+  account: string;
+  /** A currency code, or "WEI" for reward tokens. */
+  asset: string;
+  /** Signed: positive = debit, negative = credit. */
+  amount: Wei;
+  created_at: CreatedAt;
+}
+
+export interface OrderRefundsTable {
+  order_reference: string;
+  refund_id: string;
+  kind: "refund" | "chargeback";
+  amount: bigint;
+  refunded_at: Date;
+  amount_refunded_after: bigint;
+  created_at: CreatedAt;
+}
+
+export type DisputeStatus = "opened" | "won" | "lost";
+
+export interface DisputesTable {
+  order_reference: string;
+  dispute_id: string;
+  status: DisputeStatus;
+  amount: bigint;
+  held_reward_id: bigint | null;
+  held_reward_from: "pending_approval" | "approved" | null;
+  held_settlements: Json<Array<{ id: string; from: "pending" | "due" }>>;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface SettlementAdjustmentsTable {
+  id: Generated<bigint>;
+  settlement_id: bigint;
+  order_reference: string;
+  vendor_id: string;
+  currency: string;
+  reason: "refund" | "chargeback";
+  source_id: string;
+  gross_delta: bigint;
+  platform_fee_delta: bigint;
+  referral_commission_delta: bigint;
+  net_delta: bigint;
+  applied_to: "settlement" | "next_payout";
+  created_at: CreatedAt;
+}
+
+export interface PayoutAdjustmentsTable {
+  adjustment_id: bigint;
+  payout_id: bigint;
+  created_at: CreatedAt;
+}
+
+export interface ClawbacksTable {
+  id: Generated<bigint>;
+  referrer_member_id: string;
+  kind: "debt" | "netted" | "restored";
+  amount_wei: Wei;
+  debt_after: Wei;
+  reward_id: bigint;
+  order_reference: string;
+  source_id: string | null;
+  created_at: CreatedAt;
+}
+
+export interface MembershipPaymentsTable {
+  membership_reference: string;
+  member_id: string;
+  amount_paid: bigint;
+  currency: string;
+  paid_at: Date;
+  terms_hash: string;
+  referrer_member_id: string | null;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   members: MembersTable;
   referral_codes: ReferralCodesTable;
@@ -281,11 +390,20 @@ export interface Database {
   settlements: SettlementsTable;
   erp_sales_assists: ErpSalesAssistsTable;
   mint_batches: MintBatchesTable;
+  mint_batch_txs: MintBatchTxsTable;
+  mint_batch_rewards: MintBatchRewardsTable;
   referral_rewards: ReferralRewardsTable;
   webhook_events: WebhookEventsTable;
   api_keys: ApiKeysTable;
   idempotency_keys: IdempotencyKeysTable;
   audit_log: AuditLogTable;
+  journal_entries: JournalEntriesTable;
+  order_refunds: OrderRefundsTable;
+  disputes: DisputesTable;
+  settlement_adjustments: SettlementAdjustmentsTable;
+  payout_adjustments: PayoutAdjustmentsTable;
+  clawbacks: ClawbacksTable;
+  membership_payments: MembershipPaymentsTable;
 }
 
 export type Member = Selectable<MembersTable>;

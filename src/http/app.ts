@@ -5,10 +5,15 @@ import { pinoHttp } from "pino-http";
 import type { Services } from "../services.js";
 import { notFound, problemHandler } from "./middleware/problem.js";
 import { adminRoutes } from "./routes/admin.js";
+import { demoShopRoutes } from "./routes/demo-shop.js";
 import { integrationRoutes } from "./routes/integration.js";
+import { ledgerAdminRoutes } from "./routes/ledger-admin.js";
 import { memberRoutes } from "./routes/member.js";
 import { opsRoutes } from "./routes/ops.js";
 import { publicRoutes } from "./routes/public.js";
+import { statsRoutes } from "./routes/stats.js";
+import { vendorRoutes } from "./routes/vendor.js";
+import { webRoutes } from "./routes/web.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -44,11 +49,16 @@ export function createApp(services: Services): Express {
   // The webhook needs its raw bytes for the signature: mounted before the JSON parser.
   app.use(webhookRoutes(services));
   app.use(express.json({ limit: "256kb" }));
+  app.use(webRoutes(services));
+  if (services.config.demo) app.use(demoShopRoutes(services));
   app.use(opsRoutes(services));
   app.use(publicRoutes(services));
   app.use(integrationRoutes(services));
+  app.use(ledgerAdminRoutes(services));
   app.use(adminRoutes(services));
+  app.use(statsRoutes(services));
   app.use(memberRoutes(services));
+  app.use(vendorRoutes(services));
 
   app.use(notFound);
   app.use(problemHandler);

@@ -1,3 +1,5 @@
+import { ipHash } from "../attribution/ip-hash.js";
+import { attributionDb } from "../attribution/tables.js";
 import type { Config } from "../config.js";
 import type { DbOrTx } from "../db/connect.js";
 import { decideCheckoutAttribution, type ResolvedReferralCode } from "../domain/attribution.js";
@@ -45,7 +47,15 @@ type RateConfig = Pick<
   | "TOKEN_WEI_PER_MINOR_UNIT"
   | "ATTRIBUTION_WINDOW_DAYS"
   | "ATTRIBUTION_SCOPE"
->;
+> & { secrets?: Pick<Config["secrets"], "ipHash"> };
+
+/** Checkout context that is not part of the order's terms (and so not of its request hash). */
+export interface CreateOrderOptions {
+  cookieCode?: string | null;
+  /** The buyer's address as the host saw it; stored only as a keyed hash, for fraud signals. */
+  clientIp?: string | null;
+  now?: Date;
+}
 
 /**
  * Checkout: decides attribution and snapshots every rate the order will be paid with (commission bps
@@ -57,7 +67,7 @@ export async function createOrder(
   config: RateConfig,
   actor: Actor,
   input: CreateOrderInput,
-  options: { cookieCode?: string | null; now?: Date } = {},
+  options: CreateOrderOptions = {},
 ): Promise<CreateOrderResult> {
   return db.transaction().execute((trx) => createOrderInTx(trx, config, actor, input, options));
 }
@@ -68,10 +78,14 @@ export async function createOrderInTx(
   config: RateConfig,
   actor: Actor,
   input: CreateOrderInput,
-  options: { cookieCode?: string | null; now?: Date } = {},
+  options: CreateOrderOptions = {},
 ): Promise<CreateOrderResult> {
   const now = options.now ?? new Date();
-  const requestHash = hashJson(input);
+  // The address is context, not terms: a retry from another address is still the same order.
+  const { clientIp: _clientIp, ...terms } = input as CreateOrderInput & { clientIp?: unknown };
+  const requestHash = hashJson(terms);
+  const buyerIpHash =
+    options.clientIp && config.secrets ? ipHash(config.secrets.ipHash, options.clientIp) : null;
   const existing = await trx
     .selectFrom("orders")
     .select(["order_reference", "request_hash"])
@@ -239,6 +253,14 @@ export async function createOrderInTx(
       .where("order_reference", "=", input.orderReference)
       .executeTakeFirstOrThrow();
     return existingOrder(trx, row, requestHash);
+  }
+
+  if (buyerIpHash) {
+    await attributionDb(trx)
+      .updateTable("orders")
+      .set({ buyer_ip_hash: buyerIpHash })
+      .where("order_reference", "=", input.orderReference)
+      .execute();
   }
 
   let position = 0;

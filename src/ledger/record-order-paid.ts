@@ -1,13 +1,14 @@
 import { keccak256, stringToBytes } from "viem";
-import type { Config } from "../config.js";
 import type { DbOrTx } from "../db/connect.js";
 import type { FraudSignal, PaymentRail, SettlementBreakdownLine } from "../db/schema.js";
-import { computeOrderSettlement, rewardWei } from "../domain/settlement.js";
+import { computeOrderSettlement } from "../domain/settlement.js";
 import { AppError } from "../errors.js";
 import { hashJson } from "../lib/crypto.js";
 import { type Actor, audit } from "./audit.js";
 import { type CreateOrderInput, createOrderInTx } from "./create-order.js";
+import { accounts, postJournal } from "./journal.js";
 import type { WebhookOutcome } from "./record-webhook.js";
+import { createReward } from "./reward-changes.js";
 
 export interface OrderPaidEvent {
   orderReference: string;
@@ -214,7 +215,32 @@ export async function recordOrderPaid(
     }
   }
 
-  // Rail B: one reward per order, its basis equal to the sum of the vendors' referral commissions.
+  // The journal: the payment in, split between what each vendor is owed, the platform fee, the
+  // withheld referral commission, and any difference between the payment and the order total.
+  await postJournal(trx, {
+    event: "order.paid",
+    orderReference: order.order_reference,
+    postings: [
+      { account: accounts.cash, asset: order.currency, amount: event.amountPaid },
+      ...computed.vendors.flatMap((vendor) => [
+        { account: accounts.vendorPayable(vendor.vendorId), asset: order.currency, amount: -vendor.net },
+        { account: accounts.platformFeeRevenue, asset: order.currency, amount: -vendor.platformFee },
+        {
+          account: accounts.referralCommissionPayable,
+          asset: order.currency,
+          amount: -vendor.referralCommission,
+        },
+      ]),
+      {
+        account: accounts.paymentDifference,
+        asset: order.currency,
+        amount: computed.orderGross - event.amountPaid,
+      },
+    ],
+  });
+
+  // Rail B: one reward per order, its basis equal to the sum of the vendors' referral commissions;
+  // the referrer's clawback debt is netted from it before it can be minted.
   let reward: { id: bigint; status: string; amount_wei: string } | undefined;
   if (order.referral_applied && order.referrer_member_id && order.referral_commission > 0n) {
     const weiPerMinor = BigInt(order.wei_per_minor_unit);
@@ -232,34 +258,21 @@ export async function recordOrderPaid(
       .executeTakeFirstOrThrow();
     const status =
       signals.length > 0 ? "held" : event.paymentRail === "credit" ? "approved" : "pending_approval";
-    reward = await trx
-      .insertInto("referral_rewards")
-      .values({
-        order_reference: order.order_reference,
-        order_ref_hash: orderRefHash(order.order_reference),
-        referrer_member_id: order.referrer_member_id,
-        buyer_member_id: order.buyer_member_id,
-        wallet_address: referrer.wallet_address,
-        currency: order.currency,
-        fiat_basis: order.referral_commission,
-        wei_per_minor_unit: weiPerMinor.toString(),
-        amount_wei: rewardWei(order.referral_commission, weiPerMinor).toString(),
-        payment_rail: event.paymentRail,
-        status,
-        fraud_signals: JSON.stringify(signals),
-        ...(status === "approved" ? { approved_by: "auto:credit_payment", approved_at: new Date() } : {}),
-      })
-      .onConflict((oc) => oc.constraint("referral_rewards_order_reference_unique").doNothing())
-      .returning(["id", "status", "amount_wei"])
-      .executeTakeFirst();
-    if (reward) {
-      await audit(trx, actor, "reward.created", { type: "reward", id: reward.id }, null, {
-        orderReference: order.order_reference,
-        status: reward.status,
-        amountWei: reward.amount_wei,
-        fiatBasis: order.referral_commission,
-      });
-    }
+    reward = await createReward(trx, actor, "order.paid", {
+      orderReference: order.order_reference,
+      orderRefHash: orderRefHash(order.order_reference),
+      source: "order",
+      referrer: order.referrer_member_id,
+      buyer: order.buyer_member_id,
+      wallet: referrer.wallet_address,
+      currency: order.currency,
+      fiatBasis: order.referral_commission,
+      weiPerMinorUnit: weiPerMinor,
+      paymentRail: event.paymentRail,
+      status,
+      signals,
+      approvedBy: "auto:credit_payment",
+    });
   }
 
   return {

@@ -1,4 +1,6 @@
 import { sql } from "kysely";
+import { ipHash } from "../attribution/ip-hash.js";
+import type { Config } from "../config.js";
 import type { DbOrTx } from "../db/connect.js";
 import type { Member } from "../db/schema.js";
 import {
@@ -7,6 +9,7 @@ import {
   type SignupAttributionRefusal,
 } from "../domain/attribution.js";
 import { normalizeCode } from "../domain/codes.js";
+import { type CapConfig, checkAttributionCaps } from "./attribution-caps.js";
 import { type Actor, audit } from "./audit.js";
 
 export interface RegisterMemberInput {
@@ -17,6 +20,17 @@ export interface RegisterMemberInput {
   clickId?: string | null;
   /** The code from the visitor's signed first-touch cookie, when the host forwards it. */
   cookieCode?: string | null;
+  /** The end user's address as the host saw it; only its keyed hash is stored (`signup_ip_hash`). */
+  clientIp?: string | null;
+}
+
+/** What signup needs from the configuration: caps and the IP hash secret. */
+export type RegisterMemberConfig = CapConfig & { secrets: Pick<Config["secrets"], "ipHash"> };
+
+export interface RegisterMemberOptions {
+  now?: Date;
+  /** Without it no caps apply and no IP hash is stored (the demo seed, unit callers). */
+  config?: RegisterMemberConfig;
 }
 
 export interface ReferredBy {
@@ -74,8 +88,10 @@ export async function registerMember(
   db: DbOrTx,
   actor: Actor,
   input: RegisterMemberInput,
-  now = new Date(),
+  options: Date | RegisterMemberOptions = {},
 ): Promise<RegisterMemberResult> {
+  const { now = new Date(), config } = options instanceof Date ? { now: options } : options;
+  const signupIpHash = config && input.clientIp ? ipHash(config.secrets.ipHash, input.clientIp) : null;
   return db.transaction().execute(async (trx) => {
     const inserted = await trx
       .insertInto("members")
@@ -83,31 +99,58 @@ export async function registerMember(
         member_id: input.memberId,
         display_name: input.displayName ?? null,
         wallet_address: input.walletAddress ?? null,
+        signup_ip_hash: signupIpHash,
       })
       .onConflict((oc) => oc.column("member_id").doNothing())
       .returning("member_id")
       .executeTakeFirst();
-    const member = await trx
+    let member = await trx
       .selectFrom("members")
       .selectAll()
       .where("member_id", "=", input.memberId)
       .forUpdate()
       .executeTakeFirstOrThrow();
+    if (!inserted && signupIpHash && member.signup_ip_hash === null) {
+      // A member first seen at checkout (no address then) signs up now: keep the signup address.
+      member = await trx
+        .updateTable("members")
+        .set({ signup_ip_hash: signupIpHash })
+        .where("member_id", "=", member.member_id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    }
 
     const explicit = input.refCode ?? input.clickId ?? null;
     const rawCode = explicit ?? input.cookieCode ?? null;
     const source = input.refCode ? "ref_code" : input.clickId ? "click_id" : "cookie";
     const code = await resolveCode(trx, rawCode);
-    const decision = decideSignupAttribution({
-      member: {
-        memberId: member.member_id,
-        wallet: member.wallet_address,
-        referredByMemberId: member.referred_by_member_id,
-      },
-      code,
-      capReached: false,
-      now,
-    });
+    const decide = (capReached: boolean) =>
+      decideSignupAttribution({
+        member: {
+          memberId: member.member_id,
+          wallet: member.wallet_address,
+          referredByMemberId: member.referred_by_member_id,
+        },
+        code,
+        capReached,
+        now,
+      });
+    let decision = decide(false);
+    // Caps are checked (and locked) only for an attribution every other rule already allows.
+    if (decision.applied && config) {
+      const hit = await checkAttributionCaps(trx, config, {
+        referrerMemberId: decision.referrerMemberId,
+        ipHash: member.signup_ip_hash,
+        now,
+      });
+      if (hit) {
+        decision = decide(true);
+        await audit(trx, actor, "member.attribution_capped", { type: "member", id: member.member_id }, null, {
+          referrerMemberId: code && code !== "unknown" ? code.ownerMemberId : null,
+          ...hit,
+        });
+      }
+    }
 
     let current = member;
     if (decision.applied) {

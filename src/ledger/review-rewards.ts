@@ -3,6 +3,8 @@ import type { DbOrTx } from "../db/connect.js";
 import type { Reward, RewardStatusColumn } from "../db/schema.js";
 import { canTransition, type RewardStatus } from "../domain/reward-state.js";
 import { type Actor, audit } from "./audit.js";
+import { reverseRejectedRewards } from "./reward-changes.js";
+import { computeFraudSignals, type FraudSignalThresholds, mergeSignals } from "./fraud-signals.js";
 
 export interface ReviewResult {
   approved: string[];
@@ -42,6 +44,8 @@ export async function reviewRewards(
       .where("status", "in", from as RewardStatusColumn[])
       .returning(["id"])
       .execute();
+    // A rejection takes the reward out of the books and gives back any clawback debt it had netted.
+    if (target === "rejected") await reverseRejectedRewards(trx, updated.map((row) => row.id));
     const done = new Set(updated.map((row) => row.id.toString()));
     for (const id of done) {
       await audit(trx, actor, `reward.${input.decision}`, { type: "reward", id }, null, {
@@ -96,6 +100,7 @@ export interface RewardView {
 export async function listRewards(
   db: DbOrTx,
   filter: RewardFilter,
+  thresholds?: FraudSignalThresholds,
 ): Promise<{ items: RewardView[]; nextCursor: string | null }> {
   let query = db
     .selectFrom("referral_rewards as r")
@@ -110,8 +115,17 @@ export async function listRewards(
   const rows = await query.execute();
   const page = rows.slice(0, filter.limit);
   const now = Date.now();
+  // Signals are computed at read time and merged with the stored ones; they inform, never decide.
+  const computed = await computeFraudSignals(
+    db,
+    page.map((row) => row.id),
+    thresholds,
+  );
   return {
-    items: page.map((row) => toRewardView(row, row.display_name, row.referrer_wallet, now)),
+    items: page.map((row) => {
+      const view = toRewardView(row, row.display_name, row.referrer_wallet, now);
+      return { ...view, fraudSignals: mergeSignals(view.fraudSignals, computed.get(view.id)) };
+    }),
     nextCursor: rows.length > filter.limit && page.length ? page[page.length - 1]!.id.toString() : null,
   };
 }

@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { orderBody, paidEvent, seedCatalog, startTestInstance, TEST_DB, type TestInstance } from "../support/harness.js";
+import {
+  orderBody,
+  paidEvent,
+  seedCatalog,
+  startTestInstance,
+  TEST_DB,
+  type TestInstance,
+} from "../support/harness.js";
 
 describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
   let t: TestInstance;
@@ -21,7 +28,9 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
     const wrongRole = await t.request("GET", "/v1/admin/rewards", { key: t.keys.integration });
     expect(wrongRole.status).toBe(403);
     const vendorKey = await t.keys.vendor("v_books");
-    expect((await t.request("POST", "/v1/orders", { key: vendorKey, body: orderBody("ord_x") })).status).toBe(403);
+    expect((await t.request("POST", "/v1/orders", { key: vendorKey, body: orderBody("ord_x") })).status).toBe(
+      403,
+    );
     expect((await t.request("GET", "/v1/me")).status).toBe(401);
     expect((await t.request("GET", "/v1/me", { key: t.keys.admin })).status).toBe(401);
   });
@@ -44,7 +53,11 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
     expect(again.status).toBe(201);
     expect(again.body).toEqual(first.body);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
-    const other = await t.request("POST", "/v1/members", { key: t.keys.integration, body: { ...body, displayName: "X" }, headers });
+    const other = await t.request("POST", "/v1/members", {
+      key: t.keys.integration,
+      body: { ...body, displayName: "X" },
+      headers,
+    });
     expect(other.status).toBe(422);
     expect(other.body.code).toBe("idempotency_conflict");
   });
@@ -52,14 +65,27 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
   it("rejects malformed bodies with 400 and names each field", async () => {
     const res = await t.request("POST", "/v1/orders", {
       key: t.keys.integration,
-      body: { orderReference: "", currency: "uah", lines: [{ lineId: "l1", vendorId: "v_books", quantity: 0, unitAmount: "1.5" }] },
+      body: {
+        orderReference: "",
+        currency: "uah",
+        lines: [{ lineId: "l1", vendorId: "v_books", quantity: 0, unitAmount: "1.5" }],
+      },
     });
     expect(res.status).toBe(400);
     const paths = res.body.errors.map((e: { path: string }) => e.path);
     expect(paths).toEqual(
-      expect.arrayContaining(["body.orderReference", "body.currency", "body.lines.0.quantity", "body.lines.0.unitAmount"]),
+      expect.arrayContaining([
+        "body.orderReference",
+        "body.currency",
+        "body.lines.0.quantity",
+        "body.lines.0.unitAmount",
+      ]),
     );
-    const notJson = await t.request("POST", "/v1/members", { key: t.keys.integration, body: "{oops", headers: { "content-type": "application/json" } });
+    const notJson = await t.request("POST", "/v1/members", {
+      key: t.keys.integration,
+      body: "{oops",
+      headers: { "content-type": "application/json" },
+    });
     expect(notJson.status).toBe(400);
     expect(notJson.body.code).toBe("bad_request");
   });
@@ -67,10 +93,16 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
   it("refuses an order for an unknown vendor with 422 and writes nothing", async () => {
     const res = await t.request("POST", "/v1/orders", {
       key: t.keys.integration,
-      body: orderBody("ord_unknown_vendor", { lines: [{ lineId: "l1", vendorId: "v_ghost", quantity: 1, unitAmount: "100" }] }),
+      body: orderBody("ord_unknown_vendor", {
+        lines: [{ lineId: "l1", vendorId: "v_ghost", quantity: 1, unitAmount: "100" }],
+      }),
     });
     expect(res.status).toBe(422);
-    const order = await t.services.db.selectFrom("orders").selectAll().where("order_reference", "=", "ord_unknown_vendor").executeTakeFirst();
+    const order = await t.services.db
+      .selectFrom("orders")
+      .selectAll()
+      .where("order_reference", "=", "ord_unknown_vendor")
+      .executeTakeFirst();
     expect(order).toBeUndefined();
   });
 
@@ -79,10 +111,16 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
     const other = await t.request("POST", "/v1/members/m_ref2/code", { key: t.keys.integration, body: {} });
     expect(other.status).toBe(201);
     expect(other.body.code).toMatch(/^[23456789A-HJ-NP-Z]{8}$/);
-    const first = await t.request("POST", "/v1/members", { key: t.keys.integration, body: { memberId: "m_first", refCode: "anna7f3k" } });
+    const first = await t.request("POST", "/v1/members", {
+      key: t.keys.integration,
+      body: { memberId: "m_first", refCode: "anna7f3k" },
+    });
     expect(first.status).toBe(201);
     expect(first.body.referredBy).toMatchObject({ code: "ANNA7F3K", memberId: "m_anna" });
-    const second = await t.request("POST", "/v1/members", { key: t.keys.integration, body: { memberId: "m_first", refCode: other.body.code } });
+    const second = await t.request("POST", "/v1/members", {
+      key: t.keys.integration,
+      body: { memberId: "m_first", refCode: other.body.code },
+    });
     expect(second.status).toBe(200);
     expect(second.body.referredBy).toEqual(first.body.referredBy);
     expect(second.body.attribution).toEqual({ applied: false, reason: "already_attributed" });
@@ -91,7 +129,11 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
   it("refuses self-referral at signup with a reason", async () => {
     const res = await t.request("POST", "/v1/members", {
       key: t.keys.integration,
-      body: { memberId: "m_self", walletAddress: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", refCode: "ANNA7F3K" },
+      body: {
+        memberId: "m_self",
+        walletAddress: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        refCode: "ANNA7F3K",
+      },
     });
     expect(res.body.attribution).toEqual({ applied: false, reason: "self_referral" });
     expect(res.body.referredBy).toBeNull();
@@ -116,16 +158,27 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
     const rewardId = paid.body.reward.id as string;
     const notApproved = await t.request("POST", "/v1/admin/mint", { key: t.keys.admin, body: {} });
     expect(notApproved.body.rewardIds ?? []).not.toContain(rewardId);
-    const approve = await t.request("POST", "/v1/admin/rewards/approve", { key: t.keys.admin, body: { ids: [rewardId, "999999"] } });
+    const approve = await t.request("POST", "/v1/admin/rewards/approve", {
+      key: t.keys.admin,
+      body: { ids: [rewardId, "999999"] },
+    });
     expect(approve.body).toEqual({ approved: [rewardId], skipped: [{ id: "999999", reason: "not_found" }] });
-    const repeat = await t.request("POST", "/v1/admin/rewards/approve", { key: t.keys.admin, body: { ids: [rewardId] } });
+    const repeat = await t.request("POST", "/v1/admin/rewards/approve", {
+      key: t.keys.admin,
+      body: { ids: [rewardId] },
+    });
     expect(repeat.body.approved).toEqual([rewardId]);
     const mint = await t.request("POST", "/v1/admin/mint", { key: t.keys.admin, body: {} });
     expect(mint.body).toMatchObject({ status: "confirmed", rewardIds: [rewardId] });
     expect(mint.body.txHash).toMatch(/^0x[0-9a-f]{64}$/);
     const minted = await t.request("GET", "/v1/admin/rewards?status=minted", { key: t.keys.admin });
-    expect(minted.body.items.find((r: { id: string }) => r.id === rewardId)).toMatchObject({ txHash: mint.body.txHash });
-    const rejectMinted = await t.request("POST", "/v1/admin/rewards/reject", { key: t.keys.admin, body: { ids: [rewardId], reason: "late" } });
+    expect(minted.body.items.find((r: { id: string }) => r.id === rewardId)).toMatchObject({
+      txHash: mint.body.txHash,
+    });
+    const rejectMinted = await t.request("POST", "/v1/admin/rewards/reject", {
+      key: t.keys.admin,
+      body: { ids: [rewardId], reason: "late" },
+    });
     expect(rejectMinted.body.skipped).toEqual([{ id: rewardId, reason: "status_minted" }]);
     const batches = await t.request("GET", "/v1/admin/mint-batches", { key: t.keys.admin });
     expect(batches.body.items[0]).toMatchObject({ status: "confirmed", txHash: mint.body.txHash });
@@ -144,7 +197,11 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
     expect((await t.request("GET", "/healthz")).body).toEqual({ status: "ok" });
     const ready = await t.request("GET", "/readyz");
     expect(ready.status).toBe(200);
-    expect(ready.body).toMatchObject({ status: "ready", database: { ok: true }, chain: { ok: true, mode: "embedded" } });
+    expect(ready.body).toMatchObject({
+      status: "ready",
+      database: { ok: true },
+      chain: { ok: true, mode: "embedded" },
+    });
     const metrics = await t.request("GET", "/metrics");
     expect(metrics.text).toContain("twinrail_mint_batches_total");
   });
@@ -152,7 +209,11 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
   it("shows the referrer their own numbers with a member token", async () => {
     const me = await t.request("GET", "/v1/me", { key: t.memberToken("m_anna") });
     expect(me.status).toBe(200);
-    expect(me.body).toMatchObject({ memberId: "m_anna", code: "ANNA7F3K", shareUrl: `${t.baseUrl}/r/ANNA7F3K` });
+    expect(me.body).toMatchObject({
+      memberId: "m_anna",
+      code: "ANNA7F3K",
+      shareUrl: `${t.baseUrl}/r/ANNA7F3K`,
+    });
     expect(me.body.rewards.minted).toBeGreaterThanOrEqual(1);
     const rewards = await t.request("GET", "/v1/me/rewards", { key: t.memberToken("m_anna") });
     expect(rewards.body.items.length).toBeGreaterThan(0);

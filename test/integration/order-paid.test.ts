@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { counts, orderBody, paidEvent, seedCatalog, startTestInstance, TEST_DB, type TestInstance } from "../support/harness.js";
+import {
+  counts,
+  orderBody,
+  paidEvent,
+  seedCatalog,
+  startTestInstance,
+  TEST_DB,
+  type TestInstance,
+} from "../support/harness.js";
 
 describe(`order.paid writes both rails exactly once (${TEST_DB})`, () => {
   let t: TestInstance;
@@ -12,14 +20,20 @@ describe(`order.paid writes both rails exactly once (${TEST_DB})`, () => {
   });
 
   it("snapshots rates per line at checkout and answers a repeat with the same result", async () => {
-    const first = await t.request("POST", "/v1/orders", { key: t.keys.integration, body: orderBody("ord_snap") });
+    const first = await t.request("POST", "/v1/orders", {
+      key: t.keys.integration,
+      body: orderBody("ord_snap"),
+    });
     expect(first.status).toBe(201);
     expect(first.body.lines).toEqual([
       { lineId: "l1", commissionBps: 1000, rateSource: "product" },
       { lineId: "l2", commissionBps: 800, rateSource: "vendor" },
     ]);
     expect(first.body.totals).toEqual({ gross: "170000", referralCommission: "14600" });
-    const again = await t.request("POST", "/v1/orders", { key: t.keys.integration, body: orderBody("ord_snap") });
+    const again = await t.request("POST", "/v1/orders", {
+      key: t.keys.integration,
+      body: orderBody("ord_snap"),
+    });
     expect(again.status).toBe(200);
     expect(again.body).toEqual(first.body);
     const different = await t.request("POST", "/v1/orders", {
@@ -32,11 +46,15 @@ describe(`order.paid writes both rails exactly once (${TEST_DB})`, () => {
 
   it("pays each orderReference once when 20 identical signed deliveries race", async () => {
     const ref = "ord_race";
-    expect((await t.request("POST", "/v1/orders", { key: t.keys.integration, body: orderBody(ref) })).status).toBe(201);
+    expect(
+      (await t.request("POST", "/v1/orders", { key: t.keys.integration, body: orderBody(ref) })).status,
+    ).toBe(201);
     const event = paidEvent(ref, "170000");
     const id = "evt_race_1";
     const timestamp = Math.floor(Date.now() / 1000);
-    const responses = await Promise.all(Array.from({ length: 20 }, () => t.webhook(event, { id, timestamp })));
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, () => t.webhook(event, { id, timestamp })),
+    );
     expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
     expect(responses.filter((r) => r.body.result === "recorded")).toHaveLength(1);
     expect(responses.filter((r) => r.body.result === "duplicate")).toHaveLength(19);
@@ -61,13 +79,21 @@ describe(`order.paid writes both rails exactly once (${TEST_DB})`, () => {
     expect(paid.body).toMatchObject({ received: true, result: "recorded", settlements: 2 });
     const settlements = await t.request("GET", "/v1/admin/settlements?limit=500", { key: t.keys.admin });
     const mine = settlements.body.items.filter((s: { orderReference: string }) => s.orderReference === ref);
-    expect(mine.map((s: any) => [s.vendorId, s.gross, s.platformFee, s.referralCommission, s.net]).sort()).toEqual([
+    expect(
+      mine.map((s: any) => [s.vendorId, s.gross, s.platformFee, s.referralCommission, s.net]).sort(),
+    ).toEqual([
       ["v_books", "50000", "5000", "5000", "40000"],
       ["v_games", "120000", "14400", "9600", "96000"],
     ]);
-    const rewards = await t.request("GET", "/v1/admin/rewards?referrer=m_anna&limit=200", { key: t.keys.admin });
+    const rewards = await t.request("GET", "/v1/admin/rewards?referrer=m_anna&limit=200", {
+      key: t.keys.admin,
+    });
     const reward = rewards.body.items.find((r: { orderReference: string }) => r.orderReference === ref);
-    expect(reward).toMatchObject({ status: "pending_approval", fiatBasis: "14600", amountWei: (14600n * 10n ** 16n).toString() });
+    expect(reward).toMatchObject({
+      status: "pending_approval",
+      fiatBasis: "14600",
+      amountWei: (14600n * 10n ** 16n).toString(),
+    });
   });
 
   it("creates the order from the event when it was never posted, and starts credit rewards approved", async () => {

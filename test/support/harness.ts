@@ -25,7 +25,10 @@ export interface TestInstance extends Running {
   /** fetch against the instance; JSON in and out. */
   request(method: string, path: string, options?: RequestOptions): Promise<TestResponse>;
   /** Posts a correctly signed webhook (override id/timestamp/signature to test failures). */
-  webhook(event: unknown, options?: { id?: string; timestamp?: number; signature?: string; rawBody?: string }): Promise<TestResponse>;
+  webhook(
+    event: unknown,
+    options?: { id?: string; timestamp?: number; signature?: string; rawBody?: string },
+  ): Promise<TestResponse>;
   schema: string | undefined;
 }
 
@@ -42,8 +45,13 @@ export interface TestResponse {
   text: string;
 }
 
+/** Instances per schema: passing `{ DATABASE_SCHEMA }` runs several instances on one schema, dropped with the last. */
+const schemaUsers = new Map<string, number>();
+
 export async function startTestInstance(env: Record<string, string> = {}): Promise<TestInstance> {
-  const schema = TEST_DB === "postgres" ? `t_${randomBytes(6).toString("hex")}` : undefined;
+  const schema =
+    TEST_DB === "postgres" ? (env.DATABASE_SCHEMA ?? `t_${randomBytes(6).toString("hex")}`) : undefined;
+  if (schema) schemaUsers.set(schema, (schemaUsers.get(schema) ?? 0) + 1);
   const config = loadConfig({
     PORT: "0",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
@@ -63,7 +71,11 @@ export async function startTestInstance(env: Record<string, string> = {}): Promi
   const integration = (await createApiKey(db, SYSTEM, { role: "integration" })).key;
   const baseUrl = running.url;
 
-  const request = async (method: string, path: string, options: RequestOptions = {}): Promise<TestResponse> => {
+  const request = async (
+    method: string,
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<TestResponse> => {
     const res = await fetch(`${baseUrl}${path}`, {
       method,
       redirect: "manual",
@@ -72,7 +84,12 @@ export async function startTestInstance(env: Record<string, string> = {}): Promi
         ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
         ...options.headers,
       },
-      body: options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body),
+      body:
+        options.body === undefined
+          ? undefined
+          : typeof options.body === "string"
+            ? options.body
+            : JSON.stringify(options.body),
     });
     const text = await res.text();
     let body: unknown;
@@ -113,7 +130,10 @@ export async function startTestInstance(env: Record<string, string> = {}): Promi
     },
     async close() {
       await close();
-      if (schema) {
+      const users = schema ? (schemaUsers.get(schema) ?? 1) - 1 : 0;
+      if (schema) schemaUsers.set(schema, users);
+      if (schema && users === 0) {
+        schemaUsers.delete(schema);
         const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
         await client.connect();
         await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
@@ -126,16 +146,29 @@ export async function startTestInstance(env: Record<string, string> = {}): Promi
 /** Seeds two vendors, products with and without overrides, and a referrer with a wallet and a code. */
 export async function seedCatalog(t: TestInstance) {
   const key = t.keys.integration;
-  await t.request("PUT", "/v1/vendors/v_books", { key, body: { name: "Books", platformFeeBps: 1000, holdDays: 0 } });
+  await t.request("PUT", "/v1/vendors/v_books", {
+    key,
+    body: { name: "Books", platformFeeBps: 1000, holdDays: 0 },
+  });
   await t.request("PUT", "/v1/vendors/v_games", {
     key,
     body: { name: "Games", referralCommissionBps: 800, platformFeeBps: 1200, holdDays: 7 },
   });
-  await t.request("PUT", "/v1/products/p_novel", { key, body: { vendorId: "v_books", referralCommissionBps: 1000 } });
-  await t.request("PUT", "/v1/products/p_chess", { key, body: { vendorId: "v_games", referralCommissionBps: null } });
+  await t.request("PUT", "/v1/products/p_novel", {
+    key,
+    body: { vendorId: "v_books", referralCommissionBps: 1000 },
+  });
+  await t.request("PUT", "/v1/products/p_chess", {
+    key,
+    body: { vendorId: "v_games", referralCommissionBps: null },
+  });
   await t.request("POST", "/v1/members", {
     key,
-    body: { memberId: "m_anna", displayName: "Anna", walletAddress: "0x70997970c51812dc3a010c7d01b50e0d17dc79c8" },
+    body: {
+      memberId: "m_anna",
+      displayName: "Anna",
+      walletAddress: "0x70997970c51812dc3a010c7d01b50e0d17dc79c8",
+    },
   });
   const code = await t.request("POST", "/v1/members/m_anna/code", { key, body: { vanity: "ANNA7F3K" } });
   return { referrerCode: code.body.code as string };
@@ -161,7 +194,14 @@ export function orderBody(orderReference: string, extra: Record<string, unknown>
 export function paidEvent(orderReference: string, amountPaid: string, extra: Record<string, unknown> = {}) {
   return {
     type: "order.paid",
-    data: { orderReference, amountPaid, currency: "UAH", paymentRail: "card", paidAt: new Date().toISOString(), ...extra },
+    data: {
+      orderReference,
+      amountPaid,
+      currency: "UAH",
+      paymentRail: "card",
+      paidAt: new Date().toISOString(),
+      ...extra,
+    },
   };
 }
 
@@ -178,7 +218,9 @@ export async function counts(t: TestInstance, orderReference: string) {
           .executeTakeFirstOrThrow()
       ).n,
     );
-  const webhooks = Number((await sql<{ n: bigint }>`select count(*) as n from webhook_events`.execute(db)).rows[0]?.n ?? 0);
+  const webhooks = Number(
+    (await sql<{ n: bigint }>`select count(*) as n from webhook_events`.execute(db)).rows[0]?.n ?? 0,
+  );
   return {
     settlements: await count("settlements"),
     assists: await count("erp_sales_assists"),

@@ -14,7 +14,9 @@ describe("Standard Webhooks signatures", () => {
 
   it("accepts a signature over id.timestamp.body made with the secret", () => {
     const signature = signWebhook(SECRET, "evt_1", now, body);
-    expect(verifyWebhook(SECRET, { id: "evt_1", timestamp: String(now), signature }, body, now)).toEqual({ ok: true });
+    expect(verifyWebhook(SECRET, { id: "evt_1", timestamp: String(now), signature }, body, now)).toEqual({
+      ok: true,
+    });
   });
 
   it("matches the Standard Webhooks reference vector", () => {
@@ -28,17 +30,32 @@ describe("Standard Webhooks signatures", () => {
 
   it("accepts any one of several space-separated signatures (key rotation)", () => {
     const good = signWebhook(SECRET, "evt_1", now, body);
-    expect(verifyWebhook(SECRET, { id: "evt_1", timestamp: String(now), signature: `v1,AAAA ${good}` }, body, now).ok).toBe(true);
+    expect(
+      verifyWebhook(SECRET, { id: "evt_1", timestamp: String(now), signature: `v1,AAAA ${good}` }, body, now)
+        .ok,
+    ).toBe(true);
   });
 
   it("refuses another id, a changed body, a stale or future timestamp and missing headers", () => {
     const signature = signWebhook(SECRET, "evt_1", now, body);
-    expect(verifyWebhook(SECRET, { id: "evt_2", timestamp: String(now), signature }, body, now)).toEqual({ ok: false, reason: "bad_signature" });
-    expect(verifyWebhook(SECRET, { id: "evt_1", timestamp: String(now), signature }, Buffer.from("{}"), now).ok).toBe(false);
-    expect(verifyWebhook(SECRET, { id: "evt_1", timestamp: String(now), signature }, body, now + 301)).toEqual({ ok: false, reason: "stale_timestamp" });
-    expect(verifyWebhook(SECRET, { id: "evt_1", timestamp: String(now), signature }, body, now - 301)).toEqual({ ok: false, reason: "stale_timestamp" });
+    expect(verifyWebhook(SECRET, { id: "evt_2", timestamp: String(now), signature }, body, now)).toEqual({
+      ok: false,
+      reason: "bad_signature",
+    });
+    expect(
+      verifyWebhook(SECRET, { id: "evt_1", timestamp: String(now), signature }, Buffer.from("{}"), now).ok,
+    ).toBe(false);
+    expect(
+      verifyWebhook(SECRET, { id: "evt_1", timestamp: String(now), signature }, body, now + 301),
+    ).toEqual({ ok: false, reason: "stale_timestamp" });
+    expect(
+      verifyWebhook(SECRET, { id: "evt_1", timestamp: String(now), signature }, body, now - 301),
+    ).toEqual({ ok: false, reason: "stale_timestamp" });
     expect(verifyWebhook(SECRET, { id: "evt_1", timestamp: "1e9", signature }, body, now).ok).toBe(false);
-    expect(verifyWebhook(SECRET, { id: "evt_1", signature }, body, now)).toEqual({ ok: false, reason: "missing_headers" });
+    expect(verifyWebhook(SECRET, { id: "evt_1", signature }, body, now)).toEqual({
+      ok: false,
+      reason: "missing_headers",
+    });
   });
 });
 
@@ -49,10 +66,14 @@ describe("member tokens (HS256 JWT)", () => {
   });
   it("refuses an expired token, another secret, alg none and a token without exp", () => {
     const now = Date.now();
-    expect(verifyMemberToken(secret, signMemberToken(secret, "m_anna", 60, now - 120_000), now)).toBeUndefined();
+    expect(
+      verifyMemberToken(secret, signMemberToken(secret, "m_anna", 60, now - 120_000), now),
+    ).toBeUndefined();
     expect(verifyMemberToken("t".repeat(40), signMemberToken(secret, "m_anna"))).toBeUndefined();
     const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-    expect(verifyMemberToken(secret, `${b64({ alg: "none" })}.${b64({ sub: "m_anna", exp: 9e9 })}.`)).toBeUndefined();
+    expect(
+      verifyMemberToken(secret, `${b64({ alg: "none" })}.${b64({ sub: "m_anna", exp: 9e9 })}.`),
+    ).toBeUndefined();
     const [header] = signMemberToken(secret, "x").split(".");
     const payload = b64({ sub: "m_anna" });
     const sig = createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url");
@@ -95,7 +116,12 @@ describe("config", () => {
   });
   it("stops boot naming every wrong variable", () => {
     try {
-      loadConfig({ PORT: "http", ATTRIBUTION_WINDOW_DAYS: "731", WEBHOOK_SECRET: "plain", TOKEN_WEI_PER_MINOR_UNIT: "UAH=1" });
+      loadConfig({
+        PORT: "http",
+        ATTRIBUTION_WINDOW_DAYS: "731",
+        WEBHOOK_SECRET: "plain",
+        TOKEN_WEI_PER_MINOR_UNIT: "UAH=1",
+      });
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
@@ -106,7 +132,9 @@ describe("config", () => {
     }
   });
   it("refuses a default commission above the maximum and RPC_URL without an operator key", () => {
-    expect(() => loadConfig({ REFERRAL_COMMISSION_BPS: "600", REFERRAL_COMMISSION_MAX_BPS: "500" })).toThrow(/REFERRAL_COMMISSION_BPS/);
+    expect(() => loadConfig({ REFERRAL_COMMISSION_BPS: "600", REFERRAL_COMMISSION_MAX_BPS: "500" })).toThrow(
+      /REFERRAL_COMMISSION_BPS/,
+    );
     expect(() => loadConfig({ RPC_URL: "http://127.0.0.1:8545" })).toThrow(/OPERATOR_PRIVATE_KEY/);
   });
 });

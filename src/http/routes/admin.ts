@@ -58,7 +58,8 @@ export function adminRoutes(services: Services): Router {
 
   router.post("/v1/admin/mint", async (req, res) => {
     const body = parse(z.object({ limit: z.number().int().min(1).max(200).optional() }), req.body ?? {});
-    const result = await services.minter.runOnce({ limit: body.limit });
+    // An explicit "mint now" is a probe: it runs even while the minter backs off after a global revert.
+    const result = await services.minter.runOnce({ limit: body.limit, manual: true });
     res.json(result);
   });
 
@@ -74,19 +75,60 @@ export function adminRoutes(services: Services): Router {
       .orderBy("id", "desc")
       .limit(query.limit)
       .execute();
+    const ids = batches.map((batch) => batch.id);
+    const [claimed, txs] = ids.length
+      ? await Promise.all([
+          db
+            .selectFrom("mint_batch_rewards as b")
+            .innerJoin("referral_rewards as r", "r.id", "b.reward_id")
+            .select(["b.batch_id", "b.reward_id", "r.status", "r.batch_id as current_batch_id"])
+            .where("b.batch_id", "in", ids)
+            .orderBy("b.reward_id")
+            .execute(),
+          db
+            .selectFrom("mint_batch_txs")
+            .select(["batch_id", "tx_hash", "max_fee_per_gas", "max_priority_fee_per_gas", "created_at"])
+            .where("batch_id", "in", ids)
+            .orderBy("created_at")
+            .execute(),
+        ])
+      : [[], []];
     res.json({
-      items: batches.map((batch) => ({
-        id: batch.id.toString(),
-        status: batch.status,
-        rewardCount: batch.reward_count,
-        totalWei: batch.total_wei,
-        txHash: batch.tx_hash,
-        blockNumber: batch.block_number?.toString() ?? null,
-        gasUsed: batch.gas_used,
-        nonce: batch.nonce?.toString() ?? null,
-        error: batch.error,
-        createdAt: batch.created_at.toISOString(),
-      })),
+      items: batches.map((batch) => {
+        const rewards = claimed.filter((row) => row.batch_id === batch.id);
+        return {
+          id: batch.id.toString(),
+          status: batch.status,
+          rewardCount: batch.reward_count,
+          totalWei: batch.total_wei,
+          txHash: batch.tx_hash,
+          blockNumber: batch.block_number?.toString() ?? null,
+          gasUsed: batch.gas_used,
+          nonce: batch.nonce?.toString() ?? null,
+          error: batch.error,
+          createdAt: batch.created_at.toISOString(),
+          updatedAt: batch.updated_at.toISOString(),
+          leaseExpiresAt: batch.lease_expires_at.toISOString(),
+          claimedBy: batch.claimed_by,
+          feeBumps: batch.fee_bumps,
+          // Every reward the batch claimed, with its status now (a released one may sit in a later batch).
+          rewardIds: rewards.map((row) => row.reward_id.toString()),
+          rewards: rewards.map((row) => ({
+            id: row.reward_id.toString(),
+            status: row.status,
+            currentBatchId: row.current_batch_id?.toString() ?? null,
+          })),
+          // Every signed transaction (replacements share the nonce); txHash above is the mined or latest one.
+          transactions: txs
+            .filter((tx) => tx.batch_id === batch.id)
+            .map((tx) => ({
+              txHash: tx.tx_hash,
+              maxFeePerGas: tx.max_fee_per_gas,
+              maxPriorityFeePerGas: tx.max_priority_fee_per_gas,
+              signedAt: tx.created_at.toISOString(),
+            })),
+        };
+      }),
     });
   });
 

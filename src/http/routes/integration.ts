@@ -17,6 +17,8 @@ const memberBody = z.object({
   walletAddress: wallet.nullish(),
   refCode: z.string().max(256).nullish(),
   clickId: z.string().max(256).nullish(),
+  // The end user's address as the host saw it (for caps and fraud signals); stored only as a keyed hash.
+  clientIp: z.union([z.ipv4(), z.ipv6()]).nullish(),
 });
 
 export const orderBody = z.object({
@@ -39,6 +41,7 @@ export const orderBody = z.object({
     .max(500),
   shippingAmount: amount.default(0n),
   discountAmount: amount.default(0n),
+  clientIp: z.union([z.ipv4(), z.ipv6()]).nullish(),
 });
 
 /** The host backend's surface (role `integration`). */
@@ -55,7 +58,7 @@ export function integrationRoutes(services: Services): Router {
   router.post("/v1/members", async (req, res) => {
     const body = parse(memberBody, req.body);
     const cookieCode = verifyCookieValue(config.secrets.cookie, parseCookies(req.get("cookie"))[REF_COOKIE]);
-    const result = await registerMember(db, actorOf(req), { ...body, cookieCode });
+    const result = await registerMember(db, actorOf(req), { ...body, cookieCode }, { config });
     const { created, ...payload } = result;
     res.status(created ? 201 : 200).json(payload);
   });
@@ -117,9 +120,9 @@ export function integrationRoutes(services: Services): Router {
   });
 
   router.post("/v1/orders", async (req, res) => {
-    const body = parse(orderBody, req.body);
+    const { clientIp, ...body } = parse(orderBody, req.body);
     const cookieCode = verifyCookieValue(config.secrets.cookie, parseCookies(req.get("cookie"))[REF_COOKIE]);
-    const { created, ...result } = await createOrder(db, config, actorOf(req), body, { cookieCode });
+    const { created, ...result } = await createOrder(db, config, actorOf(req), body, { cookieCode, clientIp });
     res.status(created ? 201 : 200).json(result);
   });
 

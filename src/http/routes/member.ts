@@ -2,6 +2,7 @@ import { Router } from "express";
 import { sql } from "kysely";
 import { z } from "zod";
 import { AppError } from "../../errors.js";
+import { clawbackDebt } from "../../ledger/clawbacks.js";
 import { toRewardView } from "../../ledger/review-rewards.js";
 import type { Services } from "../../services.js";
 import { requireMember } from "../middleware/auth.js";
@@ -31,9 +32,16 @@ export function memberRoutes(services: Services): Router {
       .selectFrom("visit_days as v")
       .innerJoin("referral_codes as c", "c.code", "v.code")
       .select([
-        sql<string>`coalesce(sum(v.visits) filter (where v.day = current_date), 0)`.as("today"),
-        sql<string>`coalesce(sum(v.visits) filter (where v.day > current_date - 7), 0)`.as("last7d"),
-        sql<string>`coalesce(sum(v.visits) filter (where v.day > current_date - 28), 0)`.as("last28d"),
+        // Visit days are UTC days (see visit-buffer.ts), whatever the session's TimeZone.
+        sql<string>`coalesce(sum(v.visits) filter (where v.day = (now() at time zone 'utc')::date), 0)`.as(
+          "today",
+        ),
+        sql<string>`coalesce(sum(v.visits) filter (where v.day > (now() at time zone 'utc')::date - 7), 0)`.as(
+          "last7d",
+        ),
+        sql<string>`coalesce(sum(v.visits) filter (where v.day > (now() at time zone 'utc')::date - 28), 0)`.as(
+          "last28d",
+        ),
       ])
       .where("c.owner_member_id", "=", memberId)
       .executeTakeFirstOrThrow();
@@ -82,7 +90,7 @@ export function memberRoutes(services: Services): Router {
         minted: Number(rewards.minted),
         totalMintedWei: String(rewards.minted_wei),
       },
-      clawbackDebtWei: "0",
+      clawbackDebtWei: (await clawbackDebt(db, memberId)).toString(),
       wallet: member.wallet_address,
     });
   });

@@ -34,10 +34,16 @@ export function opsRoutes(services: Services): Router {
         chainId: chain.chainId,
         blockNumber: blockNumber?.toString() ?? null,
       },
+      // The minter never takes the API out of rotation; a global revert (paused, cap) shows as `blocked`.
       minter: {
+        state: minter.stats.blockedReason ? "blocked" : minter.stats.running ? "running" : "idle",
         running: minter.stats.running,
+        blockedReason: minter.stats.blockedReason,
+        blockedUntil: minter.stats.blockedUntil?.toISOString() ?? null,
+        lastRunAt: minter.stats.lastRunAt?.toISOString() ?? null,
         lastSuccessAt: minter.stats.lastSuccessAt?.toISOString() ?? null,
         lastError: minter.stats.lastError,
+        queue: await mintQueue().catch(() => null),
       },
     });
   });
@@ -48,7 +54,29 @@ export function opsRoutes(services: Services): Router {
       .select(["status", (eb) => eb.fn.countAll<bigint>().as("n")])
       .groupBy("status")
       .execute();
+    const mint = await mintQueue();
+    const stats = minter.stats;
     const lines = [
+      "# HELP twinrail_mint_queue_depth Approved rewards waiting to be minted.",
+      "# TYPE twinrail_mint_queue_depth gauge",
+      `twinrail_mint_queue_depth ${mint.approved}`,
+      "# HELP twinrail_mint_in_flight_batches Mint batches claimed or signed and not resolved yet.",
+      "# TYPE twinrail_mint_in_flight_batches gauge",
+      `twinrail_mint_in_flight_batches ${mint.openBatches}`,
+      "# HELP twinrail_mint_oldest_approved_age_seconds Age of the oldest approved reward (0 when none).",
+      "# TYPE twinrail_mint_oldest_approved_age_seconds gauge",
+      `twinrail_mint_oldest_approved_age_seconds ${mint.oldestApprovedAgeSeconds}`,
+      "# HELP twinrail_mint_blocked 1 while the minter backs off after a global revert (paused, mint cap).",
+      "# TYPE twinrail_mint_blocked gauge",
+      `twinrail_mint_blocked ${stats.blockedReason ? 1 : 0}`,
+      "# HELP twinrail_mint_failures_by_kind_total Minter failures by kind.",
+      "# TYPE twinrail_mint_failures_by_kind_total counter",
+      ...Object.entries(stats.failuresByKind).map(
+        ([kind, n]) => `twinrail_mint_failures_by_kind_total{kind="${kind}"} ${n}`,
+      ),
+      "# HELP twinrail_mint_fee_bumps_total Stuck transactions replaced with a higher fee.",
+      "# TYPE twinrail_mint_fee_bumps_total counter",
+      `twinrail_mint_fee_bumps_total ${stats.feeBumps}`,
       "# HELP twinrail_rewards Rewards by status.",
       "# TYPE twinrail_rewards gauge",
       ...queue.map((row) => `twinrail_rewards{status="${row.status}"} ${row.n}`),
@@ -66,6 +94,24 @@ export function opsRoutes(services: Services): Router {
     ];
     res.type("text/plain; version=0.0.4").send(`${lines.join("\n")}\n`);
   });
+
+  async function mintQueue() {
+    const row = await sql<{ approved: string; minting: string; open_batches: string; oldest: string | null }>`
+      SELECT
+        (SELECT count(*) FROM referral_rewards WHERE status = 'approved')::text AS approved,
+        (SELECT count(*) FROM referral_rewards WHERE status = 'minting')::text AS minting,
+        (SELECT count(*) FROM mint_batches WHERE status IN ('claimed', 'signed'))::text AS open_batches,
+        (SELECT extract(epoch FROM now() - min(updated_at))::bigint::text
+           FROM referral_rewards WHERE status = 'approved') AS oldest`
+      .execute(db)
+      .then((result) => result.rows[0]);
+    return {
+      approved: Number(row?.approved ?? 0),
+      minting: Number(row?.minting ?? 0),
+      openBatches: Number(row?.open_batches ?? 0),
+      oldestApprovedAgeSeconds: Number(row?.oldest ?? 0),
+    };
+  }
 
   const cronMint = async (req: import("express").Request, res: import("express").Response) => {
     const header = req.get("authorization") ?? "";

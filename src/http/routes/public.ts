@@ -1,6 +1,7 @@
+import type { Request, Response } from "express";
 import { Router } from "express";
-import { sql } from "kysely";
 import { z } from "zod";
+import { utcDay, visitorHash } from "../../attribution/ip-hash.js";
 import { normalizeCode } from "../../domain/codes.js";
 import {
   parseCookies,
@@ -10,9 +11,12 @@ import {
   verifyCookieValue,
 } from "../../lib/cookies.js";
 import type { Services } from "../../services.js";
+import { clientIp, rateLimit } from "../middleware/rate-limit.js";
 import { parse } from "../validate.js";
 
 const DAY_MS = 86_400_000;
+/** Signed in place of a real code on the unknown-code path, so both paths do the same work. */
+const NO_CODE = "NO-CODE";
 
 /** Looks a code up as the public sees it: only an active code counts. Always one query, whatever the input. */
 async function activeCode(services: Services, raw: unknown) {
@@ -28,63 +32,71 @@ async function activeCode(services: Services, raw: unknown) {
   return row;
 }
 
-async function countVisit(services: Services, code: string) {
-  await services.db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable("referral_codes")
-      .set({ visits_total: sql`visits_total + 1` })
-      .where("code", "=", code)
-      .execute();
-    await trx
-      .insertInto("visit_days")
-      .values({ code, day: sql<string>`current_date` as never, visits: 1n })
-      .onConflict((oc) => oc.columns(["code", "day"]).doUpdateSet({ visits: sql`visit_days.visits + 1` }))
-      .execute();
-  });
-}
-
-/** The public surface: referral links, visit tracking and the badge. No auth; no enumeration oracle. */
+/**
+ * The public surface: referral links, visit tracking and the badge. No auth, rate-limited per client
+ * address (shared across instances). Unknown and valid codes get the same status and the same work
+ * (one lookup, the same HMACs); only a valid code sets cookies and counts a visit, in memory.
+ */
 export function publicRoutes(services: Services): Router {
   const router = Router();
-  const { config } = services;
-  const secure = config.publicBaseUrl.startsWith("https://");
+  const limited = rateLimit(services, "public");
 
-  function firstTouch(res: import("express").Response, cookies: Record<string, string>, code: string) {
-    if (verifyCookieValue(config.secrets.cookie, cookies[REF_COOKIE])) return; // first touch wins
-    const options = { maxAge: config.REF_COOKIE_DAYS * DAY_MS, sameSite: "lax" as const, secure, path: "/" };
-    res.cookie(REF_COOKIE, signCookieValue(config.secrets.cookie, code), { ...options, httpOnly: true });
-    res.cookie(REF_COOKIE_VISIBLE, code, { ...options, httpOnly: false });
+  /** The request's first-touch code, if it carries a genuine, unexpired `tw_ref`. */
+  function cookieCode(req: Request): string | undefined {
+    const { config } = services;
+    return verifyCookieValue(config.secrets.cookie, parseCookies(req.get("cookie"))[REF_COOKIE], {
+      maxAgeDays: config.REF_COOKIE_DAYS,
+    });
   }
 
-  router.get("/r/:code", async (req, res) => {
-    const row = await activeCode(services, req.params.code);
-    // The landing page is configuration, never the request: /r/ cannot become an open redirect.
-    const landing = new URL(config.landingUrl);
-    if (row) {
-      firstTouch(res, parseCookies(req.get("cookie")), row.code);
-      await countVisit(services, row.code);
-      landing.searchParams.set("ref", row.code);
+  /** Looks the code up, sets the first-touch cookies and counts the visit when it is valid. */
+  async function visit(req: Request, res: Response, raw: unknown): Promise<string | undefined> {
+    const { config } = services;
+    const row = await activeCode(services, raw);
+    const now = new Date();
+    const day = utcDay(now);
+    const visitor = visitorHash(config.secrets.ipHash, day, clientIp(req), req.get("user-agent") ?? "");
+    const existing = cookieCode(req);
+    const signed = signCookieValue(config.secrets.cookie, row?.code ?? NO_CODE, now);
+    if (!row) return undefined;
+    if (!existing) {
+      // Secure whenever the request arrived over HTTPS; behind a proxy that is X-Forwarded-Proto,
+      // which express believes only when TRUST_PROXY is set.
+      const secure = req.secure || config.publicBaseUrl.startsWith("https://");
+      const options = {
+        maxAge: config.REF_COOKIE_DAYS * DAY_MS,
+        sameSite: "lax" as const,
+        secure,
+        path: "/",
+      };
+      res.cookie(REF_COOKIE, signed, { ...options, httpOnly: true });
+      res.cookie(REF_COOKIE_VISIBLE, row.code, { ...options, httpOnly: false });
     }
+    services.visits?.record(row.code, day, visitor);
+    return row.code;
+  }
+
+  router.get("/r/:code", limited, async (req, res) => {
+    const code = await visit(req, res, req.params.code);
+    // The landing page is configuration, never the request: /r/ cannot become an open redirect, and
+    // the only request-derived part is a code that matched ^[A-Z0-9][A-Z0-9_-]{2,31}$.
+    const landing = new URL(services.config.landingUrl);
+    if (code) landing.searchParams.set("ref", code);
     res.set("cache-control", "no-store").redirect(302, landing.toString());
   });
 
-  router.post("/v1/track", async (req, res) => {
+  router.post("/v1/track", limited, async (req, res) => {
     const body = parse(
       z.object({ code: z.string().max(256), path: z.string().max(2048).optional() }),
       req.body ?? {},
     );
-    const row = await activeCode(services, body.code);
-    if (row) {
-      firstTouch(res, parseCookies(req.get("cookie")), row.code);
-      await countVisit(services, row.code);
-    }
-    res.status(204).end();
+    await visit(req, res, body.code);
+    res.set("cache-control", "no-store").status(204).end();
   });
 
-  router.get("/v1/referral", async (req, res) => {
+  router.get("/v1/referral", limited, async (req, res) => {
     const query = parse(z.object({ code: z.string().max(256).optional() }), req.query, "query");
-    const cookieCode = verifyCookieValue(config.secrets.cookie, parseCookies(req.get("cookie"))[REF_COOKIE]);
-    const row = await activeCode(services, query.code ?? cookieCode ?? "");
+    const row = await activeCode(services, query.code ?? cookieCode(req) ?? "");
     res
       .set("cache-control", "no-store")
       .json(

@@ -1,7 +1,11 @@
 import express, { Router } from "express";
 import { z } from "zod";
+import type { DbOrTx } from "../../db/connect.js";
 import { AppError } from "../../errors.js";
+import { recordChargeback } from "../../ledger/record-chargeback.js";
+import { recordMembershipPaid } from "../../ledger/record-membership-paid.js";
 import { recordOrderPaid } from "../../ledger/record-order-paid.js";
+import { recordRefund } from "../../ledger/record-refund.js";
 import { recordWebhook, type WebhookOutcome } from "../../ledger/record-webhook.js";
 import { sha256Hex } from "../../lib/crypto.js";
 import { verifyWebhook } from "../../lib/standard-webhooks.js";
@@ -21,10 +25,43 @@ const orderPaid = z.object({
   }),
 });
 
+const timestamp = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
+const eventKey = z.string().min(1).max(256);
+
+const orderRefunded = z.object({
+  type: z.literal("order.refunded"),
+  data: z.object({
+    orderReference: id,
+    refundId: eventKey,
+    amountRefunded: amount.refine((value) => value > 0n, "must be positive"),
+    refundedAt: timestamp,
+  }),
+});
+
+const orderChargeback = z.object({
+  type: z.literal("order.chargeback"),
+  data: z.object({
+    orderReference: id,
+    disputeId: eventKey,
+    status: z.enum(["opened", "won", "lost"]),
+    amount,
+  }),
+});
+
+const membershipPaid = z.object({
+  type: z.literal("membership.paid"),
+  data: z.object({
+    memberId: id,
+    membershipReference: id,
+    amountPaid: amount,
+    currency,
+    paidAt: timestamp,
+  }),
+});
+
 const envelope = z.object({ type: z.string().min(1).max(100), data: z.unknown() });
 
-/** Events this service understands but whose handling has not landed yet: refused, not swallowed. */
-const NOT_YET = new Set(["order.refunded", "order.chargeback", "membership.paid"]);
+const HANDLED = new Set(["order.paid", "order.refunded", "order.chargeback", "membership.paid"]);
 
 /**
  * `POST /v1/webhooks/payments`: Standard Webhooks signature checked on the raw bytes before anything
@@ -54,27 +91,36 @@ export function webhookRoutes(services: Services): Router {
     }
     const event = parse(envelope, json);
     const eventId = req.get("webhook-id")!;
-    if (NOT_YET.has(event.type)) {
-      throw new AppError(
-        "unprocessable",
-        `${event.type} is not handled by this version yet; it was not recorded, retry later`,
-      );
-    }
-    if (event.type !== "order.paid") {
+    if (!HANDLED.has(event.type)) {
       res.json({ received: true, result: "ignored", reason: `unknown event type ${event.type}` });
       return;
     }
-    const paid = parse(orderPaid, json);
+    const actor = { id: "webhook:payments", requestId: String(req.id) };
+    // Parsed before the transaction opens: a malformed event is a 400 and nothing is recorded.
+    const handle = (() => {
+      switch (event.type) {
+        case "order.refunded": {
+          const refund = parse(orderRefunded, json);
+          return (trx: DbOrTx) => recordRefund(trx, actor, refund.data);
+        }
+        case "order.chargeback": {
+          const chargeback = parse(orderChargeback, json);
+          return (trx: DbOrTx) => recordChargeback(trx, actor, chargeback.data);
+        }
+        case "membership.paid": {
+          const membership = parse(membershipPaid, json);
+          return (trx: DbOrTx) => recordMembershipPaid(trx, services.config, actor, membership.data);
+        }
+        default: {
+          const paid = parse(orderPaid, json);
+          return (trx: DbOrTx) => recordOrderPaid(trx, services.config, actor, paid.data);
+        }
+      }
+    })();
     const outcome: WebhookOutcome = await recordWebhook(
       services.db,
       { provider: "payments", eventId, eventType: event.type, payloadHash: sha256Hex(raw) },
-      (trx) =>
-        recordOrderPaid(
-          trx,
-          services.config,
-          { id: "webhook:payments", requestId: String(req.id) },
-          paid.data,
-        ),
+      handle,
     );
     res.json({ received: true, ...outcome });
   });

@@ -1,0 +1,110 @@
+/**
+ * A standalone minter process, for the fault tests and for operators who run the minter apart from
+ * the HTTP server. It reads the usual configuration (DATABASE_URL, DATABASE_SCHEMA, RPC_URL,
+ * OPERATOR_PRIVATE_KEY, DEPLOYMENTS_FILE, CHAIN_CONFIRMATIONS, MINT_*), then mints in a loop.
+ *
+ *   node --import tsx scripts/minter-worker.ts [--until-idle] [--timeout-ms 60000] [--pause-ms 200]
+ *
+ * --until-idle   exit 0 once no reward is approved or minting (exit 3 on timeout); without it, run forever.
+ * MINTER_CRASH_AT=<point>  test only: SIGKILL this process at that point (see CRASH_POINTS in the minter).
+ *
+ * Each run's result is printed as one JSON line on stdout.
+ */
+import { connectChain } from "../src/chain/index.js";
+import { loadConfig } from "../src/config.js";
+import { connect } from "../src/db/connect.js";
+import { migrate } from "../src/db/migrate.js";
+import { CRASH_POINTS, type CrashPoint, createMinter, minterConfig } from "../src/jobs/minter.js";
+import { createLogger } from "../src/logger.js";
+
+function flag(name: string): string | undefined {
+  const index = process.argv.indexOf(name);
+  return index >= 0 ? (process.argv[index + 1] ?? "") : undefined;
+}
+
+async function main() {
+  const untilIdle = process.argv.includes("--until-idle");
+  const timeoutMs = Number(flag("--timeout-ms") ?? 0);
+  const pauseMs = Number(flag("--pause-ms") ?? 200);
+  // Test-only fault injection; read here so that the application itself never looks at it.
+  const crashAt = process.env.MINTER_CRASH_AT as CrashPoint | undefined;
+  if (crashAt && !CRASH_POINTS.includes(crashAt)) {
+    throw new Error(`MINTER_CRASH_AT must be one of ${CRASH_POINTS.join(", ")}`);
+  }
+
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL).child({ job: "minter-worker", pid: process.pid });
+  const connection = await connect({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    schema: config.DATABASE_SCHEMA,
+    poolSize: 4,
+  });
+  await migrate(connection.db as never);
+  // A flaky provider at boot is retried a few times rather than crash-looping the process.
+  const chain = await (async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await connectChain({
+          rpcUrl: config.RPC_URL,
+          chainId: config.CHAIN_ID,
+          operatorPrivateKey: config.OPERATOR_PRIVATE_KEY as `0x${string}` | undefined,
+          deploymentsFile: config.DEPLOYMENTS_FILE,
+          confirmations: config.CHAIN_CONFIRMATIONS,
+        });
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        logger.warn({ err: error, attempt }, "cannot connect to the chain yet; retrying");
+        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      }
+    }
+  })();
+  const minter = createMinter({
+    db: connection.db,
+    dbKind: connection.kind,
+    chain,
+    config: minterConfig(config, chain.confirmations),
+    logger,
+    hooks: {
+      at(point, { batchId }) {
+        if (point !== crashAt) return;
+        process.stdout.write(`${JSON.stringify({ crash: point, batchId: batchId.toString() })}\n`);
+        process.kill(process.pid, "SIGKILL");
+      },
+    },
+  });
+
+  let stopping = false;
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      stopping = true;
+    });
+  }
+  const started = Date.now();
+  let code = 0;
+  while (!stopping) {
+    const result = await minter.runOnce();
+    process.stdout.write(`${JSON.stringify({ pid: process.pid, ...result })}\n`);
+    if (untilIdle) {
+      const open = await connection.db
+        .selectFrom("referral_rewards")
+        .select((eb) => eb.fn.countAll<bigint>().as("n"))
+        .where("status", "in", ["approved", "minting"])
+        .executeTakeFirstOrThrow();
+      if (Number(open.n) === 0) break;
+    }
+    if (timeoutMs > 0 && Date.now() - started > timeoutMs) {
+      code = 3;
+      break;
+    }
+    if (result.status !== "confirmed") await new Promise((resolve) => setTimeout(resolve, pauseMs));
+  }
+  await chain.close();
+  await connection.close();
+  process.exit(code);
+}
+
+main().catch((error) => {
+  process.stderr.write(`minter-worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,166 @@
+import { randomBytes } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import { type Request, Router } from "express";
+import { z } from "zod";
+import { AppError } from "../../errors.js";
+import { createApiKey } from "../../ledger/api-keys.js";
+import { SYSTEM } from "../../ledger/audit.js";
+import { orderResult } from "../../ledger/create-order.js";
+import { parseCookies, REF_COOKIE } from "../../lib/cookies.js";
+import { signWebhook } from "../../lib/standard-webhooks.js";
+import type { Services } from "../../services.js";
+import { id, parse } from "../validate.js";
+
+/** The demo storefront's catalogue: the products `seedDemo` registers, with prices the shop owns. */
+export const DEMO_PRODUCTS = [
+  {
+    productId: "p_novel",
+    vendorId: "v_books",
+    vendorName: "Bookshelf",
+    name: "The Long Night — a novel",
+    blurb: "Hardcover, 412 pages. Referral rate set per product (10 %).",
+    unitAmount: "25000",
+  },
+  {
+    productId: "p_atlas",
+    vendorId: "v_books",
+    vendorName: "Bookshelf",
+    name: "World Atlas, 2025 edition",
+    blurb: "Large format, 180 maps. Platform default referral rate.",
+    unitAmount: "40000",
+  },
+  {
+    productId: "p_chess",
+    vendorId: "v_games",
+    vendorName: "Game Den",
+    name: "Walnut chess set",
+    blurb: "Hand-carved pieces, folding board. Vendor referral rate (8 %).",
+    unitAmount: "120000",
+  },
+] as const;
+const CURRENCY = "UAH";
+
+const checkoutBody = z.object({
+  buyerId: id,
+  buyerName: z.string().trim().min(1).max(120).optional(),
+  refCode: z.string().max(64).nullish(),
+  items: z
+    .array(z.object({ productId: z.string().max(64), quantity: z.number().int().min(1).max(20) }))
+    .min(1)
+    .max(10),
+});
+
+/**
+ * Demo only (mounted when `config.demo`): plays the host marketplace's backend for the `/shop/` page.
+ * It holds its own integration key server-side and calls the public API like any host would —
+ * `POST /v1/members`, `POST /v1/orders` — so no credential ever reaches the browser. "Pay" plays the
+ * payment provider and sends a signed `order.paid` webhook.
+ */
+export function demoShopRoutes(services: Services): Router {
+  const router = Router();
+  let integrationKey: Promise<string> | undefined;
+  const key = () => {
+    integrationKey ??= createApiKey(services.db, SYSTEM, {
+      role: "integration",
+      label: "demo shop backend",
+    }).then((created) => created.key);
+    return integrationKey;
+  };
+
+  // The API of this very process, over loopback: the shop talks to Twinrail only through HTTP.
+  const self = (req: Request) => {
+    const address = req.socket.address() as AddressInfo;
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  };
+
+  const call = async (req: Request, method: string, pathname: string, body: unknown, headers = {}) => {
+    const raw = typeof body === "string" ? body : JSON.stringify(body);
+    const res = await fetch(`${self(req)}${pathname}`, {
+      method,
+      headers: { "content-type": "application/json", "x-request-id": String(req.id), ...headers },
+      body: raw,
+    });
+    const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+    return { status: res.status, body: json };
+  };
+
+  router.get("/demo-shop/api/products", (_req, res) => {
+    res.json({ currency: CURRENCY, items: DEMO_PRODUCTS });
+  });
+
+  router.post("/demo-shop/api/checkout", async (req, res) => {
+    const body = parse(checkoutBody, req.body);
+    const lines = body.items.map((item, index) => {
+      const product = DEMO_PRODUCTS.find((p) => p.productId === item.productId);
+      if (!product) throw new AppError("validation_failed", `unknown product ${item.productId}`);
+      return {
+        lineId: `l${index + 1}`,
+        vendorId: product.vendorId,
+        productId: product.productId,
+        quantity: item.quantity,
+        unitAmount: product.unitAmount,
+      };
+    });
+    const bearer = { authorization: `Bearer ${await key()}` };
+    // A host forwards its visitor's signed first-touch cookie; the explicit code is the snippet's.
+    const signedRef = parseCookies(req.get("cookie"))[REF_COOKIE];
+    const cookie = signedRef ? { cookie: `${REF_COOKIE}=${signedRef}` } : {};
+
+    const signup = await call(
+      req,
+      "POST",
+      "/v1/members",
+      { memberId: body.buyerId, displayName: body.buyerName ?? null, refCode: body.refCode ?? null },
+      { ...bearer, ...cookie },
+    );
+    if (signup.status >= 300) {
+      res.status(signup.status).json(signup.body);
+      return;
+    }
+    const orderReference = `shop_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
+    const order = await call(
+      req,
+      "POST",
+      "/v1/orders",
+      {
+        orderReference,
+        buyerMemberId: body.buyerId,
+        refCode: body.refCode ?? null,
+        currency: CURRENCY,
+        lines,
+        shippingAmount: "0",
+        discountAmount: "0",
+      },
+      { ...bearer, ...cookie },
+    );
+    res.status(order.status).json(order.status < 300 ? { ...order.body, currency: CURRENCY } : order.body);
+  });
+
+  router.post("/demo-shop/api/orders/:orderReference/pay", async (req, res) => {
+    const orderReference = parse(id, req.params.orderReference, "path");
+    const order = await orderResult(services.db, orderReference).catch(() => undefined);
+    if (!order) throw new AppError("not_found", `order ${orderReference} does not exist`);
+    const event = {
+      type: "order.paid",
+      data: {
+        orderReference,
+        amountPaid: order.totals.gross,
+        currency: CURRENCY,
+        paymentRail: "card",
+        paidAt: new Date().toISOString(),
+      },
+    };
+    const raw = JSON.stringify(event);
+    const webhookId = `evt_demo_${randomBytes(8).toString("hex")}`;
+    const timestamp = Math.floor(Date.now() / 1000);
+    const delivered = await call(req, "POST", "/v1/webhooks/payments", raw, {
+      "webhook-id": webhookId,
+      "webhook-timestamp": String(timestamp),
+      "webhook-signature": signWebhook(services.config.secrets.webhook, webhookId, timestamp, raw),
+    });
+    res.status(delivered.status).json(delivered.body);
+  });
+
+  return router;
+}

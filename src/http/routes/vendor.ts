@@ -1,0 +1,100 @@
+import { type Request, Router } from "express";
+import { z } from "zod";
+import { AppError } from "../../errors.js";
+import {
+  CSV_COLUMNS,
+  csvRow,
+  listVendorSettlements,
+  type StatementFilter,
+  vendorSummary,
+} from "../../ledger/vendor-statements.js";
+import type { Services } from "../../services.js";
+import { requireRole } from "../middleware/auth.js";
+import { id, parse } from "../validate.js";
+
+const SETTLEMENT_STATUSES = ["pending", "due", "in_payout", "paid", "held", "cancelled"] as const;
+// A date (start of that UTC day) or a full ISO timestamp.
+const instant = z.union([
+  z.iso.date().transform((value) => new Date(`${value}T00:00:00Z`)),
+  z.iso.datetime({ offset: true }).transform((value) => new Date(value)),
+]);
+
+const rangeQuery = z.object({
+  from: instant.optional(),
+  to: instant.optional(),
+  vendorId: id.optional(),
+});
+
+const CSV_PAGE = 500;
+
+/** The vendor's own key scopes every query; asking for another vendor's data is a 403. */
+function vendorOf(req: Request, requested: string | undefined): string {
+  const principal = req.principal;
+  const own = principal?.kind === "api_key" ? principal.vendorId : null;
+  if (!own) throw new AppError("forbidden", "this key is not bound to a vendor");
+  if (requested !== undefined && requested !== own) {
+    throw new AppError("forbidden", `this key belongs to vendor ${own}; it cannot read vendor ${requested}`);
+  }
+  return own;
+}
+
+/** The vendor surface (role `vendor`, scoped to the key's vendor). */
+export function vendorRoutes(services: Services): Router {
+  const router = Router();
+  const { db } = services;
+  router.use("/v1/vendor", requireRole(services, "vendor"));
+
+  router.get("/v1/vendor/settlements", async (req, res) => {
+    const query = parse(
+      rangeQuery.extend({
+        status: z.enum(SETTLEMENT_STATUSES).optional(),
+        format: z.enum(["json", "csv"]).optional(),
+        limit: z.coerce.number().int().min(1).max(500).default(100),
+        cursor: z
+          .string()
+          .regex(/^[1-9][0-9]{0,18}$/)
+          .optional(),
+      }),
+      req.query,
+      "query",
+    );
+    const vendorId = vendorOf(req, query.vendorId);
+    const filter: StatementFilter = { from: query.from, to: query.to, status: query.status };
+    const wantsCsv =
+      query.format === "csv" ||
+      (query.format === undefined && req.accepts(["json", "text/csv"]) === "text/csv");
+    if (!wantsCsv) {
+      const items = await listVendorSettlements(db, vendorId, filter, {
+        afterId: query.cursor ? BigInt(query.cursor) : undefined,
+        limit: query.limit,
+      });
+      res.json({
+        vendorId,
+        items,
+        nextCursor: items.length === query.limit ? (items[items.length - 1]?.id ?? null) : null,
+      });
+      return;
+    }
+    // Streamed: pages of CSV_PAGE rows are written as they are read, so memory stays flat.
+    res.status(200);
+    res.setHeader("content-type", "text/csv; charset=utf-8");
+    res.setHeader("content-disposition", `attachment; filename="settlements-${vendorId}.csv"`);
+    res.write(`${CSV_COLUMNS.join(",")}\r\n`);
+    let afterId: bigint | undefined;
+    for (;;) {
+      const items = await listVendorSettlements(db, vendorId, filter, { afterId, limit: CSV_PAGE });
+      if (items.length) res.write(`${items.map(csvRow).join("\r\n")}\r\n`);
+      if (items.length < CSV_PAGE) break;
+      afterId = BigInt(items[items.length - 1]!.id);
+    }
+    res.end();
+  });
+
+  router.get("/v1/vendor/summary", async (req, res) => {
+    const query = parse(rangeQuery, req.query, "query");
+    const vendorId = vendorOf(req, query.vendorId);
+    res.json(await vendorSummary(db, vendorId, { from: query.from, to: query.to }));
+  });
+
+  return router;
+}

@@ -1,0 +1,339 @@
+import { sql } from "kysely";
+import { referralRewardsAbi } from "../chain/abi.generated.js";
+import type { Chain } from "../chain/index.js";
+import type { DbOrTx } from "../db/connect.js";
+import { remainingAfterRefunds } from "../domain/money.js";
+
+/**
+ * Reconciliation: re-derives every figure the ledger keeps twice and names each disagreement.
+ *
+ * - journal_balance: every journal transaction sums to zero per asset.
+ * - refunds: order.amount_refunded = Σ order_refunds ≤ amount_paid.
+ * - settlement_refunds: each settlement's effective amounts (row + adjustments) equal the paid-time
+ *   amounts reduced by `remainingAfterRefunds` of the order's cumulative refunds.
+ * - rails: per paid order with a reward, reward.fiat_basis − clawed_back_basis = Σ effective
+ *   settlement referral commission (the dual-rail invariant, adjusted for refunds).
+ * - reward_liability / minted_supply / clawback_debt / vendor_payable: journal account balances equal
+ *   the rows they summarize.
+ * - chain: each minted row has exactly one `ReferralPaid` log with its orderRef, recipient and amount;
+ *   each log belongs to a minted (or in-flight) row; no orderRef is paid twice.
+ */
+
+export type ReconcileCheck =
+  | "journal_balance"
+  | "refunds"
+  | "settlement_refunds"
+  | "rails"
+  | "reward_liability"
+  | "minted_supply"
+  | "clawback_debt"
+  | "vendor_payable"
+  | "chain";
+
+export interface ReconcileMismatch {
+  check: ReconcileCheck;
+  subject: string;
+  detail: string;
+}
+
+export interface ReconcileReport {
+  ok: boolean;
+  mismatches: ReconcileMismatch[];
+  checked: {
+    journalTransactions: number;
+    orders: number;
+    settlements: number;
+    rewards: number;
+    referrers: number;
+    vendors: number;
+    chainLogs: number | null;
+  };
+  at: string;
+}
+
+const LIVE_REWARD = new Set(["pending_approval", "approved", "minting", "held", "failed"]);
+
+export async function reconcile(db: DbOrTx, chain?: Chain | null): Promise<ReconcileReport> {
+  const mismatches: ReconcileMismatch[] = [];
+  const miss = (check: ReconcileCheck, subject: string, detail: string) =>
+    mismatches.push({ check, subject, detail });
+
+  // 1. Journal balance per transaction and asset.
+  const unbalanced = await sql<{ txn_id: string; asset: string; total: string }>`
+    SELECT txn_id::text AS txn_id, asset, sum(amount)::text AS total
+    FROM journal_entries GROUP BY txn_id, asset HAVING sum(amount) <> 0`.execute(db);
+  for (const row of unbalanced.rows) {
+    miss("journal_balance", `txn ${row.txn_id}`, `${row.asset} sums to ${row.total}, not 0`);
+  }
+  const txnCount = await sql<{
+    n: string;
+  }>`SELECT count(DISTINCT txn_id)::text AS n FROM journal_entries`.execute(db);
+  const balances = new Map<string, bigint>();
+  const balanceRows = await sql<{ account: string; asset: string; total: string }>`
+    SELECT account, asset, sum(amount)::text AS total FROM journal_entries GROUP BY account, asset`.execute(
+    db,
+  );
+  for (const row of balanceRows.rows) balances.set(`${row.account}|${row.asset}`, BigInt(row.total));
+  const balance = (account: string, asset: string) => balances.get(`${account}|${asset}`) ?? 0n;
+
+  // 2. Refund totals, settlements and rails per order.
+  const orders = await db
+    .selectFrom("orders")
+    .select(["order_reference", "amount_paid", "amount_refunded", "status", "currency"])
+    .where("status", "<>", "created")
+    .execute();
+  const refundSums = new Map(
+    (
+      await db
+        .selectFrom("order_refunds")
+        .select(["order_reference", sql<string>`sum(amount)::text`.as("total")])
+        .groupBy("order_reference")
+        .execute()
+    ).map((row) => [row.order_reference, BigInt(row.total)]),
+  );
+  const settlements = await sql<{
+    id: string;
+    order_reference: string;
+    vendor_id: string;
+    currency: string;
+    status: string;
+    gross: string;
+    platform_fee: string;
+    referral_commission: string;
+    net: string;
+    adj_gross: string;
+    adj_fee: string;
+    adj_commission: string;
+    adj_net: string;
+    unnetted_net: string;
+  }>`
+    SELECT s.id::text, s.order_reference, s.vendor_id, s.currency, s.status,
+           s.gross::text, s.platform_fee::text, s.referral_commission::text, s.net::text,
+           coalesce(sum(a.gross_delta), 0)::text AS adj_gross,
+           coalesce(sum(a.platform_fee_delta), 0)::text AS adj_fee,
+           coalesce(sum(a.referral_commission_delta), 0)::text AS adj_commission,
+           coalesce(sum(a.net_delta), 0)::text AS adj_net,
+           coalesce(sum(a.net_delta) FILTER (WHERE p.adjustment_id IS NULL), 0)::text AS unnetted_net
+    FROM settlements s
+    LEFT JOIN settlement_adjustments a ON a.settlement_id = s.id
+    LEFT JOIN payout_adjustments p ON p.adjustment_id = a.id
+    GROUP BY s.id`.execute(db);
+  const byOrder = new Map<string, typeof settlements.rows>();
+  for (const row of settlements.rows) {
+    const list = byOrder.get(row.order_reference) ?? [];
+    list.push(row);
+    byOrder.set(row.order_reference, list);
+  }
+  const rewards = await db.selectFrom("referral_rewards").selectAll().execute();
+  const orderRewards = new Map(
+    rewards.filter((r) => r.source === "order").map((r) => [r.order_reference, r]),
+  );
+
+  for (const order of orders) {
+    const subject = `order ${order.order_reference}`;
+    const paid = order.amount_paid ?? 0n;
+    const refunded = refundSums.get(order.order_reference) ?? 0n;
+    if (refunded !== order.amount_refunded) {
+      miss("refunds", subject, `amount_refunded ${order.amount_refunded} but refunds sum to ${refunded}`);
+    }
+    if (order.amount_refunded > paid) {
+      miss("refunds", subject, `refunded ${order.amount_refunded} exceeds paid ${paid}`);
+    }
+    let commission = 0n;
+    for (const s of byOrder.get(order.order_reference) ?? []) {
+      const effective = {
+        gross: BigInt(s.gross) + BigInt(s.adj_gross),
+        fee: BigInt(s.platform_fee) + BigInt(s.adj_fee),
+        commission: BigInt(s.referral_commission) + BigInt(s.adj_commission),
+        net: BigInt(s.net) + BigInt(s.adj_net),
+      };
+      commission += effective.commission;
+      if (order.amount_refunded <= paid && paid > 0n) {
+        const expected = {
+          fee: remainingAfterRefunds(BigInt(s.platform_fee), paid, order.amount_refunded),
+          commission: remainingAfterRefunds(BigInt(s.referral_commission), paid, order.amount_refunded),
+          net: remainingAfterRefunds(BigInt(s.net), paid, order.amount_refunded),
+        };
+        if (
+          expected.fee !== effective.fee ||
+          expected.commission !== effective.commission ||
+          expected.net !== effective.net ||
+          effective.gross !== effective.net + effective.fee + effective.commission
+        ) {
+          miss(
+            "settlement_refunds",
+            `settlement ${s.id}`,
+            `effective fee/commission/net ${effective.fee}/${effective.commission}/${effective.net} but refunds imply ${expected.fee}/${expected.commission}/${expected.net}`,
+          );
+        }
+      }
+    }
+    const reward = orderRewards.get(order.order_reference);
+    if (reward && reward.status !== "rejected") {
+      const basis = reward.fiat_basis - reward.clawed_back_basis;
+      if (basis !== commission) {
+        miss(
+          "rails",
+          subject,
+          `reward ${reward.id} basis ${basis} but settlements carry ${commission} commission`,
+        );
+      }
+    } else if (!reward && commission > 0n) {
+      const hasReferral = await db
+        .selectFrom("orders")
+        .select("referral_applied")
+        .where("order_reference", "=", order.order_reference)
+        .executeTakeFirst();
+      if (hasReferral?.referral_applied) miss("rails", subject, `${commission} commission but no reward`);
+    }
+  }
+
+  // 3. Journal accounts vs rows: reward liability and clawback debt per referrer, minted supply.
+  const referrers = new Set<string>(rewards.map((r) => r.referrer_member_id));
+  const liability = new Map<string, bigint>();
+  let minted = 0n;
+  for (const reward of rewards) {
+    if (LIVE_REWARD.has(reward.status)) {
+      liability.set(
+        reward.referrer_member_id,
+        (liability.get(reward.referrer_member_id) ?? 0n) + BigInt(reward.amount_wei),
+      );
+    }
+    if (reward.status === "minted") minted += BigInt(reward.amount_wei);
+  }
+  const debts = await sql<{ referrer_member_id: string; total: string; last: string; min_after: string }>`
+    SELECT referrer_member_id, sum(amount_wei)::text AS total,
+           (array_agg(debt_after ORDER BY id DESC))[1]::text AS last, min(debt_after)::text AS min_after
+    FROM clawbacks GROUP BY referrer_member_id`.execute(db);
+  const debtOf = new Map(debts.rows.map((row) => [row.referrer_member_id, row]));
+  for (const row of debts.rows) referrers.add(row.referrer_member_id);
+  for (const referrer of referrers) {
+    const owed = liability.get(referrer) ?? 0n;
+    const journalOwed = -balance(`liability:rewards:${referrer}`, "WEI");
+    if (owed !== journalOwed) {
+      miss(
+        "reward_liability",
+        `referrer ${referrer}`,
+        `unminted rewards ${owed} wei but journal liability ${journalOwed}`,
+      );
+    }
+    const debt = debtOf.get(referrer);
+    const total = debt ? BigInt(debt.total) : 0n;
+    const journalDebt = balance(`receivable:clawback:${referrer}`, "WEI");
+    if (debt && (BigInt(debt.last) !== total || BigInt(debt.min_after) < 0n)) {
+      miss(
+        "clawback_debt",
+        `referrer ${referrer}`,
+        `running balance ${debt.last} (min ${debt.min_after}) but rows sum to ${total}`,
+      );
+    }
+    if (total !== journalDebt) {
+      miss(
+        "clawback_debt",
+        `referrer ${referrer}`,
+        `clawback rows ${total} wei but journal receivable ${journalDebt}`,
+      );
+    }
+  }
+  if (-balance("supply:minted", "WEI") !== minted) {
+    miss(
+      "minted_supply",
+      "supply:minted",
+      `minted rows ${minted} wei but journal supply ${-balance("supply:minted", "WEI")}`,
+    );
+  }
+
+  // 4. Vendor payables: what is still owed (not paid out) plus un-netted adjustments of paid-out rows.
+  const owedToVendor = new Map<string, bigint>();
+  for (const s of settlements.rows) {
+    const key = `payable:vendor:${s.vendor_id}|${s.currency}`;
+    const paidOut = s.status === "in_payout" || s.status === "paid";
+    const owed = paidOut ? BigInt(s.unnetted_net) : BigInt(s.net) + BigInt(s.adj_net);
+    owedToVendor.set(key, (owedToVendor.get(key) ?? 0n) + owed);
+  }
+  for (const key of new Set([
+    ...owedToVendor.keys(),
+    ...[...balances.keys()].filter((k) => k.startsWith("payable:vendor:")),
+  ])) {
+    const [account, asset] = key.split("|") as [string, string];
+    const owed = owedToVendor.get(key) ?? 0n;
+    if (-balance(account, asset) !== owed) {
+      miss(
+        "vendor_payable",
+        `${account} ${asset}`,
+        `settlements owe ${owed} but the journal says ${-balance(account, asset)}`,
+      );
+    }
+  }
+
+  // 5. DB ↔ chain.
+  let chainLogs: number | null = null;
+  if (chain) {
+    const logs = await chain.publicClient.getContractEvents({
+      address: chain.addresses.referralRewards,
+      abi: referralRewardsAbi,
+      eventName: "ReferralPaid",
+      fromBlock: chain.deployBlock,
+      toBlock: "latest",
+    });
+    chainLogs = logs.length;
+    const byRef = new Map<string, typeof logs>();
+    for (const log of logs) {
+      const ref = (log.args.orderRef ?? "").toLowerCase();
+      byRef.set(ref, [...(byRef.get(ref) ?? []), log]);
+    }
+    const rewardByHash = new Map(rewards.map((r) => [r.order_ref_hash.toLowerCase(), r]));
+    for (const [ref, list] of byRef) {
+      if (list.length > 1) miss("chain", `orderRef ${ref}`, `paid ${list.length} times on chain`);
+      const reward = rewardByHash.get(ref);
+      if (!reward) miss("chain", `orderRef ${ref}`, "paid on chain but unknown to the database");
+      else if (reward.status !== "minted" && reward.status !== "minting") {
+        miss("chain", `reward ${reward.id}`, `paid on chain but ${reward.status} in the database`);
+      }
+    }
+    for (const reward of rewards) {
+      if (reward.status !== "minted") continue;
+      const log = byRef.get(reward.order_ref_hash.toLowerCase())?.[0];
+      if (!log) {
+        miss("chain", `reward ${reward.id}`, "minted in the database but no ReferralPaid log on chain");
+        continue;
+      }
+      if (log.args.amount !== BigInt(reward.amount_wei)) {
+        miss(
+          "chain",
+          `reward ${reward.id}`,
+          `minted ${reward.amount_wei} wei in the database, ${log.args.amount} on chain`,
+        );
+      }
+      if ((log.args.to ?? "").toLowerCase() !== (reward.wallet_address ?? "").toLowerCase()) {
+        miss(
+          "chain",
+          `reward ${reward.id}`,
+          `paid to ${log.args.to} on chain, ${reward.wallet_address} in the database`,
+        );
+      }
+      if (reward.tx_hash && log.transactionHash.toLowerCase() !== reward.tx_hash.toLowerCase()) {
+        miss(
+          "chain",
+          `reward ${reward.id}`,
+          `tx ${reward.tx_hash} in the database, ${log.transactionHash} on chain`,
+        );
+      }
+    }
+  }
+
+  return {
+    ok: mismatches.length === 0,
+    mismatches,
+    checked: {
+      journalTransactions: Number(txnCount.rows[0]?.n ?? 0),
+      orders: orders.length,
+      settlements: settlements.rows.length,
+      rewards: rewards.length,
+      referrers: referrers.size,
+      vendors: new Set(settlements.rows.map((s) => s.vendor_id)).size,
+      chainLogs,
+    },
+    at: new Date().toISOString(),
+  };
+}
