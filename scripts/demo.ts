@@ -243,6 +243,14 @@ async function main() {
   const row = minted.json?.items?.find((r: any) => r.orderReference === orderReference);
   step("reward row minted with tx hash", row?.txHash === mint.json?.txHash, `block ${row?.blockNumber}`);
 
+  // 9. The books: journal balance, rails agreement, DB minted rows vs on-chain ReferralPaid logs.
+  const reconcile = await api(demo, "GET", "/v1/admin/reconcile", { key: demo.keys.admin });
+  step(
+    "reconcile: 0 mismatches",
+    reconcile.status === 200 && reconcile.json?.ok === true,
+    `${reconcile.json?.mismatches?.length} mismatches; checked ${JSON.stringify(reconcile.json?.checked)}`,
+  );
+
   console.log("\nDemo report");
   console.log(report.join("\n"));
 }

@@ -105,6 +105,8 @@ async function main() {
 }
 
 main().catch((error) => {
-  process.stderr.write(`minter-worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `minter-worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 });

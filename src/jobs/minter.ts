@@ -139,10 +139,7 @@ interface TxPlan {
   bumps: number;
 }
 
-type Outcome =
-  | { kind: "mined"; receipt: TransactionReceipt }
-  | { kind: "nonce-spent" }
-  | { kind: "timeout" };
+type Outcome = { kind: "mined"; receipt: TransactionReceipt } | { kind: "nonce-spent" } | { kind: "timeout" };
 
 const ACTOR: Actor = { id: "job:minter" };
 // An arbitrary but fixed namespace for the per-operator advisory lock.
@@ -692,7 +689,10 @@ export function createMinter(deps: {
     if (maxFeePerGas > cfg.maxFeePerGasWei) maxFeePerGas = cfg.maxFeePerGasWei;
     if (maxPriorityFeePerGas > maxFeePerGas) maxPriorityFeePerGas = maxFeePerGas;
     // Nodes refuse a replacement below +10% on both fees: at the ceiling there is nothing left to try.
-    if (maxFeePerGas * 10n < plan.maxFeePerGas * 11n || maxPriorityFeePerGas * 10n < plan.maxPriorityFeePerGas * 11n) {
+    if (
+      maxFeePerGas * 10n < plan.maxFeePerGas * 11n ||
+      maxPriorityFeePerGas * 10n < plan.maxPriorityFeePerGas * 11n
+    ) {
       stats.lastError = `batch ${plan.batchId}: fee ceiling MINT_MAX_FEE_GWEI reached, transaction stuck`;
       logger.error({ alert: "mint_fee_ceiling", batchId: plan.batchId.toString() }, stats.lastError);
       plan.bumps = cfg.maxFeeBumps;
@@ -720,8 +720,11 @@ export function createMinter(deps: {
    * stuck transaction with a higher fee. The nonce is read BEFORE the receipts: when it is spent and
    * none of our hashes has a receipt, the answer is final.
    */
-  async function drive(plan: TxPlan, options: { rebroadcastNow: boolean }): Promise<Outcome> {
-    const deadline = Date.now() + cfg.confirmTimeoutSeconds * 1000;
+  async function drive(
+    plan: TxPlan,
+    options: { rebroadcastNow: boolean; timeoutSeconds?: number },
+  ): Promise<Outcome> {
+    const deadline = Date.now() + (options.timeoutSeconds ?? cfg.confirmTimeoutSeconds) * 1000;
     const rebroadcastMs = Math.max(1000, (cfg.stuckSeconds * 1000) / 3);
     let lastBroadcast = options.rebroadcastNow ? 0 : Date.now();
     let lastLease = Date.now();
@@ -741,9 +744,10 @@ export function createMinter(deps: {
           if (receipt) break;
         }
         if (receipt) {
+          // Mined, confirmations not yet counted: the "during the confirmation wait" crash point.
+          at("confirm-wait", plan.batchId);
           const tip = await rpc("getBlockNumber", () => chain.publicClient.getBlockNumber({ cacheTime: 0 }));
           if (tip - receipt.blockNumber + 1n >= BigInt(cfg.confirmations)) return { kind: "mined", receipt };
-          at("confirm-wait", plan.batchId);
         } else if (spent > plan.nonce) {
           return { kind: "nonce-spent" };
         } else if (Date.now() - plan.signedAt >= cfg.stuckSeconds * 1000 && (await bumpFee(plan))) {
@@ -755,7 +759,10 @@ export function createMinter(deps: {
       } catch (error) {
         // Transient RPC trouble past the retries: keep waiting until the deadline.
         fail("rpc", describe(error));
-        logger.warn({ batchId: plan.batchId.toString(), error: describe(error) }, "confirmation check failed");
+        logger.warn(
+          { batchId: plan.batchId.toString(), error: describe(error) },
+          "confirmation check failed",
+        );
       }
       if (Date.now() > deadline) return { kind: "timeout" };
       if (Date.now() - lastLease >= (cfg.leaseSeconds * 1000) / 3) {
@@ -839,7 +846,12 @@ export function createMinter(deps: {
     const applied = await applyReceipt(batchId, rewards, receipt);
     stats.lastError = null;
     logger.info(
-      { batchId: base.batchId, txHash: receipt.transactionHash, minted: applied.minted, gasUsed: receipt.gasUsed.toString() },
+      {
+        batchId: base.batchId,
+        txHash: receipt.transactionHash,
+        minted: applied.minted,
+        gasUsed: receipt.gasUsed.toString(),
+      },
       "mint batch confirmed",
     );
     return {
@@ -871,12 +883,16 @@ export function createMinter(deps: {
       .where("status", "in", OPEN)
       .where("operator", "=", operator)
       .executeTakeFirst();
-    if (open) return { ...empty, batchId: open.id.toString(), status: "waiting", error: "a batch is in flight" };
+    if (open)
+      return { ...empty, batchId: open.id.toString(), status: "waiting", error: "a batch is in flight" };
 
     const claimed = await claim(limit);
     if (!claimed) return { ...empty, status: "empty" };
     const { batchId } = claimed;
-    const base = { batchId: batchId.toString(), rewardIds: claimed.rewards.map((reward) => reward.id.toString()) };
+    const base = {
+      batchId: batchId.toString(),
+      rewardIds: claimed.rewards.map((reward) => reward.id.toString()),
+    };
     stats.batches++;
     at("after-claim", batchId);
 
@@ -899,7 +915,15 @@ export function createMinter(deps: {
           "released",
         );
         enterBackoff(simulated.globalError);
-        return { ...base, status: "released", txHash: null, minted: 0, skipped: alreadyPaid, failed, error: simulated.globalError };
+        return {
+          ...base,
+          status: "released",
+          txHash: null,
+          minted: 0,
+          skipped: alreadyPaid,
+          failed,
+          error: simulated.globalError,
+        };
       }
       if (remaining.length === 0) {
         await release(batchId, [], "nothing left to send", "released");
@@ -950,7 +974,15 @@ export function createMinter(deps: {
       );
       fail("rpc", message);
       logger.error({ batchId: base.batchId, error: message }, "mint batch released before signing");
-      return { ...base, status: "failed", txHash: null, minted: 0, skipped: alreadyPaid, failed, error: message };
+      return {
+        ...base,
+        status: "failed",
+        txHash: null,
+        minted: 0,
+        skipped: alreadyPaid,
+        failed,
+        error: message,
+      };
     }
 
     try {
@@ -975,13 +1007,24 @@ export function createMinter(deps: {
         .execute()
         .catch(() => undefined);
       fail("interrupted", message);
-      logger.error({ batchId: base.batchId, err: error }, "mint batch interrupted; recovery resolves it from the chain");
-      return { ...base, status: "failed", txHash: null, minted: 0, skipped: alreadyPaid, failed, error: message };
+      logger.error(
+        { batchId: base.batchId, err: error },
+        "mint batch interrupted; recovery resolves it from the chain",
+      );
+      return {
+        ...base,
+        status: "failed",
+        txHash: null,
+        minted: 0,
+        skipped: alreadyPaid,
+        failed,
+        error: message,
+      };
     }
   }
 
   /** Resolves one batch whose run is gone: resumes its transaction, or asks the chain what was paid. */
-  async function resolveBatch(batch: MintBatch): Promise<MintRunResult> {
+  async function resolveBatch(batch: MintBatch, waitSeconds: number): Promise<MintRunResult> {
     const rewards = await mintingRewards(batch.id);
     const base = { batchId: batch.id.toString(), rewardIds: rewards.map((reward) => reward.id.toString()) };
     await db
@@ -1006,7 +1049,14 @@ export function createMinter(deps: {
         "lease expired before a transaction was persisted",
         "released",
       );
-      return { ...base, status: "released", txHash: null, minted: 0, skipped: rewards.length - unpaid.length, failed: 0 };
+      return {
+        ...base,
+        status: "released",
+        txHash: null,
+        minted: 0,
+        skipped: rewards.length - unpaid.length,
+        failed: 0,
+      };
     }
     const parsed = parseTransaction(latest.raw_tx as Hex);
     const plan: TxPlan = {
@@ -1022,11 +1072,12 @@ export function createMinter(deps: {
       bumps: batch.fee_bumps,
     };
     logger.warn({ batchId: base.batchId, hashes: plan.hashes.length }, "recovering a batch from the chain");
-    const outcome = await drive(plan, { rebroadcastNow: true });
+    const outcome = await drive(plan, { rebroadcastNow: true, timeoutSeconds: waitSeconds });
     return settle(batch.id, rewards, outcome, base);
   }
 
-  async function recover(): Promise<{ resolved: number }> {
+  /** `waitSeconds` bounds the wait for a resumed transaction (short at boot, so startup is not held up). */
+  async function recover(waitSeconds: number): Promise<{ resolved: number }> {
     const stale = await db
       .selectFrom("mint_batches")
       .selectAll()
@@ -1037,7 +1088,7 @@ export function createMinter(deps: {
       .execute();
     let resolved = 0;
     for (const batch of stale) {
-      const result = await resolveBatch(batch);
+      const result = await resolveBatch(batch, waitSeconds);
       if (result.status !== "waiting") resolved++;
     }
     return { resolved };
@@ -1055,14 +1106,14 @@ export function createMinter(deps: {
 
   return {
     stats,
-    recover: () => exclusively({ resolved: 0 }, recover),
+    recover: () => exclusively({ resolved: 0 }, () => recover(Math.min(cfg.confirmTimeoutSeconds, 15))),
     runOnce: (options = {}) =>
       exclusively<MintRunResult>(busy, async () => {
         if (!options.manual && stats.blockedUntil && stats.blockedUntil > new Date()) {
           return { ...busy, status: "waiting", error: `backing off: ${stats.blockedReason}` };
         }
         try {
-          await recover();
+          await recover(cfg.confirmTimeoutSeconds);
           return await mintBatch(Math.min(options.limit ?? cfg.batchSize, 200));
         } catch (error) {
           // A database or chain failure outside a batch: reported, never thrown halfway.

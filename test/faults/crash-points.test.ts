@@ -106,7 +106,8 @@ describe.concurrent("minter crash points (kill -9, hardhat node over HTTP, Postg
         const rewards = await seedRewards(schema.db, REWARDS_PER_RUN, `${point.replace(/-/g, "_")}_${run}`);
         const crashing = await runWorker(env, { crashAt: point });
         if (crashing.signal === "SIGKILL") row.crashed++;
-        else expect.fail(`worker did not crash at ${point}: ${crashing.code} ${crashing.stderr.slice(-2000)}`);
+        else
+          expect.fail(`worker did not crash at ${point}: ${crashing.code} ${crashing.stderr.slice(-2000)}`);
         const clean = await runWorker(env);
         if (clean.code !== 0) {
           expect.fail(

@@ -57,7 +57,10 @@ describe("minter: global reverts back off, item reverts are isolated", () => {
           rewards.map((reward) => reward.id),
         )
         .execute();
-      expect(statuses.map((row) => row.status), "released, not failed").toEqual(["approved", "approved", "approved"]);
+      expect(
+        statuses.map((row) => row.status),
+        "released, not failed",
+      ).toEqual(["approved", "approved", "approved"]);
 
       const ready = await t.request("GET", "/readyz");
       expect(ready.status).toBe(200);
@@ -78,7 +81,10 @@ describe("minter: global reverts back off, item reverts are isolated", () => {
       await new Promise((resolve) => setTimeout(resolve, 1_100));
       const minted = await minter.runOnce();
       expect(minted).toMatchObject({ status: "confirmed", minted: 3 });
-      expect((await t.request("GET", "/readyz")).body.minter).toMatchObject({ state: "idle", blockedReason: null });
+      expect((await t.request("GET", "/readyz")).body.minter).toMatchObject({
+        state: "idle",
+        blockedReason: null,
+      });
       expect((await t.request("GET", "/metrics")).text).toContain("twinrail_mint_blocked 0");
     });
   }

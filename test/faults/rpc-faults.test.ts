@@ -67,14 +67,21 @@ describe.concurrent("minter under RPC faults (fault-injecting proxy, hardhat nod
       firstSends: ["dropSend", "dropSend", "nonceTooLow", "dropSend", "nonceTooLow"],
     });
     proxies.push(proxy);
-    const env = { rpcUrl: proxy.url, schema: schema.name, deploymentsFile, operatorKey: hardhatKey(1).privateKey };
+    const env = {
+      rpcUrl: proxy.url,
+      schema: schema.name,
+      deploymentsFile,
+      operatorKey: hardhatKey(1).privateKey,
+    };
     const sum = total();
     const started = Date.now();
     for (let round = 0; round < ROUNDS; round++) {
       const rewards = await seedRewards(schema.db, REWARDS_PER_ROUND, `rpc_${round}`);
       const worker = await runWorker(env);
       if (worker.code !== 0) {
-        expect.fail(`worker exited ${worker.code}: ${worker.stderr.slice(-3000)}\n${JSON.stringify(await statusCounts(schema.db))}`);
+        expect.fail(
+          `worker exited ${worker.code}: ${worker.stderr.slice(-3000)}\n${JSON.stringify(await statusCounts(schema.db))}`,
+        );
       }
       add(sum, await checkInvariants(schema.db, chain, rewards));
     }
@@ -93,7 +100,12 @@ describe.concurrent("minter under RPC faults (fault-injecting proxy, hardhat nod
     schemas.push(schema);
     const proxy = await startFaultProxy(node.rpcUrl, { rates: RATES, seed: 7, delayMs: 400 });
     proxies.push(proxy);
-    const env = { rpcUrl: proxy.url, schema: schema.name, deploymentsFile, operatorKey: hardhatKey(2).privateKey };
+    const env = {
+      rpcUrl: proxy.url,
+      schema: schema.name,
+      deploymentsFile,
+      operatorKey: hardhatKey(2).privateKey,
+    };
     const sum = total();
     let crashed = 0;
     for (let round = 0; round < ROUNDS; round++) {
@@ -103,13 +115,19 @@ describe.concurrent("minter under RPC faults (fault-injecting proxy, hardhat nod
       if (crashing.signal === "SIGKILL") crashed++;
       const clean = await runWorker(env);
       if (clean.code !== 0) {
-        expect.fail(`worker exited ${clean.code} after ${point}: ${clean.stderr.slice(-3000)}\n${JSON.stringify(await statusCounts(schema.db))}`);
+        expect.fail(
+          `worker exited ${clean.code} after ${point}: ${clean.stderr.slice(-3000)}\n${JSON.stringify(await statusCounts(schema.db))}`,
+        );
       }
       add(sum, await checkInvariants(schema.db, chain, rewards));
     }
-    console.log(`\nRPC faults + crashes: ${crashed}/${ROUNDS} crashed; injected ${JSON.stringify(proxy.counts)}; result ${JSON.stringify(sum)}\n`);
+    console.log(
+      `\nRPC faults + crashes: ${crashed}/${ROUNDS} crashed; injected ${JSON.stringify(proxy.counts)}; result ${JSON.stringify(sum)}\n`,
+    );
     expect(sum).toEqual(total());
-    // confirm-wait needs CHAIN_CONFIRMATIONS > 1 and never fires here; the other points all do.
-    expect(crashed).toBeGreaterThanOrEqual(Math.floor((ROUNDS * (CRASH_POINTS.length - 1)) / CRASH_POINTS.length));
+    // A point may be passed by before the process reaches it (e.g. no receipt yet when the proxy drops the send).
+    expect(crashed).toBeGreaterThanOrEqual(
+      Math.floor((ROUNDS * (CRASH_POINTS.length - 1)) / CRASH_POINTS.length),
+    );
   });
 });

@@ -106,7 +106,9 @@ describe("minter: stuck transaction and two processes at once (hardhat node over
       }
       expect(batch.tx_hash, "a replacement, not the original, was mined").not.toBe(first.tx_hash);
       expect(txs.map((tx) => tx.tx_hash)).toContain(batch.tx_hash);
-      const original = await jsonRpc<unknown>(node.rpcUrl, "eth_getTransactionReceipt", [first.tx_hash as Hex]);
+      const original = await jsonRpc<unknown>(node.rpcUrl, "eth_getTransactionReceipt", [
+        first.tx_hash as Hex,
+      ]);
       expect(original).toBeNull();
       expect(await checkInvariants(schema.db, chain, rewards)).toEqual({
         doublePaid: 0,
@@ -127,7 +129,9 @@ describe("minter: stuck transaction and two processes at once (hardhat node over
       SELECT b.reward_id::text FROM mint_batch_rewards b JOIN mint_batches m ON m.id = b.batch_id
        GROUP BY b.reward_id HAVING count(DISTINCT m.claimed_by) > 1`.execute(schema.db);
     const repeated = await sql<{ reward_id: string }>`
-      SELECT reward_id::text FROM mint_batch_rewards GROUP BY reward_id HAVING count(*) > 1`.execute(schema.db);
+      SELECT reward_id::text FROM mint_batch_rewards GROUP BY reward_id HAVING count(*) > 1`.execute(
+      schema.db,
+    );
     const perClaimer = await sql<{ claimed_by: string; operator: string; batches: string; rewards: string }>`
       SELECT m.claimed_by, m.operator, count(DISTINCT m.id)::text AS batches, count(b.reward_id)::text AS rewards
         FROM mint_batches m LEFT JOIN mint_batch_rewards b ON b.batch_id = m.id
@@ -148,13 +152,17 @@ describe("minter: stuck transaction and two processes at once (hardhat node over
         extra: { MINT_BATCH_SIZE: "4", MINT_LEASE_SECONDS: "30" },
       });
       const [a, b] = await Promise.all([
-        runWorker(env(variant === "two operator keys" ? 2 : 3), { args: ["--until-idle", "--timeout-ms", "120000", "--pause-ms", "20"] }),
+        runWorker(env(variant === "two operator keys" ? 2 : 3), {
+          args: ["--until-idle", "--timeout-ms", "120000", "--pause-ms", "20"],
+        }),
         runWorker(env(3), { args: ["--until-idle", "--timeout-ms", "120000", "--pause-ms", "20"] }),
       ]);
       expect(a.code, a.stderr.slice(-2000)).toBe(0);
       expect(b.code, b.stderr.slice(-2000)).toBe(0);
       const audit = await claimAudit(schema);
-      const busy = [a, b].map((exit) => exit.stdout.split("\n").filter((line) => line.includes('"status":"busy"')).length);
+      const busy = [a, b].map(
+        (exit) => exit.stdout.split("\n").filter((line) => line.includes('"status":"busy"')).length,
+      );
       console.log(
         `\nTwo minters, ${variant}: per claimer ${JSON.stringify(audit.perClaimer)}; busy runs ${JSON.stringify(busy)}; statuses ${JSON.stringify(await statusCounts(schema.db))}\n`,
       );
@@ -164,7 +172,9 @@ describe("minter: stuck transaction and two processes at once (hardhat node over
         expect(audit.perClaimer.length, "both processes claimed batches").toBe(2);
       } else {
         // One key, one sender at a time: they met on the advisory lock, or took turns.
-        expect(audit.perClaimer.length === 2 || busy[0]! + busy[1]! > 0, "the two processes overlapped").toBe(true);
+        expect(audit.perClaimer.length === 2 || busy[0]! + busy[1]! > 0, "the two processes overlapped").toBe(
+          true,
+        );
       }
       expect(await checkInvariants(schema.db, chain, rewards)).toEqual({
         doublePaid: 0,

@@ -39,7 +39,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function jsonRpc<T = unknown>(rpcUrl: string, method: string, params: unknown[] = []): Promise<T> {
+export async function jsonRpc<T = unknown>(
+  rpcUrl: string,
+  method: string,
+  params: unknown[] = [],
+): Promise<T> {
   const response = await fetch(rpcUrl, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -60,11 +64,15 @@ export async function startHardhatNode(): Promise<HardhatNode> {
   const port = await freePort();
   const rpcUrl = `http://127.0.0.1:${port}`;
   let output = "";
-  const node: ChildProcess = spawn("npx", ["hardhat", "node", "--hostname", "127.0.0.1", "--port", String(port)], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const node: ChildProcess = spawn(
+    "npx",
+    ["hardhat", "node", "--hostname", "127.0.0.1", "--port", String(port)],
+    {
+      cwd: ROOT,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4_000);
   };
@@ -101,7 +109,11 @@ export function hardhatKey(index: number): { address: Address; privateKey: Hex }
 }
 
 /** Deploys (account #0 is admin) and grants OPERATOR_ROLE to the given accounts. */
-export async function deployAndGrant(rpcUrl: string, deploymentsFile: string, operators: number[]): Promise<Chain> {
+export async function deployAndGrant(
+  rpcUrl: string,
+  deploymentsFile: string,
+  operators: number[],
+): Promise<Chain> {
   const chain = await connectChain({
     rpcUrl,
     chainId: 31337,
@@ -229,7 +241,12 @@ export function runWorker(
   const started = Date.now();
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "scripts/minter-worker.ts", ...(options.args ?? ["--until-idle", "--timeout-ms", "90000"])],
+    [
+      "--import",
+      "tsx",
+      "scripts/minter-worker.ts",
+      ...(options.args ?? ["--until-idle", "--timeout-ms", "90000"]),
+    ],
     {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
@@ -322,10 +339,17 @@ export async function checkInvariants(db: Db, chain: Chain, rewards: SeededRewar
     if (paid.length > 1) doublePaid++;
     if (paid.length === 0 || row?.status !== "minted") unpaid++;
     const log = paid[0];
-    if (row?.status === "minted" && log && (row.tx_hash !== log.transactionHash?.toLowerCase() || row.block_number !== log.blockNumber)) {
+    if (
+      row?.status === "minted" &&
+      log &&
+      (row.tx_hash !== log.transactionHash?.toLowerCase() || row.block_number !== log.blockNumber)
+    ) {
       mismatched++;
     }
-    expected.set(reward.wallet.toLowerCase(), (expected.get(reward.wallet.toLowerCase()) ?? 0n) + reward.amountWei);
+    expected.set(
+      reward.wallet.toLowerCase(),
+      (expected.get(reward.wallet.toLowerCase()) ?? 0n) + reward.amountWei,
+    );
   }
   let balanceMismatch = 0;
   for (const [wallet, amount] of expected) {

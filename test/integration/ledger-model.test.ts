@@ -25,7 +25,7 @@ import { seedCatalog, startTestInstance, TEST_DB, type TestInstance } from "../s
  * per run and reconcile checks everything at the end. MODEL_RUNS sets the number of runs.
  */
 
-const RUNS = Number(process.env.MODEL_RUNS ?? (TEST_DB === "postgres" ? 150 : 300));
+const RUNS = Number(process.env.MODEL_RUNS ?? (TEST_DB === "postgres" ? 600 : 300));
 const ACTOR: Actor = { id: "test:model" };
 const ORDERS = 3;
 const EXPECTED_REFUSALS = new Set([

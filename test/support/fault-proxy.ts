@@ -102,12 +102,19 @@ export async function startFaultProxy(
       const forced = scripted.shift();
       if (forced) counts[forced]++;
       if (typeof raw === "string" && (forced === "dropSend" || (!forced && roll("dropSend")))) {
-        return reply(200, JSON.stringify({ jsonrpc: "2.0", id: message.id, result: keccak256(raw as `0x${string}`) }));
+        return reply(
+          200,
+          JSON.stringify({ jsonrpc: "2.0", id: message.id, result: keccak256(raw as `0x${string}`) }),
+        );
       }
       if (forced === "nonceTooLow" || (!forced && roll("nonceTooLow"))) {
         return reply(
           200,
-          JSON.stringify({ jsonrpc: "2.0", id: message.id, error: { code: -32000, message: "nonce too low" } }),
+          JSON.stringify({
+            jsonrpc: "2.0",
+            id: message.id,
+            error: { code: -32000, message: "nonce too low" },
+          }),
         );
       }
     }

@@ -138,13 +138,11 @@ export function opsRoutes(services: Services): Router {
       const body = req.body as { id?: unknown; method?: unknown; params?: unknown } | undefined;
       const method = typeof body?.method === "string" ? body.method : "";
       if (!READ_ONLY_RPC.has(method)) {
-        res
-          .status(403)
-          .json({
-            jsonrpc: "2.0",
-            id: body?.id ?? null,
-            error: { code: -32601, message: `${method || "method"} is not allowed here` },
-          });
+        res.status(403).json({
+          jsonrpc: "2.0",
+          id: body?.id ?? null,
+          error: { code: -32601, message: `${method || "method"} is not allowed here` },
+        });
         return;
       }
       try {
