@@ -45,6 +45,16 @@ export function memberRoutes(services: Services): Router {
       ])
       .where("c.owner_member_id", "=", memberId)
       .executeTakeFirstOrThrow();
+    // The last 28 UTC days, oldest first, for the dashboard's chart (days without visits omitted).
+    const daily = await db
+      .selectFrom("visit_days as v")
+      .innerJoin("referral_codes as c", "c.code", "v.code")
+      .select([sql<string>`to_char(v.day, 'YYYY-MM-DD')`.as("day"), sql<string>`sum(v.visits)`.as("visits")])
+      .where("c.owner_member_id", "=", memberId)
+      .where(sql<boolean>`v.day > (now() at time zone 'utc')::date - 28`)
+      .groupBy("v.day")
+      .orderBy("v.day")
+      .execute();
     const totalVisits = await db
       .selectFrom("referral_codes")
       .select(sql<string>`coalesce(sum(visits_total), 0)`.as("total"))
@@ -81,6 +91,7 @@ export function memberRoutes(services: Services): Router {
         today: Number(visits.today),
         last7d: Number(visits.last7d),
         last28d: Number(visits.last28d),
+        daily: daily.map((row) => ({ day: row.day, visits: Number(row.visits) })),
       },
       signups: Number(signups.n),
       conversions: Number(conversions.n),

@@ -33,17 +33,13 @@ function App() {
   );
 }
 
-type Daily = Array<{ day?: string; date?: string; visits?: number | string; count?: number | string }>;
+type Daily = Array<{ day: string; visits: number }>;
 
+/** `visits.daily` from `/v1/me`: the last 28 UTC days that had visits. */
 function dailyOf(me: Me): Map<string, number> | null {
-  const raw =
-    (me.visits as { daily?: Daily; days?: Daily }).daily ??
-    (me.visits as { days?: Daily }).days ??
-    (me as unknown as { visitsDaily?: Daily }).visitsDaily;
+  const raw = (me.visits as { daily?: Daily }).daily;
   if (!Array.isArray(raw)) return null;
-  return new Map(
-    raw.map((row) => [String(row.day ?? row.date ?? "").slice(0, 10), Number(row.visits ?? row.count ?? 0)]),
-  );
+  return new Map(raw.map((row) => [row.day, row.visits]));
 }
 
 function QrCode(props: { text: string }) {
@@ -168,8 +164,7 @@ function Dashboard(props: { signOut: () => void }) {
             />
           ) : (
             <p class="muted small">
-              {count(data.visits.total)} visit{data.visits.total === 1 ? "" : "s"} since the start. A daily
-              breakdown appears here once the server provides it.
+              {count(data.visits.total)} visit{data.visits.total === 1 ? "" : "s"} since the start.
             </p>
           )}
         </Section>
