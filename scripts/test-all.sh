@@ -26,13 +26,25 @@ npx vitest run --project unit
 section "integration tests on PGlite"
 TEST_DB=pglite npx vitest run --project integration
 
-section "integration tests on PostgreSQL"
+pg_up=false
 if node -e "const c=new (require('pg').Client)({connectionString:process.argv[1]});c.connect().then(()=>c.end(),()=>process.exit(1))" "$PG_URL" 2>/dev/null; then
-  TEST_DB=postgres TEST_DATABASE_URL="$PG_URL" npx vitest run --project integration
+  pg_up=true
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL is not reachable at $PG_URL (required in CI)"; exit 1
+fi
+
+section "integration tests on PostgreSQL"
+if $pg_up; then
+  TEST_DB=postgres TEST_DATABASE_URL="$PG_URL" npx vitest run --project integration
 else
   skipped+=("integration on PostgreSQL: nothing listens at $PG_URL")
+fi
+
+section "minter fault tests (kill -9 at each crash point, RPC faults, stuck tx, two minters)"
+if $pg_up; then
+  TEST_DATABASE_URL="$PG_URL" npx vitest run --project faults
+else
+  skipped+=("minter fault tests: they need PostgreSQL at $PG_URL")
 fi
 
 section "end-to-end tests in Chromium"
