@@ -1,6 +1,6 @@
 import "@nomicfoundation/hardhat-toolbox";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
-import { subtask, type HardhatUserConfig } from "hardhat/config";
+import { type HardhatUserConfig, subtask } from "hardhat/config";
 
 // Hardhat 2 downloads solc from the internet; our machines reach only the npm registry. The `solc`
 // npm package ships the same compiler as soljson.js, so we point Hardhat at it (pinned to the
@@ -10,7 +10,12 @@ const SOLC_VERSION = "0.8.28";
 subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string }, _hre, runSuper) => {
   if (args.solcVersion !== SOLC_VERSION) return runSuper();
   const compilerPath = require.resolve("solc/soljson.js");
-  return { compilerPath, isSolcJs: true, version: args.solcVersion, longVersion: `${args.solcVersion}+solcjs` };
+  return {
+    compilerPath,
+    isSolcJs: true,
+    version: args.solcVersion,
+    longVersion: `${args.solcVersion}+solcjs`,
+  };
 });
 
 const config: HardhatUserConfig = {

@@ -111,7 +111,9 @@ async function main(argv: string[]): Promise<number> {
         for (const mismatch of report.mismatches) {
           console.error(`MISMATCH ${mismatch.check}: ${mismatch.subject}: ${mismatch.detail}`);
         }
-        console.log(JSON.stringify({ ok: report.ok, mismatches: report.mismatches.length, checked: report.checked }));
+        console.log(
+          JSON.stringify({ ok: report.ok, mismatches: report.mismatches.length, checked: report.checked }),
+        );
         return report.ok ? 0 : 1;
       } finally {
         await running.close();

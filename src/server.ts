@@ -34,7 +34,11 @@ export async function startServer(
   // An embedded chain forgets everything on exit, so its database is in memory too unless DATA_DIR asks otherwise.
   const [database, chainResult] = await Promise.allSettled([
     (async () => {
-      const connection = await connect({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA });
+      const connection = await connect({
+        databaseUrl: config.DATABASE_URL,
+        dataDir: config.DATA_DIR,
+        schema: config.DATABASE_SCHEMA,
+      });
       const migrations = await migrate(connection.db as never);
       logger.info({ applied: migrations.applied, database: connection.kind }, "database ready");
       return connection;

@@ -3,8 +3,8 @@ import type { DbOrTx } from "../db/connect.js";
 import type { Reward, RewardStatusColumn } from "../db/schema.js";
 import { canTransition, type RewardStatus } from "../domain/reward-state.js";
 import { type Actor, audit } from "./audit.js";
-import { reverseRejectedRewards } from "./reward-changes.js";
 import { computeFraudSignals, type FraudSignalThresholds, mergeSignals } from "./fraud-signals.js";
+import { reverseRejectedRewards } from "./reward-changes.js";
 
 export interface ReviewResult {
   approved: string[];
@@ -45,7 +45,11 @@ export async function reviewRewards(
       .returning(["id"])
       .execute();
     // A rejection takes the reward out of the books and gives back any clawback debt it had netted.
-    if (target === "rejected") await reverseRejectedRewards(trx, updated.map((row) => row.id));
+    if (target === "rejected")
+      await reverseRejectedRewards(
+        trx,
+        updated.map((row) => row.id),
+      );
     const done = new Set(updated.map((row) => row.id.toString()));
     for (const id of done) {
       await audit(trx, actor, `reward.${input.decision}`, { type: "reward", id }, null, {

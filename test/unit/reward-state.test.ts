@@ -64,26 +64,25 @@ describe("reward state machine", () => {
     );
   });
 
-  it.each(rewardPairs)(
-    "%s → %s is applied, a no-op, or refused with invalid_transition per the table",
-    (from, to) => {
-      if (from === to) {
-        expect(checkTransition(from, to)).toBe("noop");
-        expect(canTransition(from, to)).toBe(true);
-      } else if (ALLOWED_REWARD_MOVES.has(`${from}>${to}`)) {
-        expect(checkTransition(from, to)).toBe("apply");
-        expect(canTransition(from, to)).toBe(true);
-      } else {
-        const error = thrown(() => checkTransition(from, to));
-        expect(error).toBeInstanceOf(AppError);
-        expect((error as AppError).code).toBe("invalid_transition");
-        expect((error as AppError).status).toBe(409);
-        expect((error as AppError).message).toBe(`cannot move a reward from ${from} to ${to}`);
-        expect((error as AppError).details).toEqual({ from, to });
-        expect(canTransition(from, to)).toBe(false);
-      }
-    },
-  );
+  it.each(
+    rewardPairs,
+  )("%s → %s is applied, a no-op, or refused with invalid_transition per the table", (from, to) => {
+    if (from === to) {
+      expect(checkTransition(from, to)).toBe("noop");
+      expect(canTransition(from, to)).toBe(true);
+    } else if (ALLOWED_REWARD_MOVES.has(`${from}>${to}`)) {
+      expect(checkTransition(from, to)).toBe("apply");
+      expect(canTransition(from, to)).toBe(true);
+    } else {
+      const error = thrown(() => checkTransition(from, to));
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).code).toBe("invalid_transition");
+      expect((error as AppError).status).toBe(409);
+      expect((error as AppError).message).toBe(`cannot move a reward from ${from} to ${to}`);
+      expect((error as AppError).details).toEqual({ from, to });
+      expect(canTransition(from, to)).toBe(false);
+    }
+  });
 
   it.each(["minted", "rejected", "cancelled"] as RewardStatus[])("%s is terminal", (from) => {
     for (const to of REWARD_STATUSES) {
@@ -93,25 +92,24 @@ describe("reward state machine", () => {
 });
 
 describe("settlement state machine", () => {
-  it.each(settlementPairs)(
-    "%s → %s is applied, a no-op, or refused with invalid_transition per the table",
-    (from, to) => {
-      if (from === to) {
-        expect(checkSettlementTransition(from, to)).toBe("noop");
-        expect(canSettlementTransition(from, to)).toBe(true);
-      } else if (ALLOWED_SETTLEMENT_MOVES.has(`${from}>${to}`)) {
-        expect(checkSettlementTransition(from, to)).toBe("apply");
-        expect(canSettlementTransition(from, to)).toBe(true);
-      } else {
-        const error = thrown(() => checkSettlementTransition(from, to));
-        expect(error).toBeInstanceOf(AppError);
-        expect((error as AppError).code).toBe("invalid_transition");
-        expect((error as AppError).message).toBe(`cannot move a settlement from ${from} to ${to}`);
-        expect((error as AppError).details).toEqual({ from, to });
-        expect(canSettlementTransition(from, to)).toBe(false);
-      }
-    },
-  );
+  it.each(
+    settlementPairs,
+  )("%s → %s is applied, a no-op, or refused with invalid_transition per the table", (from, to) => {
+    if (from === to) {
+      expect(checkSettlementTransition(from, to)).toBe("noop");
+      expect(canSettlementTransition(from, to)).toBe(true);
+    } else if (ALLOWED_SETTLEMENT_MOVES.has(`${from}>${to}`)) {
+      expect(checkSettlementTransition(from, to)).toBe("apply");
+      expect(canSettlementTransition(from, to)).toBe(true);
+    } else {
+      const error = thrown(() => checkSettlementTransition(from, to));
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).code).toBe("invalid_transition");
+      expect((error as AppError).message).toBe(`cannot move a settlement from ${from} to ${to}`);
+      expect((error as AppError).details).toEqual({ from, to });
+      expect(canSettlementTransition(from, to)).toBe(false);
+    }
+  });
 
   it.each(["paid", "cancelled"] as SettlementStatus[])("%s is terminal", (from) => {
     for (const to of SETTLEMENT_STATUSES) {

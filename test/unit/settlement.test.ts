@@ -219,14 +219,13 @@ describe("computeOrderSettlement — validation", () => {
       },
     ],
     ["a fractional commission rate", { lines: [line({ lineId: "a", vendorId: "v", commissionBps: 2.5 })] }],
-  ] as Array<[string, Partial<OrderSettlementInput>]>)(
-    "refuses %s with validation_failed",
-    (_, overrides) => {
-      expect(validationError(() => computeOrderSettlement({ ...base, ...overrides })).code).toBe(
-        "validation_failed",
-      );
-    },
-  );
+  ] as Array<
+    [string, Partial<OrderSettlementInput>]
+  >)("refuses %s with validation_failed", (_, overrides) => {
+    expect(validationError(() => computeOrderSettlement({ ...base, ...overrides })).code).toBe(
+      "validation_failed",
+    );
+  });
 
   it("refuses an order where platform fee plus commission would make a vendor's net negative", () => {
     const error = validationError(() =>

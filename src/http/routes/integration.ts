@@ -122,7 +122,10 @@ export function integrationRoutes(services: Services): Router {
   router.post("/v1/orders", async (req, res) => {
     const { clientIp, ...body } = parse(orderBody, req.body);
     const cookieCode = verifyCookieValue(config.secrets.cookie, parseCookies(req.get("cookie"))[REF_COOKIE]);
-    const { created, ...result } = await createOrder(db, config, actorOf(req), body, { cookieCode, clientIp });
+    const { created, ...result } = await createOrder(db, config, actorOf(req), body, {
+      cookieCode,
+      clientIp,
+    });
     res.status(created ? 201 : 200).json(result);
   });
 
