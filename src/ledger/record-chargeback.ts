@@ -5,6 +5,7 @@ import { AppError } from "../errors.js";
 import { type Actor, audit } from "./audit.js";
 import { recordRefund } from "./record-refund.js";
 import type { WebhookOutcome } from "./record-webhook.js";
+import { moveReward, moveSettlement } from "./status-changes.js";
 
 export interface ChargebackEvent {
   orderReference: string;
@@ -148,19 +149,13 @@ async function holdRails(trx: DbOrTx, actor: Actor, orderReference: string, disp
     .executeTakeFirst();
   let heldReward: { id: bigint; from: "pending_approval" | "approved" } | undefined;
   if (reward && (reward.status === "pending_approval" || reward.status === "approved")) {
-    await trx
-      .updateTable("referral_rewards")
-      .set({ status: "held", updated_at: sql<Date>`now()` })
-      .where("id", "=", reward.id)
-      .execute();
-    await audit(
-      trx,
-      actor,
-      "reward.held",
-      { type: "reward", id: reward.id },
-      { status: reward.status },
-      { status: "held", disputeId },
-    );
+    await moveReward(trx, actor, {
+      id: reward.id,
+      from: reward.status,
+      to: "held",
+      action: "reward.held",
+      detail: { disputeId },
+    });
     heldReward = { id: reward.id, from: reward.status };
   }
   const settlements = await trx
@@ -173,19 +168,13 @@ async function holdRails(trx: DbOrTx, actor: Actor, orderReference: string, disp
     .execute();
   const held: Array<{ id: string; from: "pending" | "due" }> = [];
   for (const settlement of settlements) {
-    await trx
-      .updateTable("settlements")
-      .set({ status: "held", updated_at: sql<Date>`now()` })
-      .where("id", "=", settlement.id)
-      .execute();
-    await audit(
-      trx,
-      actor,
-      "settlement.held",
-      { type: "settlement", id: settlement.id },
-      { status: settlement.status },
-      { status: "held", disputeId },
-    );
+    await moveSettlement(trx, actor, {
+      id: settlement.id,
+      from: settlement.status,
+      to: "held",
+      action: "settlement.held",
+      detail: { disputeId },
+    });
     held.push({ id: settlement.id.toString(), from: settlement.status as "pending" | "due" });
   }
   return { reward: heldReward, settlements: held };
@@ -205,24 +194,14 @@ async function releaseRails(
 ): Promise<number> {
   let released = 0;
   if (dispute.held_reward_id !== null && dispute.held_reward_from) {
-    const row = await trx
-      .updateTable("referral_rewards")
-      .set({ status: dispute.held_reward_from, updated_at: sql<Date>`now()` })
-      .where("id", "=", dispute.held_reward_id)
-      .where("status", "=", "held")
-      .returning("id")
-      .executeTakeFirst();
-    if (row) {
-      released++;
-      await audit(
-        trx,
-        actor,
-        "reward.released",
-        { type: "reward", id: row.id },
-        { status: "held" },
-        { status: dispute.held_reward_from, disputeId: dispute.dispute_id },
-      );
-    }
+    const moved = await moveReward(trx, actor, {
+      id: dispute.held_reward_id,
+      from: "held",
+      to: dispute.held_reward_from,
+      action: "reward.released",
+      detail: { disputeId: dispute.dispute_id },
+    });
+    if (moved) released++;
   }
   for (const held of dispute.held_settlements) {
     const settlement = await trx
@@ -234,20 +213,14 @@ async function releaseRails(
     if (!settlement || settlement.status !== "held") continue;
     // Back where it was; a hold that outlived the schedule goes straight to due.
     const to = held.from === "due" || settlement.scheduled_for.getTime() <= now.getTime() ? "due" : "pending";
-    await trx
-      .updateTable("settlements")
-      .set({ status: to, updated_at: sql<Date>`now()` })
-      .where("id", "=", settlement.id)
-      .execute();
-    released++;
-    await audit(
-      trx,
-      actor,
-      "settlement.released",
-      { type: "settlement", id: settlement.id },
-      { status: "held" },
-      { status: to, disputeId: dispute.dispute_id },
-    );
+    const moved = await moveSettlement(trx, actor, {
+      id: settlement.id,
+      from: "held",
+      to,
+      action: "settlement.released",
+      detail: { disputeId: dispute.dispute_id },
+    });
+    if (moved) released++;
   }
   return released;
 }

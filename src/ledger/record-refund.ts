@@ -6,6 +6,7 @@ import { type Actor, audit } from "./audit.js";
 import { accounts, postJournal } from "./journal.js";
 import type { WebhookOutcome } from "./record-webhook.js";
 import { reduceReward } from "./reward-changes.js";
+import { moveSettlement } from "./status-changes.js";
 
 export interface RefundEvent {
   orderReference: string;
@@ -195,19 +196,13 @@ export async function recordRefund(
     }
     // A fully refunded settlement that was never paid out has nothing left to pay.
     if (after === paid && (settlement.status === "pending" || settlement.status === "due")) {
-      await trx
-        .updateTable("settlements")
-        .set({ status: "cancelled", updated_at: sql<Date>`now()` })
-        .where("id", "=", settlement.id)
-        .execute();
-      await audit(
-        trx,
-        actor,
-        "settlement.cancelled",
-        { type: "settlement", id: settlement.id },
-        { status: settlement.status },
-        { status: "cancelled", reason: `${kind} ${event.refundId}` },
-      );
+      await moveSettlement(trx, actor, {
+        id: settlement.id,
+        from: settlement.status,
+        to: "cancelled",
+        action: "settlement.cancelled",
+        detail: { reason: `${kind} ${event.refundId}` },
+      });
     }
   }
   await postJournal(trx, {
