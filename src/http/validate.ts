@@ -35,3 +35,6 @@ export const wallet = z
   .transform((value) => value.toLowerCase());
 
 export const currency = z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as UAH");
+
+/** A row id (bigserial) on the wire: a positive decimal string, e.g. a reward id or a `nextCursor`. */
+export const rowId = z.string().regex(/^[1-9][0-9]{0,18}$/, 'must be an id such as "42"');

@@ -122,4 +122,16 @@ describe(`order.paid writes both rails exactly once (${TEST_DB})`, () => {
     expect(replay.status).toBe(409);
     expect(replay.body.code).toBe("webhook_conflict");
   });
+  it("records a payment whose amount differs from the order total but holds the reward with amount_mismatch", async () => {
+    const ref = "ord_mismatch";
+    await t.request("POST", "/v1/orders", { key: t.keys.integration, body: orderBody(ref) });
+    const paid = await t.webhook(paidEvent(ref, "150000"));
+    expect(paid.status).toBe(200);
+    expect(paid.body).toMatchObject({ result: "recorded", reward: { status: "held" } });
+    const rewards = await t.request("GET", "/v1/admin/rewards?status=held", { key: t.keys.admin });
+    const reward = rewards.body.items.find((r: { orderReference: string }) => r.orderReference === ref);
+    expect(reward.fraudSignals).toEqual(
+      expect.arrayContaining([expect.objectContaining({ code: "amount_mismatch" })]),
+    );
+  });
 });

@@ -6,12 +6,9 @@ import { listRewards, reviewRewards } from "../../ledger/review-rewards.js";
 import type { Services } from "../../services.js";
 import { actorOf, requireRole } from "../middleware/auth.js";
 import { idempotency } from "../middleware/idempotency.js";
-import { id, parse } from "../validate.js";
+import { id, parse, rowId } from "../validate.js";
 
-const rewardIds = z
-  .array(z.string().regex(/^[1-9][0-9]{0,18}$/, "must be a reward id"))
-  .min(1)
-  .max(500);
+const rewardIds = z.array(rowId).min(1).max(500);
 
 /** The admin surface (role `admin`). */
 export function adminRoutes(services: Services): Router {
@@ -25,10 +22,7 @@ export function adminRoutes(services: Services): Router {
         status: z.enum(REWARD_STATUSES as [RewardStatusColumn, ...RewardStatusColumn[]]).optional(),
         referrer: id.optional(),
         limit: z.coerce.number().int().min(1).max(200).default(50),
-        cursor: z
-          .string()
-          .regex(/^[1-9][0-9]{0,18}$/)
-          .optional(),
+        cursor: rowId.optional(),
       }),
       req.query,
       "query",

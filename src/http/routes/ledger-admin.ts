@@ -6,7 +6,7 @@ import { reconcile } from "../../ledger/reconcile.js";
 import type { Services } from "../../services.js";
 import { actorOf, requireRole } from "../middleware/auth.js";
 import { idempotency } from "../middleware/idempotency.js";
-import { id, parse } from "../validate.js";
+import { id, parse, rowId } from "../validate.js";
 
 /**
  * The admin ledger surface (role `admin`): payouts and reconciliation. Mounted before the general
@@ -23,7 +23,7 @@ export function ledgerAdminRoutes(services: Services): Router {
   });
 
   router.post("/v1/admin/payouts/:payoutId/paid", ...guard, async (req, res) => {
-    const params = parse(z.object({ payoutId: z.string().regex(/^[1-9][0-9]{0,18}$/) }), req.params, "path");
+    const params = parse(z.object({ payoutId: rowId }), req.params, "path");
     const result = await markPayoutPaid(db, actorOf(req), BigInt(params.payoutId));
     if (!result) throw new AppError("not_found", `payout ${params.payoutId} does not exist`);
     res.json(result);

@@ -6,7 +6,7 @@ import { clawbackDebt } from "../../ledger/clawbacks.js";
 import { toRewardView } from "../../ledger/review-rewards.js";
 import type { Services } from "../../services.js";
 import { requireMember } from "../middleware/auth.js";
-import { parse } from "../validate.js";
+import { parse, rowId } from "../validate.js";
 
 /** The referrer's own view (member token). */
 export function memberRoutes(services: Services): Router {
@@ -110,10 +110,7 @@ export function memberRoutes(services: Services): Router {
     const memberId = req.principal?.kind === "member" ? req.principal.memberId : "";
     const query = parse(
       z.object({
-        cursor: z
-          .string()
-          .regex(/^[1-9][0-9]{0,18}$/)
-          .optional(),
+        cursor: rowId.optional(),
       }),
       req.query,
       "query",

@@ -10,7 +10,7 @@ import {
 } from "../../ledger/vendor-statements.js";
 import type { Services } from "../../services.js";
 import { requireRole } from "../middleware/auth.js";
-import { id, parse } from "../validate.js";
+import { id, parse, rowId } from "../validate.js";
 
 const SETTLEMENT_STATUSES = ["pending", "due", "in_payout", "paid", "held", "cancelled"] as const;
 // A date (start of that UTC day) or a full ISO timestamp.
@@ -50,10 +50,7 @@ export function vendorRoutes(services: Services): Router {
         status: z.enum(SETTLEMENT_STATUSES).optional(),
         format: z.enum(["json", "csv"]).optional(),
         limit: z.coerce.number().int().min(1).max(500).default(100),
-        cursor: z
-          .string()
-          .regex(/^[1-9][0-9]{0,18}$/)
-          .optional(),
+        cursor: rowId.optional(),
       }),
       req.query,
       "query",
