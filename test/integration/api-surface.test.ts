@@ -218,4 +218,21 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
     const rewards = await t.request("GET", "/v1/me/rewards", { key: t.memberToken("m_anna") });
     expect(rewards.body.items.length).toBeGreaterThan(0);
   });
+  it("publishes OpenAPI 3.1 generated from the validators, and a docs page without scripts", async () => {
+    const doc = await t.request("GET", "/openapi.json");
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toBe("3.1.0");
+    const order = doc.body.paths["/v1/orders"].post;
+    expect(order.requestBody.content["application/json"].schema.required).toEqual(
+      expect.arrayContaining(["orderReference", "currency", "lines"]),
+    );
+    expect(order.security).toEqual([{ apiKey: [] }]);
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining(["/v1/webhooks/payments", "/v1/me", "/r/{code}"]),
+    );
+    const docs = await t.request("GET", "/docs");
+    expect(docs.status).toBe(200);
+    expect(docs.text).toContain("/v1/admin/rewards/approve");
+    expect(docs.text).not.toContain("<script");
+  });
 });

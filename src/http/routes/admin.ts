@@ -9,6 +9,9 @@ import { idempotency } from "../middleware/idempotency.js";
 import { id, parse, rowId } from "../validate.js";
 
 const rewardIds = z.array(rowId).min(1).max(500);
+export const approveBody = z.object({ ids: rewardIds, note: z.string().max(500).optional() });
+export const rejectBody = z.object({ ids: rewardIds, reason: z.string().trim().min(1).max(500) });
+export const mintBody = z.object({ limit: z.number().int().min(1).max(200).optional() });
 
 /** The admin surface (role `admin`). */
 export function adminRoutes(services: Services): Router {
@@ -31,7 +34,7 @@ export function adminRoutes(services: Services): Router {
   });
 
   router.post("/v1/admin/rewards/approve", async (req, res) => {
-    const body = parse(z.object({ ids: rewardIds, note: z.string().max(500).optional() }), req.body);
+    const body = parse(approveBody, req.body);
     const result = await reviewRewards(db, actorOf(req), {
       ids: body.ids.map(BigInt),
       decision: "approved",
@@ -41,7 +44,7 @@ export function adminRoutes(services: Services): Router {
   });
 
   router.post("/v1/admin/rewards/reject", async (req, res) => {
-    const body = parse(z.object({ ids: rewardIds, reason: z.string().trim().min(1).max(500) }), req.body);
+    const body = parse(rejectBody, req.body);
     const result = await reviewRewards(db, actorOf(req), {
       ids: body.ids.map(BigInt),
       decision: "rejected",
@@ -51,7 +54,7 @@ export function adminRoutes(services: Services): Router {
   });
 
   router.post("/v1/admin/mint", async (req, res) => {
-    const body = parse(z.object({ limit: z.number().int().min(1).max(200).optional() }), req.body ?? {});
+    const body = parse(mintBody, req.body ?? {});
     // An explicit "mint now" is a probe: it runs even while the minter backs off after a global revert.
     const result = await services.minter.runOnce({ limit: body.limit, manual: true });
     res.json(result);

@@ -11,7 +11,7 @@ import { actorOf, requireRole } from "../middleware/auth.js";
 import { idempotency } from "../middleware/idempotency.js";
 import { amount, bps, currency, id, parse, wallet } from "../validate.js";
 
-const memberBody = z.object({
+export const memberBody = z.object({
   memberId: id,
   displayName: z.string().trim().min(1).max(120).nullish(),
   walletAddress: wallet.nullish(),
@@ -44,6 +44,16 @@ export const orderBody = z.object({
   clientIp: z.union([z.ipv4(), z.ipv6()]).nullish(),
 });
 
+export const memberPatchBody = memberBody.pick({ displayName: true, walletAddress: true }).strict();
+export const codeBody = z.object({ rotate: z.boolean().optional(), vanity: z.string().max(64).optional() });
+export const vendorBody = z.object({
+  name: z.string().trim().min(1).max(200),
+  referralCommissionBps: bps.nullish(),
+  platformFeeBps: z.number().int().min(0).max(10_000),
+  holdDays: z.number().int().min(0).max(365),
+});
+export const productBody = z.object({ vendorId: id, referralCommissionBps: bps.nullable() });
+
 /** The host backend's surface (role `integration`). */
 export function integrationRoutes(services: Services): Router {
   const router = Router();
@@ -65,7 +75,7 @@ export function integrationRoutes(services: Services): Router {
 
   router.patch("/v1/members/:memberId", async (req, res) => {
     const memberId = parse(id, req.params.memberId, "path");
-    const body = parse(memberBody.pick({ displayName: true, walletAddress: true }).strict(), req.body);
+    const body = parse(memberPatchBody, req.body);
     const member = await updateMember(db, actorOf(req), memberId, body);
     if (!member) throw new AppError("not_found", `member ${memberId} does not exist`);
     res.json({
@@ -77,10 +87,7 @@ export function integrationRoutes(services: Services): Router {
 
   router.post("/v1/members/:memberId/code", async (req, res) => {
     const memberId = parse(id, req.params.memberId, "path");
-    const body = parse(
-      z.object({ rotate: z.boolean().optional(), vanity: z.string().max(64).optional() }),
-      req.body ?? {},
-    );
+    const body = parse(codeBody, req.body ?? {});
     const result = await issueCode(db, actorOf(req), memberId, body);
     res
       .status(result.created ? 201 : 200)
@@ -89,15 +96,7 @@ export function integrationRoutes(services: Services): Router {
 
   router.put("/v1/vendors/:vendorId", async (req, res) => {
     const vendorId = parse(id, req.params.vendorId, "path");
-    const body = parse(
-      z.object({
-        name: z.string().trim().min(1).max(200),
-        referralCommissionBps: bps.nullish(),
-        platformFeeBps: z.number().int().min(0).max(10_000),
-        holdDays: z.number().int().min(0).max(365),
-      }),
-      req.body,
-    );
+    const body = parse(vendorBody, req.body);
     const vendor = await upsertVendor(db, actorOf(req), { vendorId, ...body });
     res.json({
       vendorId: vendor.vendor_id,
@@ -110,7 +109,7 @@ export function integrationRoutes(services: Services): Router {
 
   router.put("/v1/products/:productId", async (req, res) => {
     const productId = parse(id, req.params.productId, "path");
-    const body = parse(z.object({ vendorId: id, referralCommissionBps: bps.nullable() }), req.body);
+    const body = parse(productBody, req.body);
     const product = await upsertProduct(db, actorOf(req), { productId, ...body });
     res.json({
       productId: product.product_id,

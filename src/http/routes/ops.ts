@@ -3,11 +3,26 @@ import { sql } from "kysely";
 import { AppError } from "../../errors.js";
 import { constantTimeEqual } from "../../lib/crypto.js";
 import type { Services } from "../../services.js";
+import { docsPage, openApiDocument } from "../openapi.js";
+
+const VERSION: string = require("../../../package.json").version;
 
 /** Health, readiness, metrics and the cron trigger. */
 export function opsRoutes(services: Services): Router {
   const router = Router();
   const { db, chain, minter } = services;
+
+  router.get("/openapi.json", (_req, res) => {
+    res.json(openApiDocument(services.config.publicBaseUrl, VERSION));
+  });
+  router.get("/docs", (_req, res) => {
+    // Inline styles only, no script: a page-specific CSP that allows exactly that.
+    res.set(
+      "content-security-policy",
+      "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'",
+    );
+    res.type("html").send(docsPage());
+  });
 
   router.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });

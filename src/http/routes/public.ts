@@ -14,6 +14,7 @@ import type { Services } from "../../services.js";
 import { clientIp, rateLimit } from "../middleware/rate-limit.js";
 import { parse } from "../validate.js";
 
+export const trackBody = z.object({ code: z.string().max(256), path: z.string().max(2048).optional() });
 const DAY_MS = 86_400_000;
 /** Signed in place of a real code on the unknown-code path, so both paths do the same work. */
 const NO_CODE = "NO-CODE";
@@ -86,10 +87,7 @@ export function publicRoutes(services: Services): Router {
   });
 
   router.post("/v1/track", limited, async (req, res) => {
-    const body = parse(
-      z.object({ code: z.string().max(256), path: z.string().max(2048).optional() }),
-      req.body ?? {},
-    );
+    const body = parse(trackBody, req.body ?? {});
     await visit(req, res, body.code);
     res.set("cache-control", "no-store").status(204).end();
   });

@@ -13,7 +13,7 @@ import type { Services } from "../../services.js";
 import { amount, currency, id, parse } from "../validate.js";
 import { orderBody } from "./integration.js";
 
-const orderPaid = z.object({
+export const orderPaid = z.object({
   type: z.literal("order.paid"),
   data: z.object({
     orderReference: id,
@@ -28,7 +28,7 @@ const orderPaid = z.object({
 const timestamp = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
 const eventKey = z.string().min(1).max(256);
 
-const orderRefunded = z.object({
+export const orderRefunded = z.object({
   type: z.literal("order.refunded"),
   data: z.object({
     orderReference: id,
@@ -38,7 +38,7 @@ const orderRefunded = z.object({
   }),
 });
 
-const orderChargeback = z.object({
+export const orderChargeback = z.object({
   type: z.literal("order.chargeback"),
   data: z.object({
     orderReference: id,
@@ -48,7 +48,7 @@ const orderChargeback = z.object({
   }),
 });
 
-const membershipPaid = z.object({
+export const membershipPaid = z.object({
   type: z.literal("membership.paid"),
   data: z.object({
     memberId: id,
