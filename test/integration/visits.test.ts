@@ -83,7 +83,17 @@ describe(`visits are exact under concurrency (${TEST_DB})`, () => {
     });
     const me = await t.request("GET", "/v1/me", { key: t.memberToken("m_me") });
     expect(me.status).toBe(200);
-    expect(me.body.visits).toEqual({ total: 8, today: 3, last7d: 3, last28d: 8 });
+    const utcDay = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
+    expect(me.body.visits).toEqual({
+      total: 8,
+      today: 3,
+      last7d: 3,
+      last28d: 8,
+      daily: [
+        { day: utcDay(20), visits: 5 },
+        { day: utcDay(0), visits: 3 },
+      ],
+    });
     expect(me.body.signups).toBe(1);
     expect(me.body.conversions).toBe(0);
   });
