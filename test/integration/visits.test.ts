@@ -83,7 +83,8 @@ describe(`visits are exact under concurrency (${TEST_DB})`, () => {
     });
     const me = await t.request("GET", "/v1/me", { key: t.memberToken("m_me") });
     expect(me.status).toBe(200);
-    const utcDay = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
+    const utcDay = (daysAgo: number) =>
+      new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10);
     expect(me.body.visits).toEqual({
       total: 8,
       today: 3,
