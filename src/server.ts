@@ -27,7 +27,11 @@ export async function startServer(
   const started = performance.now();
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   for (const name of config.generatedSecrets) {
-    logger.warn({ secret: name }, `${name} is not set: generated an ephemeral one for this process`);
+    // Expected in the demo (the demo file carries them); a warning anywhere else.
+    logger[config.demo ? "info" : "warn"](
+      { secret: name },
+      `${name} is not set: generated an ephemeral one for this process`,
+    );
   }
 
   // Database and chain start in parallel (each takes a couple of seconds in embedded mode).
