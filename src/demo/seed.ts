@@ -91,6 +91,8 @@ export async function seedDemo(
       health: `${base}/healthz`,
       ready: `${base}/readyz`,
       metrics: `${base}/metrics`,
+      apiDocs: `${base}/docs`,
+      openapi: `${base}/openapi.json`,
       rewardsQueue: `${base}/v1/admin/rewards`,
       me: `${base}/v1/me`,
     },
