@@ -12,6 +12,7 @@ import { gzipSync } from "node:zlib";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DemoFile, seedDemo } from "../../src/demo/seed.js";
+import { markSettlementsDue } from "../../src/jobs/settlements.js";
 import { paidEvent, startTestInstance, type TestInstance } from "../support/harness.js";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -269,6 +270,34 @@ describe("web surfaces in Chromium", () => {
     expect(cells.referral_commission).toBe(settlement.referral_commission.toString());
     expect(cells.platform_fee).toBe(settlement.platform_fee.toString());
     expect(cells.net).toBe(settlement.net.toString());
+    await page.close();
+  });
+
+  it("turns due settlements into payouts and marks one paid from the console", async () => {
+    // The hold of the 7-day vendor ends too: run the settlement job as of next week.
+    await markSettlementsDue(t.services.db, new Date(Date.now() + 8 * 86_400_000));
+    const page = await newPage();
+    await page.goto(`${t.baseUrl}/admin/#token=${demo.keys.admin}`);
+    await page.goto(`${t.baseUrl}/admin/#/settlements`);
+    await page.getByRole("button", { name: /^Create payouts/ }).click();
+    const markPaid = page.getByRole("button", { name: "Mark paid" }).first();
+    await markPaid.waitFor();
+    const created = await t.services.db
+      .selectFrom("payouts")
+      .select(["id", "status"])
+      .orderBy("id")
+      .execute();
+    expect(created.length).toBeGreaterThan(0);
+    await markPaid.click();
+    await expect
+      .poll(
+        async () =>
+          (await t.services.db.selectFrom("payouts").select("status").where("status", "=", "paid").execute())
+            .length,
+      )
+      .toBe(1);
+    await page.waitForLoadState("networkidle");
+    await shot(page, "15-admin-payouts");
     await page.close();
   });
 

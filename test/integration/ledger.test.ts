@@ -305,6 +305,15 @@ describe(`ledger depth: refunds, clawbacks, chargebacks, memberships, payouts ($
       body: { vendorId: "v_books" },
     });
     expect(third.body.payouts).toEqual([]);
+    const listed = await t.request("GET", "/v1/admin/payouts?vendorId=v_books", { key: t.keys.admin });
+    expect(listed.status).toBe(200);
+    expect(listed.body.items.find((p: { payoutId: string }) => p.payoutId === payout.payoutId)).toMatchObject(
+      {
+        vendorId: "v_books",
+        status: "created",
+        adjustmentTotal: payout.adjustmentTotal,
+      },
+    );
   });
 
   it("builds each payout once when two payout runs race", async () => {

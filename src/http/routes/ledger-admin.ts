@@ -22,6 +22,35 @@ export function ledgerAdminRoutes(services: Services): Router {
     res.json(await buildPayouts(db, actorOf(req), { vendorId: body.vendorId }));
   });
 
+  router.get("/v1/admin/payouts", requireRole(services, "admin"), async (req, res) => {
+    const query = parse(
+      z.object({
+        vendorId: id.optional(),
+        status: z.enum(["created", "paid", "failed"]).optional(),
+        limit: z.coerce.number().int().min(1).max(500).default(100),
+      }),
+      req.query,
+      "query",
+    );
+    let q = db.selectFrom("payouts").selectAll().orderBy("id", "desc").limit(query.limit);
+    if (query.vendorId) q = q.where("vendor_id", "=", query.vendorId);
+    if (query.status) q = q.where("status", "=", query.status);
+    const rows = await q.execute();
+    res.json({
+      items: rows.map((row) => ({
+        payoutId: row.id.toString(),
+        vendorId: row.vendor_id,
+        currency: row.currency,
+        amount: row.amount.toString(),
+        adjustmentTotal: row.adjustment_total.toString(),
+        settlementCount: row.settlement_count,
+        status: row.status,
+        createdAt: row.created_at.toISOString(),
+        paidAt: row.paid_at?.toISOString() ?? null,
+      })),
+    });
+  });
+
   router.post("/v1/admin/payouts/:payoutId/paid", ...guard, async (req, res) => {
     const params = parse(z.object({ payoutId: rowId }), req.params, "path");
     const result = await markPayoutPaid(db, actorOf(req), BigInt(params.payoutId));

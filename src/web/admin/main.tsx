@@ -798,6 +798,17 @@ function Minting(props: { toast: Toast }) {
 
 const SETTLEMENT_STATUSES = ["pending", "due", "in_payout", "paid", "held", "cancelled"];
 
+interface Payout {
+  payoutId: string;
+  vendorId: string;
+  currency: string;
+  amount: string;
+  adjustmentTotal: string;
+  settlementCount: number;
+  status: string;
+  createdAt: string;
+}
+
 function Settlements(props: { toast: Toast }) {
   const [vendorId, setVendorId] = useState("");
   const [status, setStatus] = useState("");
@@ -808,7 +819,6 @@ function Settlements(props: { toast: Toast }) {
       }),
     [vendorId, status],
   );
-  const [payoutResult, setPayoutResult] = useState<unknown>(null);
   const [payoutError, setPayoutError] = useState<ApiError | null>(null);
   const [running, setRunning] = useState(false);
   const items = list.data?.items ?? [];
@@ -816,41 +826,46 @@ function Settlements(props: { toast: Toast }) {
   const currency = items[0]?.currency ?? "UAH";
   const oneCurrency = items.every((item) => item.currency === currency);
 
-  const payouts = useMemo(() => {
-    const groups = new Map<
-      string,
-      { id: string; vendorId: string; currency: string; count: number; net: bigint; statuses: Set<string> }
-    >();
-    for (const item of items) {
-      if (!item.payoutId) continue;
-      const group = groups.get(item.payoutId) ?? {
-        id: item.payoutId,
-        vendorId: item.vendorId,
-        currency: item.currency,
-        count: 0,
-        net: 0n,
-        statuses: new Set<string>(),
-      };
-      group.count += 1;
-      group.net += BigInt(item.net);
-      group.statuses.add(item.status);
-      groups.set(item.payoutId, group);
+  const payouts = useAsync(
+    () =>
+      api<{ items: Payout[] }>("/v1/admin/payouts", {
+        query: { vendorId: vendorId || undefined, limit: 200 },
+      }),
+    [vendorId],
+  );
+
+  const markPaid = async (payoutId: string) => {
+    try {
+      await api<unknown>(`/v1/admin/payouts/${payoutId}/paid`, {
+        method: "POST",
+        body: {},
+        idempotencyKey: newIdempotencyKey(),
+      });
+      props.toast("ok", `Payout #${payoutId} marked paid.`);
+      payouts.reload();
+      list.reload();
+    } catch (error) {
+      props.toast("error", (error as ApiError).message);
     }
-    return [...groups.values()].sort((a, b) => Number(BigInt(b.id) - BigInt(a.id)));
-  }, [items]);
+  };
 
   const createPayouts = async () => {
     setRunning(true);
     setPayoutError(null);
     try {
-      const result = await api<unknown>("/v1/admin/payouts", {
+      const result = await api<{ payouts: unknown[]; skipped: unknown[] }>("/v1/admin/payouts", {
         method: "POST",
         body: vendorId ? { vendorId } : {},
         idempotencyKey: newIdempotencyKey(),
       });
-      setPayoutResult(result);
-      props.toast("ok", "Payout batches created from due settlements.");
+      props.toast(
+        "ok",
+        result.payouts.length
+          ? `${result.payouts.length} payout batch${result.payouts.length === 1 ? "" : "es"} created from due settlements.`
+          : "Nothing was due: no payout batch created.",
+      );
       list.reload();
+      payouts.reload();
     } catch (error) {
       setPayoutError(error as ApiError);
     } finally {
@@ -903,11 +918,6 @@ function Settlements(props: { toast: Toast }) {
         </div>
         {payoutError ? (
           <ErrorNote error={payoutError} what="Creating payouts (POST /v1/admin/payouts)" />
-        ) : null}
-        {payoutResult ? (
-          <div class="alert alert-ok">
-            <Report value={payoutResult} />
-          </div>
         ) : null}
         {list.error ? <ErrorNote error={list.error} what="Settlements" /> : null}
         {!list.data && !list.error ? <Loading /> : null}
@@ -962,7 +972,8 @@ function Settlements(props: { toast: Toast }) {
         ) : null}
       </Section>
       <Section title="Payout batches" id="payouts">
-        {payouts.length === 0 ? (
+        {payouts.error ? <ErrorNote error={payouts.error} what="Payout batches" /> : null}
+        {(payouts.data?.items ?? []).length === 0 ? (
           <Empty>No payout batch yet. Due settlements become payout batches with “Create payouts”.</Empty>
         ) : (
           <div class="table-wrap">
@@ -972,21 +983,31 @@ function Settlements(props: { toast: Toast }) {
                   <th>Payout</th>
                   <th>Vendor</th>
                   <th class="num">Settlements</th>
-                  <th class="num">Net amount</th>
+                  <th class="num">Refund adjustments</th>
+                  <th class="num">Amount</th>
                   <th>Status</th>
+                  <th>Created</th>
+                  <th />
                 </tr>
               </thead>
               <tbody>
-                {payouts.map((payout) => (
-                  <tr key={payout.id}>
-                    <td class="mono">#{payout.id}</td>
+                {(payouts.data?.items ?? []).map((payout) => (
+                  <tr key={payout.payoutId}>
+                    <td class="mono">#{payout.payoutId}</td>
                     <td>{payout.vendorId}</td>
-                    <td class="num">{payout.count}</td>
-                    <td class="num">{money(payout.net, payout.currency)}</td>
+                    <td class="num">{payout.settlementCount}</td>
+                    <td class="num">{money(payout.adjustmentTotal, payout.currency)}</td>
+                    <td class="num">{money(payout.amount, payout.currency)}</td>
                     <td>
-                      {[...payout.statuses].map((s) => (
-                        <StatusBadge key={s} status={s} />
-                      ))}
+                      <StatusBadge status={payout.status} />
+                    </td>
+                    <td>{payout.createdAt.slice(0, 10)}</td>
+                    <td>
+                      {payout.status === "created" ? (
+                        <button type="button" class="btn" onClick={() => markPaid(payout.payoutId)}>
+                          Mark paid
+                        </button>
+                      ) : null}
                     </td>
                   </tr>
                 ))}
