@@ -278,7 +278,7 @@ describe("web surfaces in Chromium", () => {
     await markSettlementsDue(t.services.db, new Date(Date.now() + 8 * 86_400_000));
     const page = await newPage();
     await page.goto(`${t.baseUrl}/admin/#token=${demo.keys.admin}`);
-    await page.goto(`${t.baseUrl}/admin/#/settlements`);
+    await page.getByRole("link", { name: "Settlements & payouts" }).click();
     await page.getByRole("button", { name: /^Create payouts/ }).click();
     const markPaid = page.getByRole("button", { name: "Mark paid" }).first();
     await markPaid.waitFor();
