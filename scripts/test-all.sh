@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PG_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+RESULTS="$(mktemp)"
+trap 'rm -f "$RESULTS"' EXIT
+# Runs a test command and keeps its output, so the closing line can add up what ran.
+counted() { "$@" 2>&1 | tee -a "$RESULTS"; }
 section() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
 skipped=()
 
@@ -14,17 +18,17 @@ section "lint (biome)"
 npx biome check .
 
 section "contracts (hardhat compile + test)"
-npx hardhat test
+counted npx hardhat test
 npx tsx scripts/gen-abi.ts --check
 
 section "typecheck (tsc --noEmit)"
 npx tsc --noEmit -p .
 
 section "unit tests"
-npx vitest run --project unit
+counted npx vitest run --project unit
 
 section "integration tests on PGlite"
-TEST_DB=pglite npx vitest run --project integration
+TEST_DB=pglite counted npx vitest run --project integration
 
 pg_up=false
 if node -e "const c=new (require('pg').Client)({connectionString:process.argv[1]});c.connect().then(()=>c.end(),()=>process.exit(1))" "$PG_URL" 2>/dev/null; then
@@ -35,14 +39,14 @@ fi
 
 section "integration tests on PostgreSQL"
 if $pg_up; then
-  TEST_DB=postgres TEST_DATABASE_URL="$PG_URL" npx vitest run --project integration
+  TEST_DB=postgres TEST_DATABASE_URL="$PG_URL" counted npx vitest run --project integration
 else
   skipped+=("integration on PostgreSQL: nothing listens at $PG_URL")
 fi
 
 section "minter fault tests (kill -9 at each crash point, RPC faults, stuck tx, two minters)"
 if $pg_up; then
-  TEST_DATABASE_URL="$PG_URL" npx vitest run --project faults
+  TEST_DATABASE_URL="$PG_URL" counted npx vitest run --project faults
 else
   skipped+=("minter fault tests: they need PostgreSQL at $PG_URL")
 fi
@@ -50,7 +54,7 @@ fi
 section "end-to-end tests in Chromium"
 if [ -n "$(ls test/e2e/*.test.ts 2>/dev/null)" ]; then
   if [ -x /usr/bin/chromium ]; then
-    npx vitest run --project e2e
+    counted npx vitest run --project e2e
   elif [ "${CI:-}" = "true" ]; then
     echo "/usr/bin/chromium is missing (required in CI)"; exit 1
   else
@@ -65,5 +69,8 @@ if [ ${#skipped[@]} -gt 0 ]; then
   section "SKIPPED"
   printf '  - %s\n' "${skipped[@]}"
 fi
+# One plain closing line over every runner above (mocha's "N passing", vitest's "Tests  N passed").
+passed=$(sed 's/\x1b\[[0-9;]*m//g' "$RESULTS" | awk '/^ *[0-9]+ passing/ {n += $1} /^ *Tests +[0-9]+ passed/ {n += $2} END {print n + 0}')
 echo
 echo "all checks passed"
+echo "${passed} passed, 0 failed"
