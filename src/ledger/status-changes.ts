@@ -8,6 +8,14 @@ import {
 } from "../domain/reward-state.js";
 import { type Actor, audit } from "./audit.js";
 
+interface Move<S extends string> {
+  id: bigint;
+  from: S;
+  to: S;
+  action: string;
+  detail?: Record<string, unknown>;
+}
+
 /**
  * Moves one settlement from `from` to `to`. The move is checked against the domain's state machine
  * (an illegal one throws `invalid_transition`), applied only while the row is still in `from` (a
@@ -16,52 +24,31 @@ import { type Actor, audit } from "./audit.js";
 export async function moveSettlement(
   trx: DbOrTx,
   actor: Actor,
-  move: {
-    id: bigint;
-    from: SettlementStatus;
-    to: SettlementStatus;
-    action: string;
-    detail?: Record<string, unknown>;
-  },
+  move: Move<SettlementStatus>,
 ): Promise<boolean> {
   if (checkSettlementTransition(move.from, move.to) === "noop") return false;
-  const row = await trx
-    .updateTable("settlements")
-    .set({ status: move.to, updated_at: sql<Date>`now()` })
-    .where("id", "=", move.id)
-    .where("status", "=", move.from)
-    .returning("id")
-    .executeTakeFirst();
-  if (!row) return false;
-  await audit(
-    trx,
-    actor,
-    move.action,
-    { type: "settlement", id: move.id },
-    { status: move.from },
-    { status: move.to, ...move.detail },
-  );
-  return true;
+  return moveRow(trx, actor, "settlements", "settlement", move);
 }
 
 /** The same for a reward (see `moveSettlement`). */
-export async function moveReward(
+export async function moveReward(trx: DbOrTx, actor: Actor, move: Move<RewardStatus>): Promise<boolean> {
+  if (checkTransition(move.from, move.to) === "noop") return false;
+  return moveRow(trx, actor, "referral_rewards", "reward", move);
+}
+
+async function moveRow(
   trx: DbOrTx,
   actor: Actor,
-  move: {
-    id: bigint;
-    from: RewardStatus;
-    to: RewardStatus;
-    action: string;
-    detail?: Record<string, unknown>;
-  },
+  table: "settlements" | "referral_rewards",
+  subjectType: string,
+  move: Move<string>,
 ): Promise<boolean> {
-  if (checkTransition(move.from, move.to) === "noop") return false;
+  // Both tables share (id, status, updated_at); the cast only widens the status type checked above.
   const row = await trx
-    .updateTable("referral_rewards")
-    .set({ status: move.to, updated_at: sql<Date>`now()` })
+    .updateTable(table as "settlements")
+    .set({ status: move.to as SettlementStatus, updated_at: sql<Date>`now()` })
     .where("id", "=", move.id)
-    .where("status", "=", move.from)
+    .where("status", "=", move.from as SettlementStatus)
     .returning("id")
     .executeTakeFirst();
   if (!row) return false;
@@ -69,7 +56,7 @@ export async function moveReward(
     trx,
     actor,
     move.action,
-    { type: "reward", id: move.id },
+    { type: subjectType, id: move.id },
     { status: move.from },
     { status: move.to, ...move.detail },
   );

@@ -14,6 +14,7 @@ import {
   Shell,
   Stat,
   StatusBadge,
+  StatusFilter,
   Toasts,
   useAsync,
   useHashTab,
@@ -446,21 +447,7 @@ function RewardsQueue(props: { toast: Toast }) {
           setReferrer(referrerInput.trim());
         }}
       >
-        <div class="field">
-          <label for="status-filter">Status</label>
-          <select
-            id="status-filter"
-            value={status}
-            onChange={(event) => setStatus((event.target as HTMLSelectElement).value)}
-          >
-            <option value="">All statuses</option>
-            {REWARD_STATUSES.map((value) => (
-              <option key={value} value={value}>
-                {humanStatus(value)}
-              </option>
-            ))}
-          </select>
-        </div>
+        <StatusFilter id="status-filter" value={status} statuses={REWARD_STATUSES} onChange={setStatus} />
         <div class="field">
           <label for="referrer-filter">Referrer member id</label>
           <input
@@ -900,21 +887,12 @@ function Settlements(props: { toast: Toast }) {
               ))}
             </select>
           </div>
-          <div class="field">
-            <label for="settlement-status">Status</label>
-            <select
-              id="settlement-status"
-              value={status}
-              onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}
-            >
-              <option value="">All statuses</option>
-              {SETTLEMENT_STATUSES.map((value) => (
-                <option key={value} value={value}>
-                  {humanStatus(value)}
-                </option>
-              ))}
-            </select>
-          </div>
+          <StatusFilter
+            id="settlement-status"
+            value={status}
+            statuses={SETTLEMENT_STATUSES}
+            onChange={setStatus}
+          />
         </div>
         {payoutError ? (
           <ErrorNote error={payoutError} what="Creating payouts (POST /v1/admin/payouts)" />

@@ -1,6 +1,7 @@
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, onUnauthorized, setToken } from "./api";
+import { humanStatus } from "./format";
 import { clearToken, loadToken, type Surface, saveToken, takeTokenFromFragment } from "./session";
 
 /* ---------- async data ---------- */
@@ -403,4 +404,30 @@ export function useToasts() {
     [dismiss],
   );
   return { items, push, dismiss };
+}
+
+/** A labelled "Status" select with an "All statuses" choice; `""` means no filter. */
+export function StatusFilter(props: {
+  id: string;
+  value: string;
+  statuses: readonly string[];
+  onChange: (status: string) => void;
+}) {
+  return (
+    <div class="field">
+      <label for={props.id}>Status</label>
+      <select
+        id={props.id}
+        value={props.value}
+        onChange={(event) => props.onChange((event.target as HTMLSelectElement).value)}
+      >
+        <option value="">All statuses</option>
+        {props.statuses.map((value) => (
+          <option key={value} value={value}>
+            {humanStatus(value)}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
 }

@@ -2,10 +2,21 @@ import { render } from "preact";
 import { useMemo, useState } from "preact/hooks";
 import { type ApiError, api, download } from "../lib/api";
 import { BarChart, weekStart } from "../lib/chart";
-import { bps, date, humanStatus, money, sum } from "../lib/format";
+import { bps, date, money, sum } from "../lib/format";
 import { Report } from "../lib/report";
 import type { Settlement } from "../lib/types";
-import { AuthGate, Empty, ErrorNote, Loading, Section, Shell, Stat, StatusBadge, useAsync } from "../lib/ui";
+import {
+  AuthGate,
+  Empty,
+  ErrorNote,
+  Loading,
+  Section,
+  Shell,
+  Stat,
+  StatusBadge,
+  StatusFilter,
+  useAsync,
+} from "../lib/ui";
 import "../lib/styles.css";
 
 const PERIODS = [
@@ -237,21 +248,7 @@ function VendorPage(props: { signOut: () => void }) {
               ))}
             </select>
           </div>
-          <div class="field">
-            <label for="status">Status</label>
-            <select
-              id="status"
-              value={status}
-              onChange={(e) => setStatus((e.target as HTMLSelectElement).value)}
-            >
-              <option value="">All statuses</option>
-              {STATUSES.map((value) => (
-                <option key={value} value={value}>
-                  {humanStatus(value)}
-                </option>
-              ))}
-            </select>
-          </div>
+          <StatusFilter id="status" value={status} statuses={STATUSES} onChange={setStatus} />
           {csvState.error ? (
             <span class="alert alert-error small">CSV failed: {csvState.error.message}</span>
           ) : null}
