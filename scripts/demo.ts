@@ -10,9 +10,10 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createPublicClient, http, keccak256, stringToBytes } from "viem";
+import { createPublicClient, http } from "viem";
 import { referralRewardsAbi, rewardTokenAbi } from "../src/chain/abi.generated.js";
 import type { DemoFile } from "../src/demo/seed.js";
+import { orderRefHash } from "../src/domain/order-ref.js";
 import { signWebhook } from "../src/lib/standard-webhooks.js";
 
 const report: string[] = [];
@@ -225,7 +226,7 @@ async function main() {
     address: demo.chain.referralRewards as `0x${string}`,
     abi: referralRewardsAbi,
     functionName: "paidOrders",
-    args: [keccak256(stringToBytes(orderReference))],
+    args: [orderRefHash(orderReference)],
   });
   step("on-chain paidOrders(keccak256(ref))", paidWord !== 0n, `0x${paidWord.toString(16)}`);
   const after = await balanceOf();

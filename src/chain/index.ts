@@ -8,9 +8,7 @@ import {
   type Hex,
   http,
   isAddress,
-  keccak256,
   type PublicClient,
-  stringToBytes,
   type Transport,
   type Chain as ViemChain,
   type WalletClient,
@@ -20,6 +18,7 @@ import { referralRewardsAbi } from "./abi.generated.js";
 import { deployContracts } from "./deploy.js";
 import { HARDHAT_ACCOUNT_0, HARDHAT_CHAIN_ID, startEmbeddedChain } from "./embedded.js";
 
+export { orderRefHash } from "../domain/order-ref.js";
 export {
   erc1967ProxyAbi,
   referralRewardsAbi,
@@ -75,12 +74,6 @@ export const EMBEDDED_CAPS = {
   periodLength: 86_400,
   maxPayout: 10n ** 22n,
 } as const;
-
-/** The contract's dedupe key for an order: keccak256 of the UTF-8 bytes of its reference. */
-export function orderRefHash(orderReference: string): Hex {
-  // stringToBytes, not toBytes: toBytes would read a reference that looks like hex ("0xAB…") as raw bytes.
-  return keccak256(stringToBytes(orderReference));
-}
 
 /**
  * Connects to the chain. Without `rpcUrl`: an embedded Hardhat chain with the contracts deployed at boot,

@@ -1,11 +1,11 @@
 import type { Config } from "../config.js";
 import type { DbOrTx } from "../db/connect.js";
 import { applyBps } from "../domain/money.js";
+import { orderRefHash } from "../domain/order-ref.js";
 import { AppError } from "../errors.js";
 import { hashJson } from "../lib/crypto.js";
 import type { Actor } from "./audit.js";
 import { accounts, postJournal } from "./journal.js";
-import { orderRefHash } from "./record-order-paid.js";
 import type { WebhookOutcome } from "./record-webhook.js";
 import { createReward } from "./reward-changes.js";
 

@@ -1,6 +1,6 @@
-import { keccak256, stringToBytes } from "viem";
 import type { DbOrTx } from "../db/connect.js";
 import type { FraudSignal, PaymentRail, SettlementBreakdownLine } from "../db/schema.js";
+import { orderRefHash } from "../domain/order-ref.js";
 import { computeOrderSettlement } from "../domain/settlement.js";
 import { AppError } from "../errors.js";
 import { hashJson } from "../lib/crypto.js";
@@ -20,11 +20,6 @@ export interface OrderPaidEvent {
 }
 
 const DAY_MS = 86_400_000;
-
-/** keccak256 of the UTF-8 order reference: the contract's dedupe key. */
-export function orderRefHash(orderReference: string): `0x${string}` {
-  return keccak256(stringToBytes(orderReference));
-}
 
 /**
  * `order.paid`: in the caller's transaction, marks the order paid and writes both rails — one
