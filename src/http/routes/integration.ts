@@ -1,4 +1,4 @@
-import { Router } from "express";
+import { type Request, Router } from "express";
 import { z } from "zod";
 import { AppError } from "../../errors.js";
 import { createOrder } from "../../ledger/create-order.js";
@@ -65,9 +65,15 @@ export function integrationRoutes(services: Services): Router {
     idempotency(services),
   );
 
+  // The host forwards its visitor's signed first-touch cookie; honoured exactly as long as /r/ set it for.
+  const forwardedCookieCode = (req: Request) =>
+    verifyCookieValue(config.secrets.cookie, parseCookies(req.get("cookie"))[REF_COOKIE], {
+      maxAgeDays: config.REF_COOKIE_DAYS,
+    });
+
   router.post("/v1/members", async (req, res) => {
     const body = parse(memberBody, req.body);
-    const cookieCode = verifyCookieValue(config.secrets.cookie, parseCookies(req.get("cookie"))[REF_COOKIE]);
+    const cookieCode = forwardedCookieCode(req);
     const result = await registerMember(db, actorOf(req), { ...body, cookieCode }, { config });
     const { created, ...payload } = result;
     res.status(created ? 201 : 200).json(payload);
@@ -120,7 +126,7 @@ export function integrationRoutes(services: Services): Router {
 
   router.post("/v1/orders", async (req, res) => {
     const { clientIp, ...body } = parse(orderBody, req.body);
-    const cookieCode = verifyCookieValue(config.secrets.cookie, parseCookies(req.get("cookie"))[REF_COOKIE]);
+    const cookieCode = forwardedCookieCode(req);
     const { created, ...result } = await createOrder(db, config, actorOf(req), body, {
       cookieCode,
       clientIp,
