@@ -189,11 +189,12 @@ export async function vendorSummary(db: DbOrTx, vendorId: string, filter: Omit<S
 
 /**
  * One CSV cell, safe to open in a spreadsheet: a cell starting with = + - @ tab or CR is prefixed with
- * a single quote so it cannot run as a formula; cells with a comma, quote or line break are quoted.
+ * a single quote so it cannot run as a formula, unless it is a plain integer (`-4000` stays a number);
+ * cells with a comma, quote or line break are quoted.
  */
 export function csvCell(value: string | number | null | undefined): string {
   let text = value === null || value === undefined ? "" : String(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  if (/^[=+\-@\t\r]/.test(text) && !/^-?[0-9]+$/.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
