@@ -360,8 +360,9 @@ describe(`ledger depth: refunds, clawbacks, chargebacks, memberships, payouts ($
     const lines = csv.text.trim().split("\r\n");
     expect(lines[0]).toContain("settlement_id,order_reference");
     expect(lines).toHaveLength(json.body.items.length + 1);
-    // Negative adjustment cells are quoted so a spreadsheet never evaluates them.
-    expect(lines.some((line) => line.includes(",'-"))).toBe(true);
+    // Negative adjustment cells are plain integers (numbers in a spreadsheet), never quoted text.
+    expect(lines.some((line) => /,-[0-9]+(,|$)/.test(line))).toBe(true);
+    expect(lines.some((line) => line.includes(",'-"))).toBe(false);
     expect((await t.request("GET", "/v1/vendor/settlements?format=csv", { key: vendorKey })).text).toBe(
       csv.text,
     );
