@@ -1,4 +1,7 @@
 import { AppError } from "../errors.js";
+import { currencyExponent } from "./currencies.js";
+
+export { CURRENCY_EXPONENTS, currencyExponent } from "./currencies.js";
 
 /**
  * Money arithmetic for Twinrail. Every amount is a `bigint` of integer minor units (fiat) or wei
@@ -129,38 +132,6 @@ export function parseMinor(value: string, field = "amount"): bigint {
  */
 export function parseWei(value: string, field = "amountWei"): bigint {
   return parseDecimal(value, field, WEI_PATTERN, "a non-negative integer amount of wei");
-}
-
-/** ISO 4217 currencies whose minor unit is not 1/100. Anything not listed has exponent 2. */
-const CURRENCY_EXPONENTS: Readonly<Record<string, number>> = {
-  BIF: 0,
-  CLP: 0,
-  DJF: 0,
-  GNF: 0,
-  ISK: 0,
-  JPY: 0,
-  KMF: 0,
-  KRW: 0,
-  PYG: 0,
-  RWF: 0,
-  UGX: 0,
-  VND: 0,
-  VUV: 0,
-  XAF: 0,
-  XOF: 0,
-  XPF: 0,
-  BHD: 3,
-  IQD: 3,
-  JOD: 3,
-  KWD: 3,
-  LYD: 3,
-  OMR: 3,
-  TND: 3,
-};
-
-/** Number of decimal places of a currency's minor unit (2 unless the small ISO 4217 table says otherwise). */
-export function currencyExponent(currency: string): number {
-  return CURRENCY_EXPONENTS[currency.toUpperCase()] ?? 2;
 }
 
 function formatScaled(amount: bigint, decimals: number, trimZeros: boolean): string {

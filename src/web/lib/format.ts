@@ -1,24 +1,6 @@
-/** Exact display of amounts: no floats ever touch money. Mirrors src/domain/money.ts. */
+/** Exact display of amounts: no floats ever touch money. Exponents come from the server's own table. */
 
-const EXPONENTS: Record<string, number> = {
-  JPY: 0,
-  KRW: 0,
-  VND: 0,
-  CLP: 0,
-  ISK: 0,
-  UGX: 0,
-  XAF: 0,
-  XOF: 0,
-  PYG: 0,
-  RWF: 0,
-  BHD: 3,
-  IQD: 3,
-  JOD: 3,
-  KWD: 3,
-  LYD: 3,
-  OMR: 3,
-  TND: 3,
-};
+import { currencyExponent } from "../../domain/currencies";
 
 export const TOKEN_SYMBOL = "TWR";
 
@@ -57,7 +39,7 @@ function scaled(amount: bigint, decimals: number, trim: boolean, maxFraction?: n
 /** "12500", "UAH" → "125.00 UAH". */
 export function money(amount: string | bigint | null | undefined, currency: string): string {
   const code = (currency || "").toUpperCase();
-  return `${scaled(toBig(amount), EXPONENTS[code] ?? 2, false)} ${code}`.trim();
+  return `${scaled(toBig(amount), currencyExponent(code), false)} ${code}`.trim();
 }
 
 /** wei → "12.5 TWR" (up to 6 decimals shown; `exact` gives all 18). */
