@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { isIP } from "node:net";
 import { z } from "zod";
 
 /**
@@ -36,6 +37,87 @@ const tokenRates = z
     return rates;
   });
 
+/**
+ * express's "trust proxy" setting, parsed the way express documents it: `true`/`false`, a number of
+ * hops (`1` = the usual one reverse proxy), or a comma-separated list of addresses, CIDR subnets and
+ * the names loopback, linklocal, uniquelocal. (Passed to express as a string, `1` would be the
+ * address 0.0.0.1 and `true` would crash boot.)
+ */
+export type TrustProxy = boolean | number | string[];
+const TRUST_PROXY_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+function isContiguousNetmask(mask: string): boolean {
+  const bits = mask
+    .split(".")
+    .map((octet) => Number(octet).toString(2).padStart(8, "0"))
+    .join("");
+  return /^1*0*$/.test(bits);
+}
+
+/** Why one entry of a TRUST_PROXY list is not an address, a subnet or a name (undefined when it is). */
+function trustProxyEntryProblem(entry: string): string | undefined {
+  if (TRUST_PROXY_NAMES.has(entry)) return undefined;
+  const [address = "", range, ...extra] = entry.split("/");
+  const family = isIP(address);
+  if (family === 0 || extra.length > 0) {
+    return `"${entry}" is not an IP address, a subnet (address/prefix) or one of loopback, linklocal, uniquelocal`;
+  }
+  if (range === undefined) return undefined;
+  const maxPrefix = family === 4 ? 32 : 128;
+  if (/^[0-9]{1,3}$/.test(range) && Number(range) <= maxPrefix) return undefined;
+  if (family === 4 && isIP(range) === 4 && isContiguousNetmask(range)) return undefined;
+  return `"${entry}": the prefix must be 0–${maxPrefix}${family === 4 ? " or a netmask" : ""}`;
+}
+
+const trustProxy = optionalString.transform((value, ctx): TrustProxy | undefined => {
+  if (value === undefined) return undefined;
+  const lower = value.toLowerCase();
+  if (lower === "true") return true;
+  if (lower === "false") return false;
+  if (/^[0-9]+$/.test(value)) {
+    const hops = Number(value);
+    if (hops > 100) {
+      ctx.addIssue({ code: "custom", message: "a number of proxy hops must be at most 100" });
+      return z.NEVER;
+    }
+    return hops;
+  }
+  const entries = value
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  const problems = entries.map(trustProxyEntryProblem).filter((problem) => problem !== undefined);
+  if (entries.length === 0 || problems.length > 0) {
+    ctx.addIssue({
+      code: "custom",
+      message: `must be true, false, a number of hops or a comma-separated list of addresses/subnets/loopback/linklocal/uniquelocal; ${problems.join("; ") || "empty list"}`,
+    });
+    return z.NEVER;
+  }
+  return entries;
+});
+
+/** Standard Webhooks keys below this many bytes (after base64-decoding the part after whsec_) are refused. */
+export const MIN_WEBHOOK_KEY_BYTES = 24;
+const webhookSecret = z.string().superRefine((value, ctx) => {
+  if (!value.startsWith("whsec_")) {
+    ctx.addIssue({ code: "custom", message: "must start with whsec_" });
+    return;
+  }
+  const encoded = value.slice("whsec_".length);
+  if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(encoded)) {
+    ctx.addIssue({ code: "custom", message: "the part after whsec_ must be base64" });
+    return;
+  }
+  const bytes = Buffer.from(encoded, "base64").length;
+  if (bytes < MIN_WEBHOOK_KEY_BYTES) {
+    ctx.addIssue({
+      code: "custom",
+      message: `the key after whsec_ is ${bytes} bytes; at least ${MIN_WEBHOOK_KEY_BYTES} are required (e.g. whsec_$(openssl rand -base64 32))`,
+    });
+  }
+});
+
 const envSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -43,7 +125,7 @@ const envSchema = z.object({
   HOST: z.string().default("127.0.0.1"),
   PUBLIC_BASE_URL: optionalString.pipe(z.url().optional()),
   LANDING_URL: optionalString.pipe(z.url().optional()),
-  TRUST_PROXY: optionalString,
+  TRUST_PROXY: trustProxy,
 
   DATABASE_URL: optionalString.pipe(z.url().optional()),
   DATABASE_SCHEMA: optionalString.pipe(
@@ -65,7 +147,7 @@ const envSchema = z.object({
   DEPLOYMENTS_FILE: optionalString,
   CHAIN_CONFIRMATIONS: int(1, 64).default(1),
 
-  WEBHOOK_SECRET: optionalString.pipe(z.string().startsWith("whsec_", "must start with whsec_").optional()),
+  WEBHOOK_SECRET: optionalString.pipe(webhookSecret.optional()),
   MEMBER_TOKEN_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
   CRON_SECRET: optionalString.pipe(z.string().min(16, "must be at least 16 characters").optional()),
   COOKIE_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
@@ -156,6 +238,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (e.RPC_URL && !e.OPERATOR_PRIVATE_KEY) {
     issues.push("OPERATOR_PRIVATE_KEY: required when RPC_URL is set");
+  }
+  if (e.NODE_ENV === "production") {
+    // A generated secret differs per instance and changes at every restart: never in production.
+    const configured = {
+      WEBHOOK_SECRET: e.WEBHOOK_SECRET,
+      MEMBER_TOKEN_SECRET: e.MEMBER_TOKEN_SECRET,
+      CRON_SECRET: e.CRON_SECRET,
+      COOKIE_SECRET: e.COOKIE_SECRET,
+      IP_HASH_SECRET: e.IP_HASH_SECRET,
+    };
+    for (const [name, value] of Object.entries(configured)) {
+      if (!value)
+        issues.push(`${name}: must be set when NODE_ENV=production (secrets are never generated there)`);
+    }
   }
   if (issues.length > 0) throw new ConfigError(issues);
 

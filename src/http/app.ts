@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import express, { type Express } from "express";
 import helmet from "helmet";
 import { pinoHttp } from "pino-http";
+import { errSerializer } from "../logger.js";
 import type { Services } from "../services.js";
 import { notFound, problemHandler } from "./middleware/problem.js";
 import { adminRoutes } from "./routes/admin.js";
@@ -22,7 +23,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function createApp(services: Services): Express {
   const app = express();
   app.disable("x-powered-by");
-  if (services.config.TRUST_PROXY) app.set("trust proxy", services.config.TRUST_PROXY);
+  // Parsed at boot (src/config.ts): true/false, a hop count or a list of addresses, subnets and names.
+  if (services.config.TRUST_PROXY !== undefined) app.set("trust proxy", services.config.TRUST_PROXY);
   // Money leaves as decimal strings, never as JSON numbers.
   app.set("json replacer", (_key: string, value: unknown) =>
     typeof value === "bigint" ? value.toString() : value,
@@ -41,6 +43,8 @@ export function createApp(services: Services): Express {
       serializers: {
         req: (req) => ({ id: req.id, method: req.method, url: String(req.url).split("?")[0] }),
         res: (res) => ({ statusCode: res.statusCode }),
+        // pino-http's child logger would otherwise fall back to pino's own, unredacted, err serializer.
+        err: errSerializer,
       },
     }),
   );
