@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely, PostgresDialect, type Transaction } from "kysely";
 import pg from "pg";
+import { MIGRATION_LOCK_KEY } from "./migrate.js";
 import { PGliteDialect } from "./pglite-dialect.js";
 import type { Database } from "./schema.js";
 
@@ -43,7 +44,10 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
     if (schema) {
       const client = await pool.connect();
       try {
-        await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+        // One implicit transaction under migrate's lock: instances booting at once do not race on CREATE SCHEMA.
+        await client.query(
+          `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY}); CREATE SCHEMA IF NOT EXISTS ${schema}`,
+        );
       } finally {
         client.release();
       }
