@@ -12,10 +12,12 @@ export type CapHit = { cap: "referrer_month" | "ip_day"; limit: number; used: nu
  * members attributed to this referrer in the current UTC month, and members attributed today (UTC)
  * whose signup came from the same IP hash.
  *
- * Count-then-insert is only exact under a lock, so this serializes per referrer (row lock on the
- * referrer) and per IP hash (transaction-scoped advisory lock) for the rest of the caller's
- * transaction: N concurrent signups against a cap of K attribute exactly K. Locks are taken in one
- * order (referrer, then IP) by every caller.
+ * Count-then-insert is only exact under a lock, so this serializes per referrer and per IP hash
+ * (transaction-scoped advisory locks) for the rest of the caller's transaction: N concurrent signups
+ * against a cap of K attribute exactly K. Locks are taken in one order (referrer, then IP) by every
+ * caller, and they are advisory locks, not row locks: a row lock on the referrer's `members` row would
+ * wait for the key-share locks of every insert referencing it, and two members signing up with each
+ * other's codes would take the two member rows in opposite orders (the deadlocks of issue 9).
  */
 export async function checkAttributionCaps(
   trx: DbOrTx,
@@ -30,12 +32,9 @@ export async function checkAttributionCaps(
   );
 
   if (perReferrer > 0) {
-    await trx
-      .selectFrom("members")
-      .select("member_id")
-      .where("member_id", "=", input.referrerMemberId)
-      .forUpdate()
-      .execute();
+    await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`twinrail:referrer-cap:${input.referrerMemberId}`}, 0))`.execute(
+      trx,
+    );
     const used = Number(
       (
         await trx

@@ -20,14 +20,58 @@ export async function audit(
 ): Promise<void> {
   await db
     .insertInto("audit_log")
-    .values({
-      actor: actor.id,
-      action,
-      subject_type: subject.type,
-      subject_id: String(subject.id),
-      before: before === undefined || before === null ? null : canonicalJson(before),
-      after: after === undefined || after === null ? null : canonicalJson(after),
-      request_id: actor.requestId ?? null,
-    })
+    .values(auditRow(actor, action, subject, before, after))
     .execute();
+}
+
+/** One `audit_log` row as a value, for callers that write many rows in one statement. */
+export interface AuditRow {
+  actor: string;
+  action: string;
+  subject_type: string;
+  subject_id: string;
+  before: string | null;
+  after: string | null;
+  request_id: string | null;
+}
+
+/** The row `audit()` would insert, not written yet. */
+export function auditRow(
+  actor: Actor,
+  action: string,
+  subject: { type: string; id: string | bigint },
+  before: unknown,
+  after: unknown,
+): AuditRow {
+  return {
+    actor: actor.id,
+    action,
+    subject_type: subject.type,
+    subject_id: String(subject.id),
+    before: before === undefined || before === null ? null : canonicalJson(before),
+    after: after === undefined || after === null ? null : canonicalJson(after),
+    request_id: actor.requestId ?? null,
+  };
+}
+
+/** Appends several audit entries in one statement. */
+export async function auditMany(db: DbOrTx, rows: AuditRow[]): Promise<void> {
+  if (rows.length > 0) await db.insertInto("audit_log").values(rows).execute();
+}
+
+/**
+ * Audit rows as one JSON array for `json_populate_recordset(NULL::audit_log, …)`, with `before` and
+ * `after` embedded as JSON values (not as strings holding JSON).
+ */
+export function auditRowsJson(rows: AuditRow[]): string {
+  return `[${rows
+    .map(
+      (row) =>
+        `{"actor":${JSON.stringify(row.actor)},"action":${JSON.stringify(row.action)},"subject_type":${JSON.stringify(
+          row.subject_type,
+        )},"subject_id":${JSON.stringify(row.subject_id)},"before":${row.before ?? "null"},"after":${
+          row.after ?? "null"
+        },"request_id":${JSON.stringify(row.request_id)}}`,
+    )
+    .join(",")}]`;
 }

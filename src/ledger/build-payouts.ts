@@ -56,7 +56,7 @@ async function buildVendorPayouts(trx: Db, actor: Actor, vendorId: string): Prom
     .where("vendor_id", "=", vendorId)
     .where("status", "=", "due")
     .orderBy("id")
-    .forUpdate()
+    .forNoKeyUpdate()
     .execute();
   // Adjustments not netted yet, of settlements that are due now or already paid out.
   const adjustments = await trx
@@ -170,7 +170,7 @@ export async function markPayoutPaid(
       .selectFrom("payouts")
       .selectAll()
       .where("id", "=", payoutId)
-      .forUpdate()
+      .forNoKeyUpdate()
       .executeTakeFirst();
     if (!payout) return undefined;
     if (payout.status === "paid") return { payoutId: payoutId.toString(), settlements: 0 };

@@ -6,11 +6,26 @@ import type { ClawbacksTable } from "../db/schema.js";
  * Kept as an append-only running balance per referrer (`clawbacks.debt_after`); every writer first
  * locks the referrer's member row, so rows for one referrer are strictly ordered and the balance can
  * be checked (CHECK debt_after >= 0) by the database.
+ *
+ * The lock is `FOR NO KEY UPDATE`, never `FOR UPDATE`: every insert that references the referrer (an
+ * order, a sales assist, a reward) takes `FOR KEY SHARE` on the same row, and FOR UPDATE would wait
+ * for all of them — the deadlock of issue 9. It is the LAST lock of any transaction (see
+ * docs/ledger.md, "Lock order"), and a new reward takes it only when the referrer has debt to net.
  */
 
 /** Serializes every debt change of one referrer (and the reward netting that reads the debt). */
 export async function lockReferrer(trx: DbOrTx, memberId: string): Promise<void> {
-  await trx.selectFrom("members").select("member_id").where("member_id", "=", memberId).forUpdate().execute();
+  await trx
+    .selectFrom("members")
+    .select("member_id")
+    .where("member_id", "=", memberId)
+    .forNoKeyUpdate()
+    .execute();
+}
+
+/** Locks several referrers in the one global order (sorted by member id). */
+export async function lockReferrers(trx: DbOrTx, memberIds: Iterable<string>): Promise<void> {
+  for (const memberId of [...new Set(memberIds)].sort()) await lockReferrer(trx, memberId);
 }
 
 /** The referrer's current clawback debt in wei (0 when none). */

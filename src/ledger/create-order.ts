@@ -1,14 +1,15 @@
 import { ipHash } from "../attribution/ip-hash.js";
-import { attributionDb } from "../attribution/tables.js";
 import type { Config } from "../config.js";
 import type { DbOrTx } from "../db/connect.js";
+import { inTransaction } from "../db/transaction.js";
 import { decideCheckoutAttribution, type ResolvedReferralCode } from "../domain/attribution.js";
 import { resolveCommissionBps } from "../domain/rates.js";
 import { computeOrderSettlement } from "../domain/settlement.js";
 import { AppError } from "../errors.js";
 import { hashJson } from "../lib/crypto.js";
-import { type Actor, audit } from "./audit.js";
-import { resolveCode } from "./register-member.js";
+import { type Actor, auditRow } from "./audit.js";
+import { insertOrder } from "./statements/insert-order.js";
+import { readCheckoutContext } from "./statements/read-checkout-context.js";
 
 export interface OrderLineBody {
   lineId: string;
@@ -69,7 +70,9 @@ export async function createOrder(
   input: CreateOrderInput,
   options: CreateOrderOptions = {},
 ): Promise<CreateOrderResult> {
-  return db.transaction().execute((trx) => createOrderInTx(trx, config, actor, input, options));
+  return inTransaction(db, (trx) => createOrderInTx(trx, config, actor, input, options), {
+    name: "checkout",
+  });
 }
 
 /** The body of `createOrder`, for callers that already hold a transaction (the `order.paid` webhook). */
@@ -86,14 +89,21 @@ export async function createOrderInTx(
   const requestHash = hashJson(terms);
   const buyerIpHash =
     options.clientIp && config.secrets ? ipHash(config.secrets.ipHash, options.clientIp) : null;
-  const existing = await trx
-    .selectFrom("orders")
-    .select(["order_reference", "request_hash"])
-    .where("order_reference", "=", input.orderReference)
-    .executeTakeFirst();
-  if (existing) return existingOrder(trx, existing, requestHash);
 
   const weiPerMinorUnit = config.TOKEN_WEI_PER_MINOR_UNIT[input.currency];
+  const vendorIds = [...new Set(input.lines.map((line) => line.vendorId))];
+  const productIds = [...new Set(input.lines.flatMap((line) => (line.productId ? [line.productId] : [])))];
+  const explicitRaw = input.refCode ?? input.clickId ?? null;
+  // Statement 1: everything checkout decides from, read once.
+  const context = await readCheckoutContext(trx, {
+    orderReference: input.orderReference,
+    vendorIds,
+    productIds,
+    buyerMemberId: input.buyerMemberId ?? null,
+    codes: [explicitRaw, options.cookieCode ?? null],
+  });
+  if (context.existing) return existingOrder(trx, context.existing, requestHash);
+
   if (weiPerMinorUnit === undefined) {
     throw new AppError(
       "validation_failed",
@@ -105,14 +115,8 @@ export async function createOrderInTx(
   }
 
   // Rates: product override → vendor → platform default, clamped; snapshotted per line.
-  const vendorIds = [...new Set(input.lines.map((line) => line.vendorId))];
-  const productIds = [...new Set(input.lines.flatMap((line) => (line.productId ? [line.productId] : [])))];
-  const vendors = await trx.selectFrom("vendors").selectAll().where("vendor_id", "in", vendorIds).execute();
-  const products = productIds.length
-    ? await trx.selectFrom("products").selectAll().where("product_id", "in", productIds).execute()
-    : [];
-  const vendorById = new Map(vendors.map((vendor) => [vendor.vendor_id, vendor]));
-  const productById = new Map(products.map((product) => [product.product_id, product]));
+  const vendorById = new Map(context.vendors.map((vendor) => [vendor.vendor_id, vendor]));
+  const productById = new Map(context.products.map((product) => [product.product_id, product]));
   const missing = vendorIds.filter((id) => !vendorById.has(id));
   if (missing.length > 0) {
     throw new AppError(
@@ -149,54 +153,18 @@ export async function createOrderInTx(
   });
 
   // Attribution: the buyer's durable referredBy → explicit code → first-touch cookie.
-  let buyer = input.buyerMemberId
-    ? await trx
-        .selectFrom("members")
-        .selectAll()
-        .where("member_id", "=", input.buyerMemberId)
-        .executeTakeFirst()
-    : undefined;
-  if (input.buyerMemberId && !buyer) {
-    buyer = await trx
-      .insertInto("members")
-      .values({ member_id: input.buyerMemberId })
-      .onConflict((oc) => oc.column("member_id").doUpdateSet({ member_id: input.buyerMemberId! }))
-      .returningAll()
-      .executeTakeFirstOrThrow();
-  }
-  const referredByWallet = buyer?.referred_by_member_id
-    ? ((
-        await trx
-          .selectFrom("members")
-          .select("wallet_address")
-          .where("member_id", "=", buyer.referred_by_member_id)
-          .executeTakeFirst()
-      )?.wallet_address ?? null)
-    : null;
+  const buyer = context.buyer;
   const known = (code: ResolvedReferralCode | "unknown" | null) => (code === "unknown" ? null : code);
-  const explicitRaw = input.refCode ?? input.clickId ?? null;
-  const explicitCode = await resolveCode(trx, explicitRaw);
-  const cookieCode = known(await resolveCode(trx, options.cookieCode));
-  const paidOrders = buyer
-    ? Number(
-        (
-          await trx
-            .selectFrom("orders")
-            .select((eb) => eb.fn.countAll<bigint>().as("n"))
-            .where("buyer_member_id", "=", buyer.member_id)
-            .where("status", "<>", "created")
-            .executeTakeFirstOrThrow()
-        ).n,
-      )
-    : 0;
+  const explicitCode = context.resolve(explicitRaw);
+  const cookieCode = known(context.resolve(options.cookieCode));
   const decided = decideCheckoutAttribution({
     buyer: {
-      memberId: buyer?.member_id ?? `guest:${input.orderReference}`,
+      memberId: buyer?.member_id ?? input.buyerMemberId ?? `guest:${input.orderReference}`,
       wallet: buyer?.wallet_address ?? null,
       referredByMemberId: buyer?.referred_by_member_id ?? null,
       referredByCode: buyer?.referred_by_code ?? null,
       attributedAt: buyer?.attributed_at ?? null,
-      referredByWallet,
+      referredByWallet: buyer?.referred_by_wallet ?? null,
     },
     // An unknown explicit code does not hide a valid first-touch cookie; it only names the reason.
     explicitCode: known(explicitCode),
@@ -204,7 +172,7 @@ export async function createOrderInTx(
     now,
     windowDays: config.ATTRIBUTION_WINDOW_DAYS,
     scope: config.ATTRIBUTION_SCOPE,
-    buyerPaidOrders: paidOrders,
+    buyerPaidOrders: context.buyerPaidOrders,
   });
   const decision =
     !decided.applied && decided.reason === "no_referral" && explicitCode === "unknown"
@@ -213,7 +181,7 @@ export async function createOrderInTx(
 
   const settlement = computeOrderSettlement({
     lines,
-    vendors: vendors.map((vendor) => ({
+    vendors: context.vendors.map((vendor) => ({
       vendorId: vendor.vendor_id,
       platformFeeBps: vendor.platform_fee_bps,
     })),
@@ -223,28 +191,87 @@ export async function createOrderInTx(
   });
   const merchandise = settlement.vendors.reduce((sum, vendor) => sum + vendor.merchandise, 0n);
 
-  const inserted = await trx
-    .insertInto("orders")
-    .values({
+  // Keep the caller's line order for positions.
+  const positionOf = new Map(input.lines.map((line, index) => [line.lineId, index]));
+  const vendorFee = new Map(context.vendors.map((vendor) => [vendor.vendor_id, vendor.platform_fee_bps]));
+  const lineRows = settlement.vendors.flatMap((vendor) =>
+    vendor.lines.map((line) => ({
+      order_reference: input.orderReference,
+      line_id: line.lineId,
+      position: positionOf.get(line.lineId) ?? 0,
+      vendor_id: vendor.vendorId,
+      product_id: line.productId,
+      quantity: line.quantity,
+      unit_amount: line.unitAmount.toString(),
+      subtotal: line.subtotal.toString(),
+      discount: line.discount.toString(),
+      commission_base: line.commissionBase.toString(),
+      commission_bps: line.commissionBps,
+      rate_source: line.rateSource,
+      platform_fee_bps: vendorFee.get(vendor.vendorId) ?? 0,
+      referral_commission: line.referralCommission.toString(),
+    })),
+  );
+  // First touch holds everywhere: an attribution made here (code or cookie) becomes the buyer's
+  // durable referredBy, so a later order cannot be credited to someone else.
+  const durable =
+    decision.applied && decision.source !== "referred_by" && input.buyerMemberId
+      ? {
+          referrerMemberId: decision.referrerMemberId,
+          code: decision.code,
+          source:
+            decision.source === "cookie"
+              ? ("cookie" as const)
+              : input.refCode
+                ? ("ref_code" as const)
+                : ("click_id" as const),
+          attributedAt: decision.attributedAt,
+        }
+      : null;
+
+  // Statement 2: the buyer, the order, its lines and the audit entry, or nothing if another request
+  // created the same order first.
+  const inserted = await insertOrder(trx, {
+    buyer: input.buyerMemberId ? { memberId: input.buyerMemberId, durable } : null,
+    order: {
       order_reference: input.orderReference,
       request_hash: requestHash,
-      buyer_member_id: buyer?.member_id ?? null,
+      buyer_member_id: input.buyerMemberId ?? null,
       currency: input.currency,
       referral_applied: decision.applied,
       referrer_member_id: decision.applied ? decision.referrerMemberId : null,
       referral_code: decision.applied ? decision.code : null,
       attribution_source: decision.applied ? decision.source : null,
       attribution_reason: decision.applied ? null : decision.reason,
-      merchandise_amount: merchandise,
-      shipping_amount: input.shippingAmount,
-      discount_amount: input.discountAmount,
-      gross_amount: settlement.orderGross,
-      referral_commission: settlement.referralCommission,
+      merchandise_amount: merchandise.toString(),
+      shipping_amount: input.shippingAmount.toString(),
+      discount_amount: input.discountAmount.toString(),
+      gross_amount: settlement.orderGross.toString(),
+      referral_commission: settlement.referralCommission.toString(),
       wei_per_minor_unit: weiPerMinorUnit.toString(),
-    })
-    .onConflict((oc) => oc.column("order_reference").doNothing())
-    .returning("order_reference")
-    .executeTakeFirst();
+      buyer_ip_hash: buyerIpHash,
+    },
+    lines: lineRows,
+    audit: [
+      auditRow(actor, "order.created", { type: "order", id: input.orderReference }, null, {
+        referralApplied: decision.applied,
+        referralCode: decision.applied ? decision.code : null,
+        gross: settlement.orderGross,
+        referralCommission: settlement.referralCommission,
+      }),
+      ...(durable
+        ? [
+            auditRow(actor, "member.attributed", { type: "member", id: input.buyerMemberId! }, null, {
+              code: durable.code,
+              memberId: durable.referrerMemberId,
+              source: durable.source,
+              attributedAt: durable.attributedAt.toISOString(),
+              orderReference: input.orderReference,
+            }),
+          ]
+        : []),
+    ],
+  });
   if (!inserted) {
     // Lost a race with an identical (or conflicting) request: answer as a repeat would.
     const row = await trx
@@ -255,47 +282,27 @@ export async function createOrderInTx(
     return existingOrder(trx, row, requestHash);
   }
 
-  if (buyerIpHash) {
-    await attributionDb(trx)
-      .updateTable("orders")
-      .set({ buyer_ip_hash: buyerIpHash })
-      .where("order_reference", "=", input.orderReference)
-      .execute();
-  }
-
-  let position = 0;
-  const vendorFee = new Map(vendors.map((vendor) => [vendor.vendor_id, vendor.platform_fee_bps]));
-  const lineRows = settlement.vendors.flatMap((vendor) =>
-    vendor.lines.map((line) => ({
-      order_reference: input.orderReference,
-      line_id: line.lineId,
-      position: position++,
-      vendor_id: vendor.vendorId,
-      product_id: line.productId,
-      quantity: line.quantity,
-      unit_amount: line.unitAmount,
-      subtotal: line.subtotal,
-      discount: line.discount,
-      commission_base: line.commissionBase,
-      commission_bps: line.commissionBps,
-      rate_source: line.rateSource,
-      platform_fee_bps: vendorFee.get(vendor.vendorId) ?? 0,
-      referral_commission: line.referralCommission,
-    })),
-  );
-  // Keep the caller's line order for positions.
-  const order = new Map(input.lines.map((line, index) => [line.lineId, index]));
-  for (const row of lineRows) row.position = order.get(row.line_id) ?? row.position;
-  await trx.insertInto("order_lines").values(lineRows).execute();
-  await audit(trx, actor, "order.created", { type: "order", id: input.orderReference }, null, {
+  const referrerName = decision.applied
+    ? decision.source === "referred_by"
+      ? (buyer?.referred_by_display_name ?? null)
+      : (context.codeOwnerName(decision.code) ?? null)
+    : null;
+  return {
+    created: true,
+    orderReference: input.orderReference,
     referralApplied: decision.applied,
     referralCode: decision.applied ? decision.code : null,
-    gross: settlement.orderGross,
-    referralCommission: settlement.referralCommission,
-  });
-
-  const result = await orderResult(trx, input.orderReference);
-  return { ...result, created: true };
+    referrer: decision.applied ? { displayName: referrerName } : null,
+    ...(!decision.applied && decision.reason !== "no_referral" ? { reason: decision.reason } : {}),
+    lines: [...input.lines].map((line) => {
+      const snap = lines.find((candidate) => candidate.lineId === line.lineId)!;
+      return { lineId: line.lineId, commissionBps: snap.commissionBps, rateSource: snap.rateSource };
+    }),
+    totals: {
+      gross: settlement.orderGross.toString(),
+      referralCommission: settlement.referralCommission.toString(),
+    },
+  };
 }
 
 async function existingOrder(

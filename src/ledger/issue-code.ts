@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
+import { codesChanged } from "../attribution/code-cache.js";
 import type { DbOrTx } from "../db/connect.js";
 import { generateCode, normalizeCode } from "../domain/codes.js";
 import { AppError } from "../errors.js";
@@ -41,7 +42,7 @@ export async function issueCode(
       .selectFrom("members")
       .select("member_id")
       .where("member_id", "=", memberId)
-      .forUpdate()
+      .forNoKeyUpdate()
       .executeTakeFirst();
     if (!member) throw new AppError("not_found", `member ${memberId} does not exist; POST /v1/members first`);
 
@@ -84,6 +85,7 @@ export async function issueCode(
           memberId,
           kind: vanity ? "vanity" : "random",
         });
+        codesChanged(); // this process's code caches: drop now, store nothing until the commit is seen
         return { code, created: true };
       }
     }

@@ -38,17 +38,28 @@ export interface Posting {
   amount: bigint;
 }
 
+/** One journal row as `journal_entries` stores it (amount as a decimal string). */
+export interface JournalRow {
+  txn_id: string;
+  event: string;
+  order_reference: string | null;
+  account: string;
+  asset: string;
+  amount: string;
+}
+
 /**
- * Posts one balanced journal transaction in the caller's transaction; zero lines are dropped.
- * Returns the transaction id, or null when every line was zero.
+ * The rows of one balanced journal transaction, not written yet: for callers that insert them as part
+ * of a larger statement (`INSERT … SELECT FROM json_populate_recordset`). Zero lines are dropped; an
+ * empty list means every line was zero.
  * @throws AppError("internal") when the lines do not balance per asset (a bug in the caller).
  */
-export async function postJournal(
-  trx: DbOrTx,
-  input: { event: string; orderReference?: string | null; postings: Posting[] },
-): Promise<string | null> {
+export function journalRows(input: {
+  event: string;
+  orderReference?: string | null;
+  postings: Posting[];
+}): JournalRow[] {
   const lines = input.postings.filter((posting) => posting.amount !== 0n);
-  if (lines.length === 0) return null;
   const totals = new Map<string, bigint>();
   for (const line of lines) totals.set(line.asset, (totals.get(line.asset) ?? 0n) + line.amount);
   for (const [asset, total] of totals) {
@@ -63,20 +74,29 @@ export async function postJournal(
     }
   }
   const txnId = randomUUID();
-  await trx
-    .insertInto("journal_entries")
-    .values(
-      lines.map((line) => ({
-        txn_id: txnId,
-        event: input.event,
-        order_reference: input.orderReference ?? null,
-        account: line.account,
-        asset: line.asset,
-        amount: line.amount.toString(),
-      })),
-    )
-    .execute();
-  return txnId;
+  return lines.map((line) => ({
+    txn_id: txnId,
+    event: input.event,
+    order_reference: input.orderReference ?? null,
+    account: line.account,
+    asset: line.asset,
+    amount: line.amount.toString(),
+  }));
+}
+
+/**
+ * Posts one balanced journal transaction in the caller's transaction; zero lines are dropped.
+ * Returns the transaction id, or null when every line was zero.
+ * @throws AppError("internal") when the lines do not balance per asset (a bug in the caller).
+ */
+export async function postJournal(
+  trx: DbOrTx,
+  input: { event: string; orderReference?: string | null; postings: Posting[] },
+): Promise<string | null> {
+  const rows = journalRows(input);
+  if (rows.length === 0) return null;
+  await trx.insertInto("journal_entries").values(rows).execute();
+  return rows[0]!.txn_id;
 }
 
 /**

@@ -30,7 +30,7 @@ export async function recordChargeback(
     .selectFrom("orders")
     .selectAll()
     .where("order_reference", "=", event.orderReference)
-    .forUpdate()
+    .forNoKeyUpdate()
     .executeTakeFirst();
   if (!order || order.status === "created") {
     throw new AppError(
@@ -44,7 +44,7 @@ export async function recordChargeback(
     .selectAll()
     .where("order_reference", "=", order.order_reference)
     .where("dispute_id", "=", event.disputeId)
-    .forUpdate()
+    .forNoKeyUpdate()
     .executeTakeFirst();
   const base = { orderReference: order.order_reference, disputeId: event.disputeId, status: event.status };
   if (dispute) {
@@ -145,7 +145,7 @@ async function holdRails(trx: DbOrTx, actor: Actor, orderReference: string, disp
     .select(["id", "status"])
     .where("order_reference", "=", orderReference)
     .where("source", "=", "order")
-    .forUpdate()
+    .forNoKeyUpdate()
     .executeTakeFirst();
   let heldReward: { id: bigint; from: "pending_approval" | "approved" } | undefined;
   if (reward && (reward.status === "pending_approval" || reward.status === "approved")) {
@@ -164,7 +164,7 @@ async function holdRails(trx: DbOrTx, actor: Actor, orderReference: string, disp
     .where("order_reference", "=", orderReference)
     .where("status", "in", ["pending", "due"])
     .orderBy("id")
-    .forUpdate()
+    .forNoKeyUpdate()
     .execute();
   const held: Array<{ id: string; from: "pending" | "due" }> = [];
   for (const settlement of settlements) {
@@ -208,7 +208,7 @@ async function releaseRails(
       .selectFrom("settlements")
       .select(["id", "status", "scheduled_for"])
       .where("id", "=", BigInt(held.id))
-      .forUpdate()
+      .forNoKeyUpdate()
       .executeTakeFirst();
     if (!settlement || settlement.status !== "held") continue;
     // Back where it was; a hold that outlived the schedule goes straight to due.

@@ -4,11 +4,13 @@ import { orderRefHash } from "../domain/order-ref.js";
 import { computeOrderSettlement } from "../domain/settlement.js";
 import { AppError } from "../errors.js";
 import { hashJson } from "../lib/crypto.js";
-import { type Actor, audit } from "./audit.js";
+import { type Actor, auditRow } from "./audit.js";
 import { type CreateOrderInput, createOrderInTx } from "./create-order.js";
-import { accounts, postJournal } from "./journal.js";
+import { accounts, journalRows } from "./journal.js";
 import type { WebhookOutcome } from "./record-webhook.js";
 import { createReward } from "./reward-changes.js";
+import { insertRailA } from "./statements/insert-rail-a.js";
+import { markOrderPaid } from "./statements/mark-order-paid.js";
 
 export interface OrderPaidEvent {
   orderReference: string;
@@ -39,87 +41,26 @@ export async function recordOrderPaid(
     }
     await createOrderInTx(trx, config, actor, event.order, { now: event.paidAt });
   }
-  const order = await trx
-    .selectFrom("orders")
-    .selectAll()
-    .where("order_reference", "=", event.orderReference)
-    .forUpdate()
-    .executeTakeFirst();
-  if (!order) {
-    // Not recorded: the transaction rolls back, so the provider's retry (after POST /v1/orders) succeeds.
-    throw new AppError(
-      "unprocessable",
-      `order ${event.orderReference} is unknown: POST /v1/orders first or include data.order`,
-      {
-        details: { orderReference: event.orderReference },
-      },
-    );
-  }
   const termsHash = hashJson({
     amountPaid: event.amountPaid,
     currency: event.currency,
     paymentRail: event.paymentRail,
   });
-  if (order.status !== "created") {
-    if (order.paid_event_hash !== termsHash) {
-      throw new AppError(
-        "order_conflict",
-        `order ${order.order_reference} was already paid with different terms`,
-        {
-          details: { orderReference: order.order_reference },
-        },
-      );
-    }
-    return { result: "duplicate", orderReference: order.order_reference };
-  }
-  if (event.currency !== order.currency) {
-    throw new AppError(
-      "order_conflict",
-      `order ${order.order_reference} is in ${order.currency}, payment is in ${event.currency}`,
-    );
-  }
-
-  await trx
-    .updateTable("orders")
-    .set({
-      status: "paid",
-      payment_rail: event.paymentRail,
-      amount_paid: event.amountPaid,
-      paid_at: event.paidAt,
-      paid_event_hash: termsHash,
-      updated_at: new Date(),
-    })
-    .where("order_reference", "=", order.order_reference)
-    .execute();
-  await audit(
-    trx,
-    actor,
-    "order.paid",
-    { type: "order", id: order.order_reference },
-    { status: order.status },
-    {
-      status: "paid",
-      amountPaid: event.amountPaid,
-      paymentRail: event.paymentRail,
-    },
-  );
+  // The order's row lock and the status move in one conditional update, with what both rails need.
+  const order = await markOrderPaid(trx, { ...event, termsHash });
+  if (!order) return notPaidNow(trx, event, termsHash);
 
   // Rail A: one settlement (and one sales assist) per vendor, from the snapshotted lines.
-  const lines = await trx
-    .selectFrom("order_lines")
-    .selectAll()
-    .where("order_reference", "=", order.order_reference)
-    .orderBy("position")
-    .execute();
   // Recomputed with the checkout snapshot (line rates, platform fee bps): the one rule in
   // domain/settlement.ts, deterministic, so the numbers equal what checkout answered.
+  const lines = order.lines;
   const computed = computeOrderSettlement({
     lines: lines.map((line) => ({
       lineId: line.line_id,
       vendorId: line.vendor_id,
       productId: line.product_id,
       quantity: line.quantity,
-      unitAmount: line.unit_amount,
+      unitAmount: BigInt(line.unit_amount),
       commissionBps: line.commission_bps,
       rateSource: line.rate_source,
     })),
@@ -136,109 +77,100 @@ export async function recordOrderPaid(
       `order ${order.order_reference}: recomputed commission differs from the checkout snapshot`,
     );
   }
-  const vendors = await trx
-    .selectFrom("vendors")
-    .select(["vendor_id", "hold_days"])
-    .where(
-      "vendor_id",
-      "in",
-      computed.vendors.map((vendor) => vendor.vendorId),
-    )
-    .execute();
-  const holdDays = new Map(vendors.map((vendor) => [vendor.vendor_id, vendor.hold_days]));
-
-  let settlementCount = 0;
-  for (const vendor of computed.vendors) {
-    const vendorId = vendor.vendorId;
-    const { merchandise, discount, shipping, gross, platformFee, referralCommission } = vendor;
-    const platformFeeBps = lines.find((line) => line.vendor_id === vendorId)?.platform_fee_bps ?? 0;
-    const breakdown: SettlementBreakdownLine[] = vendor.lines.map((line) => ({
-      lineId: line.lineId,
-      productId: line.productId,
-      quantity: line.quantity,
-      unitAmount: line.unitAmount.toString(),
-      subtotal: line.subtotal.toString(),
-      discount: line.discount.toString(),
-      commissionBase: line.commissionBase.toString(),
-      commissionBps: line.commissionBps,
-      rateSource: line.rateSource,
-      referralCommission: line.referralCommission.toString(),
-    }));
-    const inserted = await trx
-      .insertInto("settlements")
-      .values({
-        order_reference: order.order_reference,
-        vendor_id: vendorId,
-        currency: order.currency,
-        merchandise,
-        discount,
-        shipping,
-        gross,
-        platform_fee: platformFee,
-        referral_commission: referralCommission,
-        net: vendor.net,
-        platform_fee_bps: platformFeeBps,
-        breakdown: JSON.stringify({ lines: breakdown }),
-        scheduled_for: new Date(event.paidAt.getTime() + (holdDays.get(vendorId) ?? 0) * DAY_MS),
-      })
-      .onConflict((oc) => oc.constraint("settlements_order_vendor_unique").doNothing())
-      .returning(["id", "gross", "net", "referral_commission"])
-      .executeTakeFirst();
-    if (inserted) {
-      settlementCount++;
-      await audit(trx, actor, "settlement.created", { type: "settlement", id: inserted.id }, null, {
-        orderReference: order.order_reference,
-        vendorId,
-        status: "pending",
-        gross: inserted.gross,
-        referralCommission: inserted.referral_commission,
-        net: inserted.net,
-      });
-    }
-    if (order.referral_applied && order.referrer_member_id && order.referral_code) {
-      await trx
-        .insertInto("erp_sales_assists")
-        .values({
+  const referred = order.referral_applied && order.referrer_member_id && order.referral_code;
+  const settlements = computed.vendors.map((vendor) => ({
+    order_reference: order.order_reference,
+    vendor_id: vendor.vendorId,
+    currency: order.currency,
+    merchandise: vendor.merchandise.toString(),
+    discount: vendor.discount.toString(),
+    shipping: vendor.shipping.toString(),
+    gross: vendor.gross.toString(),
+    platform_fee: vendor.platformFee.toString(),
+    referral_commission: vendor.referralCommission.toString(),
+    net: vendor.net.toString(),
+    platform_fee_bps: lines.find((line) => line.vendor_id === vendor.vendorId)?.platform_fee_bps ?? 0,
+    breakdown: {
+      lines: vendor.lines.map(
+        (line): SettlementBreakdownLine => ({
+          lineId: line.lineId,
+          productId: line.productId,
+          quantity: line.quantity,
+          unitAmount: line.unitAmount.toString(),
+          subtotal: line.subtotal.toString(),
+          discount: line.discount.toString(),
+          commissionBase: line.commissionBase.toString(),
+          commissionBps: line.commissionBps,
+          rateSource: line.rateSource,
+          referralCommission: line.referralCommission.toString(),
+        }),
+      ),
+    },
+    scheduled_for: new Date(
+      event.paidAt.getTime() + (order.hold_days[vendor.vendorId] ?? 0) * DAY_MS,
+    ).toISOString(),
+  }));
+  const settlementCount = await insertRailA(trx, {
+    settlements,
+    assists: referred
+      ? computed.vendors.map((vendor) => ({
           order_reference: order.order_reference,
-          vendor_id: vendorId,
-          referrer_member_id: order.referrer_member_id,
-          referral_code: order.referral_code,
-          referral_commission: referralCommission,
-        })
-        .onConflict((oc) => oc.constraint("erp_sales_assists_order_vendor_unique").doNothing())
-        .execute();
-    }
-  }
-
-  // The journal: the payment in, split between what each vendor is owed, the platform fee, the
-  // withheld referral commission, and any difference between the payment and the order total.
-  await postJournal(trx, {
-    event: "order.paid",
-    orderReference: order.order_reference,
-    postings: [
-      { account: accounts.cash, asset: order.currency, amount: event.amountPaid },
-      ...computed.vendors.flatMap((vendor) => [
-        { account: accounts.vendorPayable(vendor.vendorId), asset: order.currency, amount: -vendor.net },
-        { account: accounts.platformFeeRevenue, asset: order.currency, amount: -vendor.platformFee },
-        {
-          account: accounts.referralCommissionPayable,
-          asset: order.currency,
-          amount: -vendor.referralCommission,
-        },
-      ]),
-      {
-        account: accounts.paymentDifference,
-        asset: order.currency,
-        amount: computed.orderGross - event.amountPaid,
-      },
+          vendor_id: vendor.vendorId,
+          referrer_member_id: order.referrer_member_id!,
+          referral_code: order.referral_code!,
+          referral_commission: vendor.referralCommission.toString(),
+        }))
+      : [],
+    audit: [
+      auditRow(
+        actor,
+        "order.paid",
+        { type: "order", id: order.order_reference },
+        { status: "created" },
+        { status: "paid", amountPaid: event.amountPaid, paymentRail: event.paymentRail },
+      ),
+      // Subject ids are filled with the inserted settlement's id (matched by vendor).
+      ...computed.vendors.map((vendor) =>
+        auditRow(actor, "settlement.created", { type: "settlement", id: vendor.vendorId }, null, {
+          orderReference: order.order_reference,
+          vendorId: vendor.vendorId,
+          status: "pending",
+          gross: vendor.gross,
+          referralCommission: vendor.referralCommission,
+          net: vendor.net,
+        }),
+      ),
     ],
+    // The journal: the payment in, split between what each vendor is owed, the platform fee, the
+    // withheld referral commission, and any difference between the payment and the order total.
+    journal: journalRows({
+      event: "order.paid",
+      orderReference: order.order_reference,
+      postings: [
+        { account: accounts.cash, asset: order.currency, amount: event.amountPaid },
+        ...computed.vendors.flatMap((vendor) => [
+          { account: accounts.vendorPayable(vendor.vendorId), asset: order.currency, amount: -vendor.net },
+          { account: accounts.platformFeeRevenue, asset: order.currency, amount: -vendor.platformFee },
+          {
+            account: accounts.referralCommissionPayable,
+            asset: order.currency,
+            amount: -vendor.referralCommission,
+          },
+        ]),
+        {
+          account: accounts.paymentDifference,
+          asset: order.currency,
+          amount: computed.orderGross - event.amountPaid,
+        },
+      ],
+    }),
   });
 
   // Rail B: one reward per order, its basis equal to the sum of the vendors' referral commissions;
   // the referrer's clawback debt is netted from it before it can be minted.
   let reward: { id: bigint; status: string; amount_wei: string } | undefined;
   if (order.referral_applied && order.referrer_member_id && order.referral_commission > 0n) {
-    const weiPerMinor = BigInt(order.wei_per_minor_unit);
+    const weiPerMinor = order.wei_per_minor_unit;
     const signals: FraudSignal[] = [];
     if (event.amountPaid !== order.gross_amount) {
       signals.push({
@@ -246,11 +178,6 @@ export async function recordOrderPaid(
         detail: `paid ${event.amountPaid} but the order total is ${order.gross_amount} ${order.currency}`,
       });
     }
-    const referrer = await trx
-      .selectFrom("members")
-      .select("wallet_address")
-      .where("member_id", "=", order.referrer_member_id)
-      .executeTakeFirstOrThrow();
     const status =
       signals.length > 0 ? "held" : event.paymentRail === "credit" ? "approved" : "pending_approval";
     reward = await createReward(trx, actor, "order.paid", {
@@ -259,7 +186,7 @@ export async function recordOrderPaid(
       source: "order",
       referrer: order.referrer_member_id,
       buyer: order.buyer_member_id,
-      wallet: referrer.wallet_address,
+      wallet: order.referrer_wallet,
       currency: order.currency,
       fiatBasis: order.referral_commission,
       weiPerMinorUnit: weiPerMinor,
@@ -267,6 +194,7 @@ export async function recordOrderPaid(
       status,
       signals,
       approvedBy: "auto:credit_payment",
+      knownDebt: order.referrer_debt,
     });
   }
 
@@ -276,4 +204,42 @@ export async function recordOrderPaid(
     settlements: settlementCount,
     reward: reward ? { id: reward.id.toString(), status: reward.status, amountWei: reward.amount_wei } : null,
   };
+}
+
+/**
+ * The payment did not move the order from `created`: it is unknown (422, not recorded, so the
+ * provider's retry succeeds after POST /v1/orders), already paid (a duplicate with the same terms, a
+ * 409 with different ones), or in another currency (409).
+ */
+async function notPaidNow(trx: DbOrTx, event: OrderPaidEvent, termsHash: string): Promise<WebhookOutcome> {
+  const order = await trx
+    .selectFrom("orders")
+    .select(["order_reference", "status", "currency", "paid_event_hash"])
+    .where("order_reference", "=", event.orderReference)
+    .executeTakeFirst();
+  if (!order) {
+    throw new AppError(
+      "unprocessable",
+      `order ${event.orderReference} is unknown: POST /v1/orders first or include data.order`,
+      {
+        details: { orderReference: event.orderReference },
+      },
+    );
+  }
+  if (order.status !== "created") {
+    if (order.paid_event_hash !== termsHash) {
+      throw new AppError(
+        "order_conflict",
+        `order ${order.order_reference} was already paid with different terms`,
+        {
+          details: { orderReference: order.order_reference },
+        },
+      );
+    }
+    return { result: "duplicate", orderReference: order.order_reference };
+  }
+  throw new AppError(
+    "order_conflict",
+    `order ${order.order_reference} is in ${order.currency}, payment is in ${event.currency}`,
+  );
 }

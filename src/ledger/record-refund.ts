@@ -40,7 +40,7 @@ export async function recordRefund(
     .selectFrom("orders")
     .selectAll()
     .where("order_reference", "=", event.orderReference)
-    .forUpdate()
+    .forNoKeyUpdate()
     .executeTakeFirst();
   if (!order) {
     throw new AppError(
@@ -134,7 +134,7 @@ export async function recordRefund(
     .selectAll()
     .where("order_reference", "=", order.order_reference)
     .orderBy("id")
-    .forUpdate()
+    .forNoKeyUpdate()
     .execute();
   const share = (original: bigint) =>
     remainingAfterRefunds(original, paid, after) - remainingAfterRefunds(original, paid, before);
@@ -232,7 +232,7 @@ export async function recordRefund(
     .selectAll()
     .where("order_reference", "=", order.order_reference)
     .where("source", "=", "order")
-    .forUpdate()
+    .forNoKeyUpdate()
     .executeTakeFirst();
   const rewardChange = reward
     ? await reduceReward(trx, actor, reward, commissionAfter, {

@@ -1,4 +1,5 @@
 import type { DbOrTx } from "../db/connect.js";
+import { inTransaction } from "../db/transaction.js";
 import { AppError } from "../errors.js";
 
 export interface WebhookDelivery {
@@ -25,44 +26,48 @@ export async function recordWebhook(
   delivery: WebhookDelivery,
   handle: (trx: DbOrTx) => Promise<WebhookOutcome>,
 ): Promise<WebhookOutcome> {
-  return db.transaction().execute(async (trx) => {
-    const claimed = await trx
-      .insertInto("webhook_events")
-      .values({
-        provider: delivery.provider,
-        event_id: delivery.eventId,
-        payload_hash: delivery.payloadHash,
-        event_type: delivery.eventType,
-        response: JSON.stringify({ result: "pending" }),
-      })
-      .onConflict((oc) => oc.columns(["provider", "event_id"]).doNothing())
-      .returning("event_id")
-      .executeTakeFirst();
-    if (!claimed) {
-      const previous = await trx
-        .selectFrom("webhook_events")
-        .select(["payload_hash", "response"])
+  return inTransaction(
+    db,
+    async (trx) => {
+      const claimed = await trx
+        .insertInto("webhook_events")
+        .values({
+          provider: delivery.provider,
+          event_id: delivery.eventId,
+          payload_hash: delivery.payloadHash,
+          event_type: delivery.eventType,
+          response: JSON.stringify({ result: "pending" }),
+        })
+        .onConflict((oc) => oc.columns(["provider", "event_id"]).doNothing())
+        .returning("event_id")
+        .executeTakeFirst();
+      if (!claimed) {
+        const previous = await trx
+          .selectFrom("webhook_events")
+          .select(["payload_hash", "response"])
+          .where("provider", "=", delivery.provider)
+          .where("event_id", "=", delivery.eventId)
+          .executeTakeFirstOrThrow();
+        if (previous.payload_hash !== delivery.payloadHash) {
+          throw new AppError(
+            "webhook_conflict",
+            `webhook ${delivery.eventId} was already received with a different body`,
+            {
+              details: { webhookId: delivery.eventId },
+            },
+          );
+        }
+        return { ...(previous.response as WebhookOutcome), result: "duplicate" };
+      }
+      const outcome = await handle(trx);
+      await trx
+        .updateTable("webhook_events")
+        .set({ response: JSON.stringify(outcome) })
         .where("provider", "=", delivery.provider)
         .where("event_id", "=", delivery.eventId)
-        .executeTakeFirstOrThrow();
-      if (previous.payload_hash !== delivery.payloadHash) {
-        throw new AppError(
-          "webhook_conflict",
-          `webhook ${delivery.eventId} was already received with a different body`,
-          {
-            details: { webhookId: delivery.eventId },
-          },
-        );
-      }
-      return { ...(previous.response as WebhookOutcome), result: "duplicate" };
-    }
-    const outcome = await handle(trx);
-    await trx
-      .updateTable("webhook_events")
-      .set({ response: JSON.stringify(outcome) })
-      .where("provider", "=", delivery.provider)
-      .where("event_id", "=", delivery.eventId)
-      .execute();
-    return outcome;
-  });
+        .execute();
+      return outcome;
+    },
+    { name: `webhook ${delivery.eventType}` },
+  );
 }

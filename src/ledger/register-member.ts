@@ -1,8 +1,10 @@
 import { sql } from "kysely";
+import { codesChanged } from "../attribution/code-cache.js";
 import { ipHash } from "../attribution/ip-hash.js";
 import type { Config } from "../config.js";
 import type { DbOrTx } from "../db/connect.js";
 import type { Member } from "../db/schema.js";
+import { inTransaction } from "../db/transaction.js";
 import {
   decideSignupAttribution,
   type ResolvedReferralCode,
@@ -92,107 +94,118 @@ export async function registerMember(
 ): Promise<RegisterMemberResult> {
   const { now = new Date(), config } = options instanceof Date ? { now: options } : options;
   const signupIpHash = config && input.clientIp ? ipHash(config.secrets.ipHash, input.clientIp) : null;
-  return db.transaction().execute(async (trx) => {
-    const inserted = await trx
-      .insertInto("members")
-      .values({
-        member_id: input.memberId,
-        display_name: input.displayName ?? null,
-        wallet_address: input.walletAddress ?? null,
-        signup_ip_hash: signupIpHash,
-      })
-      .onConflict((oc) => oc.column("member_id").doNothing())
-      .returning("member_id")
-      .executeTakeFirst();
-    let member = await trx
-      .selectFrom("members")
-      .selectAll()
-      .where("member_id", "=", input.memberId)
-      .forUpdate()
-      .executeTakeFirstOrThrow();
-    if (!inserted && signupIpHash && member.signup_ip_hash === null) {
-      // A member first seen at checkout (no address then) signs up now: keep the signup address.
-      member = await trx
-        .updateTable("members")
-        .set({ signup_ip_hash: signupIpHash })
-        .where("member_id", "=", member.member_id)
-        .returningAll()
+  return inTransaction(
+    db,
+    async (trx) => {
+      const inserted = await trx
+        .insertInto("members")
+        .values({
+          member_id: input.memberId,
+          display_name: input.displayName ?? null,
+          wallet_address: input.walletAddress ?? null,
+          signup_ip_hash: signupIpHash,
+        })
+        .onConflict((oc) => oc.column("member_id").doNothing())
+        .returning("member_id")
+        .executeTakeFirst();
+      let member = await trx
+        .selectFrom("members")
+        .selectAll()
+        .where("member_id", "=", input.memberId)
+        .forNoKeyUpdate()
         .executeTakeFirstOrThrow();
-    }
+      if (!inserted && signupIpHash && member.signup_ip_hash === null) {
+        // A member first seen at checkout (no address then) signs up now: keep the signup address.
+        member = await trx
+          .updateTable("members")
+          .set({ signup_ip_hash: signupIpHash })
+          .where("member_id", "=", member.member_id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+      }
 
-    const explicit = input.refCode ?? input.clickId ?? null;
-    const rawCode = explicit ?? input.cookieCode ?? null;
-    const source = input.refCode ? "ref_code" : input.clickId ? "click_id" : "cookie";
-    const code = await resolveCode(trx, rawCode);
-    const decide = (capReached: boolean) =>
-      decideSignupAttribution({
-        member: {
-          memberId: member.member_id,
-          wallet: member.wallet_address,
-          referredByMemberId: member.referred_by_member_id,
-        },
-        code,
-        capReached,
-        now,
-      });
-    let decision = decide(false);
-    // Caps are checked (and locked) only for an attribution every other rule already allows.
-    if (decision.applied && config) {
-      const hit = await checkAttributionCaps(trx, config, {
-        referrerMemberId: decision.referrerMemberId,
-        ipHash: member.signup_ip_hash,
-        now,
-      });
-      if (hit) {
-        decision = decide(true);
-        await audit(trx, actor, "member.attribution_capped", { type: "member", id: member.member_id }, null, {
-          referrerMemberId: code && code !== "unknown" ? code.ownerMemberId : null,
-          ...hit,
+      const explicit = input.refCode ?? input.clickId ?? null;
+      const rawCode = explicit ?? input.cookieCode ?? null;
+      const source = input.refCode ? "ref_code" : input.clickId ? "click_id" : "cookie";
+      const code = await resolveCode(trx, rawCode);
+      const decide = (capReached: boolean) =>
+        decideSignupAttribution({
+          member: {
+            memberId: member.member_id,
+            wallet: member.wallet_address,
+            referredByMemberId: member.referred_by_member_id,
+          },
+          code,
+          capReached,
+          now,
+        });
+      let decision = decide(false);
+      // Caps are checked (and locked) only for an attribution every other rule already allows.
+      if (decision.applied && config) {
+        const hit = await checkAttributionCaps(trx, config, {
+          referrerMemberId: decision.referrerMemberId,
+          ipHash: member.signup_ip_hash,
+          now,
+        });
+        if (hit) {
+          decision = decide(true);
+          await audit(
+            trx,
+            actor,
+            "member.attribution_capped",
+            { type: "member", id: member.member_id },
+            null,
+            {
+              referrerMemberId: code && code !== "unknown" ? code.ownerMemberId : null,
+              ...hit,
+            },
+          );
+        }
+      }
+
+      let current = member;
+      if (decision.applied) {
+        current = await trx
+          .updateTable("members")
+          .set({
+            referred_by_member_id: decision.referrerMemberId,
+            referred_by_code: decision.code,
+            attribution_source: source,
+            attributed_at: decision.attributedAt,
+            updated_at: now,
+          })
+          .where("member_id", "=", member.member_id)
+          .where("referred_by_member_id", "is", null)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await audit(
+          trx,
+          actor,
+          "member.attributed",
+          { type: "member", id: member.member_id },
+          null,
+          referredByOf(current),
+        );
+      }
+      if (inserted) {
+        await audit(trx, actor, "member.created", { type: "member", id: member.member_id }, null, {
+          displayName: member.display_name,
+          walletAddress: member.wallet_address,
         });
       }
-    }
-
-    let current = member;
-    if (decision.applied) {
-      current = await trx
-        .updateTable("members")
-        .set({
-          referred_by_member_id: decision.referrerMemberId,
-          referred_by_code: decision.code,
-          attribution_source: source,
-          attributed_at: decision.attributedAt,
-          updated_at: now,
-        })
-        .where("member_id", "=", member.member_id)
-        .where("referred_by_member_id", "is", null)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await audit(
-        trx,
-        actor,
-        "member.attributed",
-        { type: "member", id: member.member_id },
-        null,
-        referredByOf(current),
-      );
-    }
-    if (inserted) {
-      await audit(trx, actor, "member.created", { type: "member", id: member.member_id }, null, {
-        displayName: member.display_name,
-        walletAddress: member.wallet_address,
-      });
-    }
-    return {
-      created: Boolean(inserted),
-      memberId: current.member_id,
-      referredBy: referredByOf(current),
-      attribution: decision.applied
-        ? { applied: true }
-        : decision.reason === "no_referral"
-          ? { applied: false }
-          : { applied: false, reason: decision.reason },
-    };
-  });
+      return {
+        created: Boolean(inserted),
+        memberId: current.member_id,
+        referredBy: referredByOf(current),
+        attribution: decision.applied
+          ? { applied: true }
+          : decision.reason === "no_referral"
+            ? { applied: false }
+            : { applied: false, reason: decision.reason },
+      };
+    },
+    { name: "member signup" },
+  );
 }
 
 /** PATCH /v1/members/:id — display name and wallet only; attribution is immutable. */
@@ -207,7 +220,7 @@ export async function updateMember(
       .selectFrom("members")
       .selectAll()
       .where("member_id", "=", memberId)
-      .forUpdate()
+      .forNoKeyUpdate()
       .executeTakeFirst();
     if (!before) return undefined;
     const after = await trx
@@ -228,6 +241,7 @@ export async function updateMember(
       { displayName: before.display_name, walletAddress: before.wallet_address },
       { displayName: after.display_name, walletAddress: after.wallet_address },
     );
+    codesChanged(); // the badge's display name: code caches drop now, store nothing until the commit is seen
     return after;
   });
 }

@@ -3,9 +3,10 @@ import type { DbOrTx } from "../db/connect.js";
 import type { FraudSignal, PaymentRail, Reward, RewardStatusColumn } from "../db/schema.js";
 import { canTransition } from "../domain/reward-state.js";
 import { rewardWei } from "../domain/settlement.js";
-import { type Actor, audit } from "./audit.js";
-import { appendClawback, clawbackDebt, lockReferrer } from "./clawbacks.js";
-import { accounts, postJournal, rewardCreatedPostings, WEI } from "./journal.js";
+import { type Actor, audit, auditRow } from "./audit.js";
+import { appendClawback, clawbackDebt, lockReferrer, lockReferrers } from "./clawbacks.js";
+import { accounts, journalRows, postJournal, rewardCreatedPostings, WEI } from "./journal.js";
+import { insertReward } from "./statements/insert-reward.js";
 
 /**
  * The money side of a reward's life, shared by order.paid, membership.paid, refunds, chargebacks and
@@ -36,22 +37,31 @@ export interface NewReward {
  * Creates the reward (one per reference: ON CONFLICT DO NOTHING) and nets the referrer's clawback debt
  * from it BEFORE mint. A reward wholly consumed by debt has nothing to mint and starts `cancelled`
  * (its value was delivered by the netting). Returns undefined when the reward already existed.
+ *
+ * The referrer's row lock (the one lock every debt change takes) is taken only when the referrer HAS
+ * debt: the debt last committed is read without a lock (`knownDebt`, or one query), and when it is
+ * zero nothing is netted — a debt committed meanwhile by a concurrent refund is simply netted from a
+ * later reward, as if this one had been created first. So the rewards of one referrer do not queue
+ * behind each other (the hot row of issue 9); with debt, the lock is taken and the debt read again.
  */
 export async function createReward(
   trx: DbOrTx,
   actor: Actor,
   event: string,
-  input: NewReward,
+  input: NewReward & { knownDebt?: bigint },
 ): Promise<{ id: bigint; status: string; amount_wei: string; netted: bigint } | undefined> {
-  await lockReferrer(trx, input.referrer);
   const grossWei = rewardWei(input.fiatBasis, input.weiPerMinorUnit);
-  const debt = await clawbackDebt(trx, input.referrer);
+  let debt = input.knownDebt ?? (await clawbackDebt(trx, input.referrer));
+  if (debt > 0n) {
+    await lockReferrer(trx, input.referrer);
+    debt = await clawbackDebt(trx, input.referrer);
+  }
   const netted = debt < grossWei ? debt : grossWei;
   const amountWei = grossWei - netted;
   const status: RewardStatusColumn = netted > 0n && amountWei === 0n ? "cancelled" : input.status;
-  const reward = await trx
-    .insertInto("referral_rewards")
-    .values({
+  const approved = status === "approved" && input.approvedBy;
+  const reward = await insertReward(trx, {
+    reward: {
       order_reference: input.orderReference,
       order_ref_hash: input.orderRefHash,
       source: input.source,
@@ -59,44 +69,42 @@ export async function createReward(
       buyer_member_id: input.buyer,
       wallet_address: input.wallet,
       currency: input.currency,
-      fiat_basis: input.fiatBasis,
+      fiat_basis: input.fiatBasis.toString(),
       wei_per_minor_unit: input.weiPerMinorUnit.toString(),
       amount_wei: amountWei.toString(),
       clawback_netted_wei: netted.toString(),
       payment_rail: input.paymentRail,
       status,
-      fraud_signals: JSON.stringify(input.signals),
-      ...(status === "approved" && input.approvedBy
-        ? { approved_by: input.approvedBy, approved_at: new Date() }
-        : {}),
-    })
-    .onConflict((oc) => oc.constraint("referral_rewards_order_reference_unique").doNothing())
-    .returning(["id", "status", "amount_wei"])
-    .executeTakeFirst();
-  if (!reward) return undefined;
-  if (netted > 0n) {
-    await appendClawback(trx, {
-      referrer: input.referrer,
-      kind: "netted",
-      amountWei: -netted,
-      rewardId: reward.id,
+      fraud_signals: input.signals,
+      approved_by: approved ? input.approvedBy! : null,
+      approved_at: approved ? new Date().toISOString() : null,
+    },
+    netting:
+      netted > 0n
+        ? {
+            referrer_member_id: input.referrer,
+            kind: "netted",
+            amount_wei: (-netted).toString(),
+            debt_after: (debt - netted).toString(),
+            order_reference: input.orderReference,
+            source_id: null,
+          }
+        : null,
+    journal: journalRows({
+      event,
       orderReference: input.orderReference,
-    });
-  }
-  await postJournal(trx, {
-    event,
-    orderReference: input.orderReference,
-    postings: rewardCreatedPostings(input.referrer, grossWei, netted, amountWei),
+      postings: rewardCreatedPostings(input.referrer, grossWei, netted, amountWei),
+    }),
+    audit: auditRow(actor, "reward.created", { type: "reward", id: "" }, null, {
+      orderReference: input.orderReference,
+      source: input.source,
+      status,
+      amountWei: amountWei.toString(),
+      fiatBasis: input.fiatBasis,
+      clawbackNettedWei: netted,
+    }),
   });
-  await audit(trx, actor, "reward.created", { type: "reward", id: reward.id }, null, {
-    orderReference: input.orderReference,
-    source: input.source,
-    status: reward.status,
-    amountWei: reward.amount_wei,
-    fiatBasis: input.fiatBasis,
-    clawbackNettedWei: netted,
-  });
-  return { ...reward, netted };
+  return reward ? { ...reward, netted } : undefined;
 }
 
 /** Whether the reward's value has left the platform (minted, in flight, or delivered by netting). */
@@ -232,17 +240,25 @@ export async function reduceReward(
  * to the referrer's debt whatever was netted from them. Called in the rejection's transaction.
  */
 export async function reverseRejectedRewards(trx: DbOrTx, rewardIds: bigint[]): Promise<void> {
-  for (const id of rewardIds) {
-    const reward = await trx
-      .selectFrom("referral_rewards")
-      .selectAll()
-      .where("id", "=", id)
-      .executeTakeFirst();
-    if (!reward || reward.status !== "rejected") continue;
+  if (rewardIds.length === 0) return;
+  const rewards = await trx
+    .selectFrom("referral_rewards")
+    .selectAll()
+    .where("id", "in", rewardIds)
+    .where("status", "=", "rejected")
+    .orderBy("id")
+    .execute();
+  // The referrers whose debt changes, locked up front in the global order (sorted ids).
+  await lockReferrers(
+    trx,
+    rewards
+      .filter((reward) => BigInt(reward.clawback_netted_wei) > 0n)
+      .map((reward) => reward.referrer_member_id),
+  );
+  for (const reward of rewards) {
     const amount = BigInt(reward.amount_wei);
     const netted = BigInt(reward.clawback_netted_wei);
     if (netted > 0n) {
-      await lockReferrer(trx, reward.referrer_member_id);
       await appendClawback(trx, {
         referrer: reward.referrer_member_id,
         kind: "restored",

@@ -17,7 +17,7 @@ export async function upsertVendor(db: DbOrTx, actor: Actor, input: VendorInput)
       .selectFrom("vendors")
       .selectAll()
       .where("vendor_id", "=", input.vendorId)
-      .forUpdate()
+      .forNoKeyUpdate()
       .executeTakeFirst();
     const values = {
       name: input.name,
@@ -71,7 +71,7 @@ export async function upsertProduct(db: DbOrTx, actor: Actor, input: ProductInpu
       .selectFrom("products")
       .selectAll()
       .where("product_id", "=", input.productId)
-      .forUpdate()
+      .forNoKeyUpdate()
       .executeTakeFirst();
     const values = {
       vendor_id: input.vendorId,

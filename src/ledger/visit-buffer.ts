@@ -40,6 +40,10 @@ export class VisitBuffer {
   private pendingVisits = 0;
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<unknown> = Promise.resolve();
+  /** A flush queued behind the running one: later callers join it instead of queueing another. */
+  private queued: Promise<FlushResult> | undefined;
+  /** Consecutive failed flushes (database down): early flushes wait for the timer meanwhile. */
+  private failures = 0;
   private closed = false;
 
   constructor(
@@ -58,7 +62,8 @@ export class VisitBuffer {
     entry.visits += 1;
     entry.visitors.add(visitorHash);
     this.pendingVisits += 1;
-    if (this.pendingVisits >= this.options.maxPending) {
+    // While flushes fail (database down) the timer alone retries, once per interval.
+    if (this.pendingVisits >= this.options.maxPending && this.failures === 0) {
       void this.flush().catch(() => undefined);
     }
   }
@@ -82,7 +87,13 @@ export class VisitBuffer {
    * the batch and rejects (the periodic caller logs it and retries on the next tick).
    */
   flush(): Promise<FlushResult> {
-    const run = this.chain.then(() => this.flushNow());
+    // One waiting flush is enough: it takes everything pending when it starts.
+    if (this.queued) return this.queued;
+    const run = this.chain.then(() => {
+      this.queued = undefined;
+      return this.flushNow();
+    });
+    this.queued = run;
     this.chain = run.catch(() => undefined);
     return run;
   }
@@ -104,10 +115,19 @@ export class VisitBuffer {
     this.pendingVisits = 0;
     try {
       const result = await writeVisits(this.db, batch);
+      if (this.failures > 0) {
+        this.options.logger?.info({ failedFlushes: this.failures, ...result }, "visit flush recovered");
+      }
+      this.failures = 0;
       return result;
     } catch (error) {
       this.restore(batch);
-      this.options.logger?.error({ err: error, entries: batch.length }, "visit flush failed; will retry");
+      // The first failure of a streak is an error; the retries of an outage are not repeated at that level.
+      this.failures++;
+      this.options.logger?.[this.failures === 1 ? "error" : "debug"](
+        { err: error, entries: batch.length, pending: this.pendingVisits, failedFlushes: this.failures },
+        "visit flush failed; will retry",
+      );
       throw error;
     }
   }

@@ -1,0 +1,78 @@
+import { sql } from "kysely";
+import type { DbOrTx } from "../../db/connect.js";
+import { type AuditRow, auditRowsJson } from "../audit.js";
+import type { JournalRow } from "../journal.js";
+
+const SETTLEMENT_COLUMNS = [
+  "order_reference",
+  "vendor_id",
+  "currency",
+  "merchandise",
+  "discount",
+  "shipping",
+  "gross",
+  "platform_fee",
+  "referral_commission",
+  "net",
+  "platform_fee_bps",
+  "breakdown",
+  "scheduled_for",
+];
+const ASSIST_COLUMNS = [
+  "order_reference",
+  "vendor_id",
+  "referrer_member_id",
+  "referral_code",
+  "referral_commission",
+];
+const JOURNAL_COLUMNS = ["txn_id", "event", "order_reference", "account", "asset", "amount"];
+
+const columns = (names: string[], alias?: string) =>
+  sql.join(names.map((name) => (alias ? sql.ref(`${alias}.${name}`) : sql.ref(name))));
+
+/**
+ * One statement for rail A of a paid order: the vendors' settlements, the ERP sales assists, the
+ * order's journal transaction and the audit entries. Audit rows with subject type `settlement` carry
+ * the vendor id as subject id and get the inserted settlement's id instead (none if it existed).
+ * Returns how many settlements were inserted.
+ */
+export async function insertRailA(
+  trx: DbOrTx,
+  input: {
+    settlements: Array<Record<string, unknown>>;
+    assists: Array<Record<string, unknown>>;
+    journal: JournalRow[];
+    audit: AuditRow[];
+  },
+): Promise<number> {
+  const result = await sql<{ n: number }>`
+    WITH s AS (
+      INSERT INTO settlements (${columns(SETTLEMENT_COLUMNS)})
+      SELECT ${columns(SETTLEMENT_COLUMNS, "x")}
+        FROM json_populate_recordset(NULL::settlements, ${JSON.stringify(input.settlements)}::json) x
+      ON CONFLICT ON CONSTRAINT settlements_order_vendor_unique DO NOTHING
+      RETURNING id, vendor_id
+    ),
+    assists AS (
+      INSERT INTO erp_sales_assists (${columns(ASSIST_COLUMNS)})
+      SELECT ${columns(ASSIST_COLUMNS, "x")}
+        FROM json_populate_recordset(NULL::erp_sales_assists, ${JSON.stringify(input.assists)}::json) x
+      ON CONFLICT ON CONSTRAINT erp_sales_assists_order_vendor_unique DO NOTHING
+    ),
+    journal AS (
+      INSERT INTO journal_entries (${columns(JOURNAL_COLUMNS)})
+      SELECT ${columns(JOURNAL_COLUMNS, "x")}
+        FROM json_populate_recordset(NULL::journal_entries, ${JSON.stringify(input.journal)}::json) x
+    ),
+    audit AS (
+      INSERT INTO audit_log (actor, action, subject_type, subject_id, before, after, request_id)
+      SELECT a.actor, a.action, a.subject_type,
+             CASE WHEN a.subject_type = 'settlement' THEN s.id::text ELSE a.subject_id END,
+             a.before, a.after, a.request_id
+        FROM json_populate_recordset(NULL::audit_log, ${auditRowsJson(input.audit)}::json) a
+        LEFT JOIN s ON a.subject_type = 'settlement' AND s.vendor_id = a.subject_id
+       WHERE a.subject_type <> 'settlement' OR s.id IS NOT NULL
+    )
+    SELECT count(*)::int AS n FROM s`.execute(trx);
+  return Number(result.rows[0]?.n ?? 0);
+}

@@ -1,0 +1,125 @@
+import { sql } from "kysely";
+import type { DbOrTx } from "../../db/connect.js";
+import type { ResolvedReferralCode } from "../../domain/attribution.js";
+import { normalizeCode } from "../../domain/codes.js";
+
+/** What checkout decides from: the order (if it exists), the catalog, the buyer and the codes. */
+export interface CheckoutContext {
+  existing: { order_reference: string; request_hash: string } | null;
+  vendors: Array<{
+    vendor_id: string;
+    referral_commission_bps: number | null;
+    platform_fee_bps: number;
+    hold_days: number;
+  }>;
+  products: Array<{ product_id: string; vendor_id: string; referral_commission_bps: number | null }>;
+  buyer: {
+    member_id: string;
+    wallet_address: string | null;
+    referred_by_member_id: string | null;
+    referred_by_code: string | null;
+    attributed_at: Date | null;
+    referred_by_wallet: string | null;
+    referred_by_display_name: string | null;
+  } | null;
+  buyerPaidOrders: number;
+  /** A raw code as checkout received it → resolved, "unknown", or null when none was sent. */
+  resolve(raw: string | null | undefined): ResolvedReferralCode | "unknown" | null;
+  codeOwnerName(code: string): string | null | undefined;
+}
+
+interface Row {
+  existing: { order_reference: string; request_hash: string } | null;
+  vendors: CheckoutContext["vendors"];
+  products: CheckoutContext["products"];
+  buyer:
+    | (Omit<NonNullable<CheckoutContext["buyer"]>, "attributed_at"> & { attributed_at: string | null })
+    | null;
+  codes: Array<ResolvedReferralCodeRow>;
+  buyer_paid_orders: number;
+}
+
+interface ResolvedReferralCodeRow {
+  code: string;
+  owner_member_id: string;
+  active: boolean;
+  wallet_address: string | null;
+  display_name: string | null;
+}
+
+const list = (values: string[]) => (values.length > 0 ? sql.join(values) : sql`NULL`);
+
+/**
+ * One statement: the existing order's request hash, the vendors and products of the lines, the buyer
+ * with its durable referrer, every code checkout was given (normalized) with its owner, and how many
+ * paid orders the buyer has. Nothing is locked: checkout only inserts, and the unique keys decide races.
+ */
+export async function readCheckoutContext(
+  trx: DbOrTx,
+  input: {
+    orderReference: string;
+    vendorIds: string[];
+    productIds: string[];
+    buyerMemberId: string | null;
+    codes: Array<string | null | undefined>;
+  },
+): Promise<CheckoutContext> {
+  const normalized = new Map<string, string | null>();
+  for (const raw of input.codes) {
+    if (raw === null || raw === undefined || raw === "") continue;
+    const result = normalizeCode(raw);
+    normalized.set(raw, result.ok ? result.code : null);
+  }
+  const codes = [...new Set([...normalized.values()].filter((code): code is string => code !== null))];
+  const buyer = input.buyerMemberId;
+  const result = await sql<Row>`
+    SELECT
+      (SELECT json_build_object('order_reference', o.order_reference, 'request_hash', o.request_hash)
+         FROM orders o WHERE o.order_reference = ${input.orderReference}) AS existing,
+      (SELECT coalesce(json_agg(json_build_object('vendor_id', v.vendor_id,
+                'referral_commission_bps', v.referral_commission_bps,
+                'platform_fee_bps', v.platform_fee_bps, 'hold_days', v.hold_days)), '[]')
+         FROM vendors v WHERE v.vendor_id IN (${list(input.vendorIds)})) AS vendors,
+      (SELECT coalesce(json_agg(json_build_object('product_id', p.product_id, 'vendor_id', p.vendor_id,
+                'referral_commission_bps', p.referral_commission_bps)), '[]')
+         FROM products p WHERE p.product_id IN (${list(input.productIds)})) AS products,
+      (SELECT json_build_object('member_id', b.member_id, 'wallet_address', b.wallet_address,
+                'referred_by_member_id', b.referred_by_member_id, 'referred_by_code', b.referred_by_code,
+                'attributed_at', b.attributed_at, 'referred_by_wallet', r.wallet_address,
+                'referred_by_display_name', r.display_name)
+         FROM members b LEFT JOIN members r ON r.member_id = b.referred_by_member_id
+         WHERE b.member_id = ${buyer}) AS buyer,
+      (SELECT coalesce(json_agg(json_build_object('code', c.code, 'owner_member_id', c.owner_member_id,
+                'active', c.active, 'wallet_address', m.wallet_address, 'display_name', m.display_name)), '[]')
+         FROM referral_codes c JOIN members m ON m.member_id = c.owner_member_id
+         WHERE c.code IN (${list(codes)})) AS codes,
+      (SELECT count(*)::int FROM orders o
+         WHERE ${buyer}::text IS NOT NULL AND o.buyer_member_id = ${buyer} AND o.status <> 'created')
+        AS buyer_paid_orders`.execute(trx);
+  const row = result.rows[0]!;
+  const byCode = new Map(row.codes.map((code) => [code.code, code]));
+  return {
+    existing: row.existing,
+    vendors: row.vendors,
+    products: row.products,
+    buyer: row.buyer
+      ? { ...row.buyer, attributed_at: row.buyer.attributed_at ? new Date(row.buyer.attributed_at) : null }
+      : null,
+    buyerPaidOrders: Number(row.buyer_paid_orders),
+    resolve(raw) {
+      if (raw === null || raw === undefined || raw === "") return null;
+      const code = normalized.get(raw);
+      const found = code ? byCode.get(code) : undefined;
+      if (!found) return "unknown";
+      return {
+        code: found.code,
+        ownerMemberId: found.owner_member_id,
+        ownerWallet: found.wallet_address,
+        active: found.active,
+      };
+    },
+    codeOwnerName(code) {
+      return byCode.get(code)?.display_name;
+    },
+  };
+}
