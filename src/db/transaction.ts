@@ -89,3 +89,20 @@ export const statementCounter: KyselyPlugin = {
     return args.result;
   },
 };
+
+/** The transaction counters in Prometheus text format. */
+export function transactionMetrics(): string[] {
+  const { retries, exhausted, statements } = transactionStats;
+  return [
+    "# HELP twinrail_db_transaction_retries_total Transactions run again after a deadlock or serialization failure.",
+    "# TYPE twinrail_db_transaction_retries_total counter",
+    `twinrail_db_transaction_retries_total{cause="deadlock"} ${retries.deadlock}`,
+    `twinrail_db_transaction_retries_total{cause="serialization"} ${retries.serialization}`,
+    "# HELP twinrail_db_transaction_retries_exhausted_total Transactions that failed on their last attempt.",
+    "# TYPE twinrail_db_transaction_retries_exhausted_total counter",
+    `twinrail_db_transaction_retries_exhausted_total ${exhausted}`,
+    "# HELP twinrail_db_statements_total SQL statements sent by the service (BEGIN and COMMIT not counted).",
+    "# TYPE twinrail_db_statements_total counter",
+    `twinrail_db_statements_total ${statements}`,
+  ];
+}
