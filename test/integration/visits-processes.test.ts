@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import pg from "pg";
@@ -10,32 +10,7 @@ import { SYSTEM } from "../../src/ledger/audit.js";
 import { issueCode } from "../../src/ledger/issue-code.js";
 import { registerMember } from "../../src/ledger/register-member.js";
 import { TEST_DATABASE_URL, TEST_DB } from "../support/harness.js";
-
-/** Starts `twinrail start` as its own OS process and resolves with its URL once it is ready. */
-function startProcess(env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "start"], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`process did not become ready:\n${out}`)), 60_000);
-    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-      out += chunk;
-      const match = /ready at (http:\/\/\S+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1]! });
-      }
-    });
-    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-      out += chunk;
-    });
-    child.once("exit", (code) => reject(new Error(`process exited with ${code}:\n${out}`)));
-  });
-}
-
-const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => child.once("exit", resolve));
+import { exited, startProcess } from "../support/processes.js";
 
 describe.runIf(TEST_DB === "postgres")("visits counted by two service processes on one database", () => {
   const schema = `t_${randomBytes(6).toString("hex")}`;
