@@ -25,6 +25,18 @@ export default defineConfig({
         },
       },
       {
+        // PostgreSQL restarted under load (a throwaway cluster from scripts/pg-scratch-cluster.sh, never
+        // the main one); the service in a child process. Alone and serial: it owns that cluster.
+        test: {
+          name: "resilience",
+          include: ["test/resilience/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 150_000,
+          hookTimeout: 150_000,
+          fileParallelism: false,
+        },
+      },
+      {
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],

@@ -51,6 +51,19 @@ else
   skipped+=("minter fault tests: they need PostgreSQL at $PG_URL")
 fi
 
+section "resilience (PostgreSQL restart under load)"
+# A throwaway cluster (never the main one, other suites share it) restarted in the middle of a webhook
+# storm; RESILIENCE_PG_PORT (default 5439) must be free for it.
+RESILIENCE_PG_PORT="${RESILIENCE_PG_PORT:-5439}"
+if command -v pg_createcluster >/dev/null && { [ "$(id -u)" -eq 0 ] || [ "$(id -un)" = "postgres" ]; }; then
+  bash scripts/pg-scratch-cluster.sh resilience "$RESILIENCE_PG_PORT"
+  RESILIENCE_PG_PORT="$RESILIENCE_PG_PORT" counted npx vitest run --project resilience
+elif [ "${CI:-}" = "true" ]; then
+  echo "the resilience test needs pg_createcluster (postgresql-common) and root (required in CI)"; exit 1
+else
+  skipped+=("resilience: needs pg_createcluster (postgresql-common) and root for a scratch cluster")
+fi
+
 section "end-to-end tests in Chromium"
 if [ -n "$(ls test/e2e/*.test.ts 2>/dev/null)" ]; then
   if [ -x /usr/bin/chromium ]; then

@@ -21,6 +21,7 @@ export const ERROR_STATUS = {
   self_referral: 422,
   rate_limited: 429,
   chain_unavailable: 503,
+  database_unavailable: 503,
   internal: 500,
 } as const;
 

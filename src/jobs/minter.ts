@@ -231,23 +231,50 @@ export function createMinter(deps: {
       if (deps.dbKind === "pglite") return await fn();
       // Keyed by operator, chain, contract and schema: two test schemas sharing a server do not contend.
       const name = `${operator}:${chain.chainId}:${contract.toLowerCase()}`;
+      // The lock lives as long as this session. If the server dies meanwhile (restart, failover), the
+      // lock dies with it: the unlock below fails, the pool drops the dead client on release (it is no
+      // longer queryable), and the next run takes a fresh session and the lock again.
       return await db.connection().execute(async (conn) => {
         const { rows } = await sql<{ locked: boolean }>`
           SELECT pg_try_advisory_lock(${LOCK_NAMESPACE}, hashtext(${name} || current_schema())) AS locked`.execute(
           conn,
         );
         if (!rows[0]?.locked) return busy;
+        let result: T;
         try {
-          return await fn();
-        } finally {
-          await sql`SELECT pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${name} || current_schema()))`.execute(
-            conn,
-          );
+          result = await fn();
+        } catch (error) {
+          await unlock(conn, name);
+          throw error;
         }
+        await unlock(conn, name);
+        return result;
       });
+    } catch (error) {
+      // No session or no lock query (database down): reported, and the caller (cron, admin) sees it.
+      stats.lastError = describe(error);
+      throw error;
     } finally {
       stats.running = false;
       done();
+    }
+  }
+
+  /**
+   * Never masks the run's outcome. A failed unlock almost always means the session, and its lock, is
+   * gone; should the session still be alive, it ends itself, so no pooled connection keeps the lock.
+   */
+  async function unlock(conn: Db, name: string): Promise<void> {
+    try {
+      await sql`SELECT pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${name} || current_schema()))`.execute(
+        conn,
+      );
+    } catch (error) {
+      logger.warn(
+        { error: describe(error) },
+        "advisory unlock failed; ending the session that held the lock",
+      );
+      await sql`SELECT pg_terminate_backend(pg_backend_pid())`.execute(conn).catch(() => undefined);
     }
   }
 
