@@ -1,5 +1,6 @@
 import { Router } from "express";
 import { sql } from "kysely";
+import { databaseHealth, describeDbError } from "../../db/connect.js";
 import { AppError } from "../../errors.js";
 import { constantTimeEqual } from "../../lib/crypto.js";
 import type { Services } from "../../services.js";
@@ -30,19 +31,37 @@ export function opsRoutes(services: Services): Router {
 
   router.get("/readyz", async (_req, res) => {
     const [database, blockNumber] = await Promise.all([
-      sql`select 1`.execute(db).then(
-        () => true,
-        () => false,
+      // Bounded: during an outage the probe answers within READY_DB_TIMEOUT_MS, it does not hang.
+      withTimeout(sql`select 1`.execute(db), READY_DB_TIMEOUT_MS, "database probe timed out").then(
+        () => ({ ok: true as const, error: null }),
+        (error: unknown) => ({ ok: false as const, error: describeDbError(error) }),
       ),
       chain.publicClient.getBlockNumber().then(
         (block) => block,
         () => null,
       ),
     ]);
-    const ready = database && blockNumber !== null;
+    const ready = database.ok && blockNumber !== null;
+    const pool = databaseHealth(db);
     res.status(ready ? 200 : 503).json({
       status: ready ? "ready" : "unavailable",
-      database: { ok: database, kind: services.dbKind },
+      database: {
+        ok: database.ok,
+        kind: services.dbKind,
+        error: database.error,
+        ...(pool
+          ? {
+              pool: {
+                total: pool.total,
+                idle: pool.idle,
+                waiting: pool.waiting,
+                lostConnections: pool.errors,
+                lastError: pool.lastError,
+                lastErrorAt: pool.lastErrorAt?.toISOString() ?? null,
+              },
+            }
+          : {}),
+      },
       chain: {
         ok: blockNumber !== null,
         mode: chain.mode,
@@ -58,7 +77,9 @@ export function opsRoutes(services: Services): Router {
         lastRunAt: minter.stats.lastRunAt?.toISOString() ?? null,
         lastSuccessAt: minter.stats.lastSuccessAt?.toISOString() ?? null,
         lastError: minter.stats.lastError,
-        queue: await mintQueue().catch(() => null),
+        queue: database.ok
+          ? await withTimeout(mintQueue(), READY_DB_TIMEOUT_MS, "queue query timed out").catch(() => null)
+          : null,
       },
     });
   });
@@ -174,6 +195,19 @@ export function opsRoutes(services: Services): Router {
   }
 
   return router;
+}
+
+/** How long `/readyz` waits for the database before reporting it unavailable. */
+const READY_DB_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  // The abandoned query still settles (the pool bounds it); its result is ignored.
+  promise.catch(() => undefined);
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 const READ_ONLY_RPC = new Set([
