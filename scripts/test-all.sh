@@ -58,6 +58,7 @@ RESILIENCE_PG_PORT="${RESILIENCE_PG_PORT:-5439}"
 if command -v pg_createcluster >/dev/null && { [ "$(id -u)" -eq 0 ] || [ "$(id -un)" = "postgres" ]; }; then
   bash scripts/pg-scratch-cluster.sh resilience "$RESILIENCE_PG_PORT"
   RESILIENCE_PG_PORT="$RESILIENCE_PG_PORT" counted npx vitest run --project resilience
+  bash scripts/pg-scratch-cluster.sh resilience "$RESILIENCE_PG_PORT" stop
 elif [ "${CI:-}" = "true" ]; then
   echo "the resilience test needs pg_createcluster (postgresql-common) and root (required in CI)"; exit 1
 else
