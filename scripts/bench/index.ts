@@ -1,0 +1,28 @@
+/**
+ * `npm run bench [-- --quick]`: every benchmark in scripts/bench/, each printing its baseline from
+ * the same run and the ratio. `--quick` (what CI runs, so the scripts keep working) uses short runs;
+ * the figures worth quoting come from the full run on a machine doing nothing else.
+ *
+ *   ingest.ts    order.paid spread / one hot referrer vs pgbench TPC-B-like, statements per event
+ *   redirect.ts  GET /r/:code vs a bare node:http 302 responder (wrk), exact visit count
+ */
+import { spawnSync } from "node:child_process";
+
+const passThrough = process.argv.slice(2);
+const benches = ["ingest.ts", "redirect.ts"];
+const summaries: string[] = [];
+let failed = false;
+for (const bench of benches) {
+  console.log(`\n== ${bench} ${passThrough.join(" ")} ==`);
+  const run = spawnSync(process.execPath, ["--import", "tsx", `scripts/bench/${bench}`, ...passThrough], {
+    stdio: ["ignore", "pipe", "inherit"],
+    encoding: "utf8",
+  });
+  process.stdout.write(run.stdout ?? "");
+  const summary = (run.stdout ?? "").trim().split("\n").pop() ?? "";
+  summaries.push(run.status === 0 ? summary : `${bench}: FAILED (exit ${run.status})`);
+  if (run.status !== 0) failed = true;
+}
+console.log("\n== summary ==");
+for (const line of summaries) console.log(line);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,219 @@
+/**
+ * Ingest: signed `order.paid` webhooks (each with `data.order`, each a new buyer) against the service
+ * in its own process on PostgreSQL, spread over 1,000 referrers and all for one hot referrer, against
+ * pgbench's TPC-B-like workload on the same server in the same run. Also: statements per event (from
+ * the service's own `twinrail_db_statements_total`) and deadlocks during the run.
+ *
+ *   npx tsx scripts/bench/ingest.ts             # 2,000 orders per phase, pgbench 15 s
+ *   npx tsx scripts/bench/ingest.ts --quick     # 300 orders per phase, pgbench 3 s (CI)
+ *   npx tsx scripts/bench/ingest.ts --orders 5000 --concurrency 16
+ *
+ * Exits 1 when a delivery is not answered 200 or a deadlock happened.
+ */
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { connect } from "../../src/db/connect.js";
+import { migrate } from "../../src/db/migrate.js";
+import { SYSTEM } from "../../src/ledger/audit.js";
+import { issueCode } from "../../src/ledger/issue-code.js";
+import { registerMember } from "../../src/ledger/register-member.js";
+import { upsertProduct, upsertVendor } from "../../src/ledger/upsert-catalog.js";
+import { signWebhook } from "../../src/lib/standard-webhooks.js";
+import {
+  BENCH_DATABASE_URL,
+  cpuSeconds,
+  dropSchema,
+  fmt,
+  load,
+  numberArg,
+  type PreparedRequest,
+  pgbenchTps,
+  postgresCpuSeconds,
+  quick,
+  scratchSchema,
+  startService,
+} from "./support.js";
+
+const ORDERS = numberArg("orders", quick ? 300 : 2000);
+const CONCURRENCY = numberArg("concurrency", 16);
+const PGBENCH_SECONDS = numberArg("pgbench-seconds", quick ? 3 : 15);
+const REFERRERS = quick ? 100 : 1000;
+
+async function scalar(sqlText: string): Promise<bigint> {
+  const client = new pg.Client({ connectionString: BENCH_DATABASE_URL });
+  await client.connect();
+  try {
+    return BigInt((await client.query(sqlText)).rows[0].n);
+  } finally {
+    await client.end();
+  }
+}
+const deadlocks = () =>
+  scalar("SELECT deadlocks::text AS n FROM pg_stat_database WHERE datname = current_database()");
+
+async function statementsCounter(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^twinrail_db_statements_total (\d+)/m.exec(text)?.[1] ?? Number.NaN);
+}
+
+function orderPaid(ref: string, code: string) {
+  return {
+    type: "order.paid",
+    data: {
+      orderReference: ref,
+      amountPaid: "170000",
+      currency: "UAH",
+      paymentRail: "card",
+      paidAt: new Date().toISOString(),
+      order: {
+        orderReference: ref,
+        buyerMemberId: `m_buyer_${ref}`,
+        refCode: code,
+        currency: "UAH",
+        lines: [
+          { lineId: "l1", vendorId: "v_books", productId: "p_novel", quantity: 2, unitAmount: "25000" },
+          { lineId: "l2", vendorId: "v_games", productId: "p_chess", quantity: 1, unitAmount: "120000" },
+        ],
+        shippingAmount: "0",
+        discountAmount: "0",
+      },
+    },
+  };
+}
+
+function signed(secret: string, id: string, event: unknown): PreparedRequest {
+  const body = JSON.stringify(event);
+  const timestamp = Math.floor(Date.now() / 1000);
+  return {
+    method: "POST",
+    path: "/v1/webhooks/payments",
+    headers: {
+      "content-type": "application/json",
+      "webhook-id": id,
+      "webhook-timestamp": String(timestamp),
+      "webhook-signature": signWebhook(secret, id, timestamp, body),
+    },
+    body,
+  };
+}
+
+async function main() {
+  const schema = scratchSchema("bench_ingest");
+  const secret = `whsec_${randomBytes(24).toString("base64")}`;
+  const connection = await connect({ databaseUrl: BENCH_DATABASE_URL, schema });
+  let service: Awaited<ReturnType<typeof startService>> | undefined;
+  let failed = false;
+  try {
+    await migrate(connection.db);
+    const db = connection.db;
+    await upsertVendor(db, SYSTEM, { vendorId: "v_books", name: "Books", platformFeeBps: 1000, holdDays: 0 });
+    await upsertVendor(db, SYSTEM, {
+      vendorId: "v_games",
+      name: "Games",
+      referralCommissionBps: 800,
+      platformFeeBps: 1200,
+      holdDays: 7,
+    });
+    await upsertProduct(db, SYSTEM, {
+      productId: "p_novel",
+      vendorId: "v_books",
+      referralCommissionBps: 1000,
+    });
+    await upsertProduct(db, SYSTEM, {
+      productId: "p_chess",
+      vendorId: "v_games",
+      referralCommissionBps: null,
+    });
+    const codes: string[] = [];
+    for (let i = 0; i < REFERRERS; i++) {
+      await registerMember(db, SYSTEM, { memberId: `m_ref${i}` });
+      codes.push((await issueCode(db, SYSTEM, `m_ref${i}`)).code);
+    }
+    await registerMember(db, SYSTEM, { memberId: "m_hot", displayName: "Hot" });
+    const hot = (await issueCode(db, SYSTEM, "m_hot")).code;
+
+    service = await startService({
+      DATABASE_URL: BENCH_DATABASE_URL,
+      DATABASE_SCHEMA: schema,
+      PORT: "0",
+      DEMO: "0",
+      JOBS: "0",
+      RATE_LIMIT_PUBLIC: "0",
+      WEBHOOK_SECRET: secret,
+      COOKIE_SECRET: randomBytes(32).toString("hex"),
+      IP_HASH_SECRET: randomBytes(32).toString("hex"),
+      MEMBER_TOKEN_SECRET: randomBytes(32).toString("hex"),
+      CRON_SECRET: randomBytes(16).toString("hex"),
+    });
+    const url = service.url;
+
+    // Warm-up (JIT, pool) and statements per event, one delivery at a time.
+    await load(url, [signed(secret, "evt_warm_0", orderPaid("ord_warm_0", codes[0]!))], 1);
+    // Reading /metrics costs statements of its own: measured, and subtracted.
+    let before = await statementsCounter(url);
+    const metricsCost = (await statementsCounter(url)) - before;
+    before = await statementsCounter(url);
+    await load(url, [signed(secret, "evt_stmt_1", orderPaid("ord_stmt_1", codes[1]!))], 1);
+    const withOrder = (await statementsCounter(url)) - before - metricsCost;
+    before = await statementsCounter(url);
+    await load(url, [signed(secret, "evt_stmt_1", orderPaid("ord_stmt_1", codes[1]!))], 1);
+    const duplicate = (await statementsCounter(url)) - before - metricsCost;
+    const warm = Array.from({ length: 100 }, (_, i) =>
+      signed(secret, `evt_warm_${i + 1}`, orderPaid(`ord_warm_${i + 1}`, codes[i % codes.length]!)),
+    );
+    await load(url, warm, CONCURRENCY);
+
+    const tps = pgbenchTps(PGBENCH_SECONDS, CONCURRENCY);
+    const deadlocksBefore = await deadlocks();
+    const spreadRequests = Array.from({ length: ORDERS }, (_, i) =>
+      signed(secret, `evt_spread_${i}`, orderPaid(`ord_spread_${i}`, codes[i % codes.length]!)),
+    );
+    const cpu0 = { service: cpuSeconds(service.child.pid!), postgres: postgresCpuSeconds() };
+    const spread = await load(url, spreadRequests, CONCURRENCY);
+    const cpu1 = { service: cpuSeconds(service.child.pid!), postgres: postgresCpuSeconds() };
+    const hotRequests = Array.from({ length: ORDERS }, (_, i) =>
+      signed(secret, `evt_hot_${i}`, orderPaid(`ord_hot_${i}`, hot)),
+    );
+    const hotRun = await load(url, hotRequests, CONCURRENCY);
+    const deadlocksDuring = (await deadlocks()) - deadlocksBefore;
+    const hotRewards = await scalar(
+      `SELECT count(*)::text AS n FROM ${schema}.referral_rewards WHERE referrer_member_id = 'm_hot'`,
+    );
+
+    const line = (name: string, r: typeof spread) =>
+      `${name.padEnd(30)} ${fmt(r.perSecond, 1).padStart(8)} /s   p50 ${fmt(r.p50Ms, 1)} ms   p99 ${fmt(r.p99Ms, 1)} ms   ${JSON.stringify(r.statuses)}`;
+    console.log(`\ningest (${ORDERS} order.paid per phase, concurrency ${CONCURRENCY}, PostgreSQL)`);
+    console.log(
+      `${"pgbench TPC-B-like (baseline)".padEnd(30)} ${fmt(tps, 1).padStart(8)} tps  (${CONCURRENCY} clients, ${PGBENCH_SECONDS} s)`,
+    );
+    console.log(line(`spread (${REFERRERS} referrers)`, spread));
+    console.log(line("one hot referrer", hotRun));
+    console.log(
+      `statements per order.paid with data.order: ${withOrder} (+ BEGIN/COMMIT); duplicate: ${duplicate}`,
+    );
+    console.log(
+      `CPU per order.paid (spread): service ${fmt(((cpu1.service - cpu0.service) * 1000) / ORDERS, 2)} ms, PostgreSQL ${fmt(((cpu1.postgres - cpu0.postgres) * 1000) / ORDERS, 2)} ms (all server processes; other load on the machine counts too)`,
+    );
+    console.log(
+      `deadlocks during the run: ${deadlocksDuring}; hot referrer rewards: ${hotRewards}/${ORDERS}`,
+    );
+    console.log(
+      `ingest: spread ${fmt(spread.perSecond, 1)}/s = ${(spread.perSecond / tps).toFixed(3)}x pgbench ${fmt(tps, 1)} tps; hot ${fmt(hotRun.perSecond, 1)}/s = ${(hotRun.perSecond / spread.perSecond).toFixed(2)}x spread`,
+    );
+    const all200 = (r: typeof spread) => r.statuses["200"] === r.requests;
+    if (!all200(spread) || !all200(hotRun) || deadlocksDuring !== 0n || hotRewards !== BigInt(ORDERS)) {
+      console.error("FAILED: a delivery was not 200, a deadlock happened, or a reward is missing");
+      failed = true;
+    }
+  } finally {
+    await service?.stop();
+    await connection.close();
+    await dropSchema(schema);
+  }
+  if (failed) process.exit(1);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
