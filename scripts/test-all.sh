@@ -76,6 +76,15 @@ if [ -n "$(ls test/e2e/*.test.ts 2>/dev/null)" ]; then
   fi
 fi
 
+section "benchmarks, quick run (npm run bench -- --quick: the scripts keep working; figures from the full run)"
+if $pg_up && command -v wrk >/dev/null; then
+  npx tsx scripts/bench/index.ts --quick
+elif [ "${CI:-}" = "true" ]; then
+  echo "the quick benchmark run needs PostgreSQL and wrk (required in CI)"; exit 1
+else
+  skipped+=("benchmarks: they need PostgreSQL at $PG_URL and wrk (apt-get install -y wrk)")
+fi
+
 section "demo smoke test (npm run demo)"
 npx tsx scripts/demo.ts
 
