@@ -160,6 +160,7 @@ const envSchema = z.object({
   TOKEN_WEI_PER_MINOR_UNIT: tokenRates,
   ATTRIBUTION_WINDOW_DAYS: int(1, 730).default(90),
   ATTRIBUTION_SCOPE: z.enum(["first_order", "window"]).default("first_order"),
+  // Auto-approval: pending rewards this many days old, with no refund, chargeback or fraud signal (0 = off).
   REWARD_HOLD_DAYS: int(0, 365).default(0),
   // Anti-abuse caps on signup attribution (0 = unlimited): per referrer per UTC month, per IP hash per UTC day.
   ATTRIBUTION_CAP_PER_REFERRER_MONTH: int(0, 1_000_000).default(0),
@@ -167,6 +168,7 @@ const envSchema = z.object({
   // Public endpoints: requests per client address per window, shared by all instances (0 = off).
   RATE_LIMIT_PUBLIC: int(0, 1_000_000).default(300),
   RATE_LIMIT_WINDOW_SECONDS: int(1, 3600).default(60),
+  IPV6_SUBNET_PREFIX: int(16, 128).default(64), // IPv6 clients are keyed by this prefix (rate limits, caps, signals)
   // Visit counting: buffered in memory, flushed at least every VISIT_FLUSH_MS or once VISIT_FLUSH_MAX wait.
   VISIT_FLUSH_MS: int(20, 60_000).default(1000),
   VISIT_FLUSH_MAX: int(1, 1_000_000).default(5000),
@@ -192,6 +194,7 @@ const envSchema = z.object({
   MINT_GLOBAL_BACKOFF_SECONDS: int(1, 86_400).default(60),
   MINT_GLOBAL_BACKOFF_MAX_SECONDS: int(1, 86_400).default(3600),
   SETTLEMENT_CRON: z.string().default("*/5 * * * *"),
+  AUTO_APPROVE_CRON: z.string().default("*/5 * * * *"),
   JOBS: bool.default(true),
 
   DEMO: bool.optional(),

@@ -81,21 +81,20 @@ class BoundedMap {
 /** Every cache in this process; `codesChanged()` reaches them all. */
 const caches = new Set<CodeCache>();
 
-/** How long a cache waits at most for the version of a `codesChanged()` (a rolled-back change never takes one). */
-const HOLD_MS = 2000;
-/** Poll period while a change announced here is waited for. */
-const HOLD_POLL_MS = 10;
+/** After a `codesChanged()`, memory is bypassed until a poll that started at least this long after it. */
+const HOLD_MS = 100;
 
 /**
  * Tells every code cache in this process that a code or an owner's display name is changing (called
  * by `issueCode` and `updateMember` inside their transaction, just before it commits). Each cache at
- * once stops answering from memory — every lookup reads the database — and polls the version row
- * every 10 ms until that transaction's commit shows up there (at most 2 s: a rollback shows nothing),
- * then applies it. So in this process neither the state before the change nor a load racing it is
- * served after the commit. Other processes see it at their next poll (≤ `pollMs`).
+ * once stops answering from memory — every lookup reads the database, known or unknown code alike —
+ * until a poll that started at least 100 ms after the last such call has completed (and applied
+ * whatever was committed by then). The commit follows the call by one round trip, so in this process
+ * the state before the change is not served after it; a commit slower than 100 ms, or a rolled-back
+ * one, is still caught by the regular version poll. Other processes see it at their next poll (≤ `pollMs`).
  */
 export function codesChanged(): void {
-  for (const cache of caches) cache.hold(HOLD_MS);
+  for (const cache of caches) cache.hold();
 }
 
 /**
@@ -126,8 +125,8 @@ export class CodeCache {
   private readonly missMap: BoundedMap;
   private generation = 0;
   private version: string | undefined;
-  private holdUntil = 0;
-  private holdVersion: string | undefined;
+  private holding = false;
+  private lastHoldAt = 0;
   private holdTimer: NodeJS.Timeout | undefined;
   private lastFullLoad = 0;
   private inflight = new Map<string, Promise<PublicCode | null>>();
@@ -178,23 +177,32 @@ export class CodeCache {
     this.version = undefined;
   }
 
-  /** Stops answering from memory until the version moves (or `ms` pass), polling fast meanwhile. */
-  hold(ms: number): void {
+  /** Stops answering from memory until a poll started ≥ HOLD_MS after the last call has completed. */
+  hold(): void {
     if (this.closed) return;
-    if (this.holdUntil <= Date.now()) this.holdVersion = this.version;
-    this.holdUntil = Math.max(this.holdUntil, Date.now() + ms);
+    this.holding = true;
+    this.lastHoldAt = Date.now();
     this.generation += 1;
     this.counters.invalidations += 1;
     this.inflight.clear();
-    const tick = () => {
-      this.holdTimer = undefined;
-      if (this.closed || this.holdUntil <= Date.now()) return;
-      void this.poll().finally(() => {
-        if (!this.closed && this.holdUntil > Date.now())
-          this.holdTimer = setTimeout(tick, HOLD_POLL_MS).unref();
-      });
-    };
-    if (!this.holdTimer) this.holdTimer = setTimeout(tick, HOLD_POLL_MS).unref();
+    this.holdTimer ??= setTimeout(() => void this.releaseHold(), HOLD_MS).unref();
+  }
+
+  private async releaseHold(): Promise<void> {
+    this.holdTimer = undefined;
+    if (this.closed) return;
+    const wait = this.lastHoldAt + HOLD_MS - Date.now();
+    if (wait > 0) {
+      this.holdTimer = setTimeout(() => void this.releaseHold(), wait).unref();
+      return;
+    }
+    // A poll already running may have read before the commit: let it end, then one of our own.
+    await this.polling;
+    const startedAt = Date.now();
+    await this.poll();
+    const ok = this.pollFailures === 0;
+    if (ok && this.lastHoldAt + HOLD_MS <= startedAt) this.holding = false;
+    else if (!this.closed) this.holdTimer ??= setTimeout(() => void this.releaseHold(), HOLD_MS).unref();
   }
 
   /** The normalized form of a raw code, or "" when it cannot be one (answered as a miss like any other). */
@@ -205,7 +213,7 @@ export class CodeCache {
 
   /** The cached answer for a normalized key: a code, null (not an active code), or undefined (ask the database). */
   peek(key: string, now = Date.now()): PublicCode | null | undefined {
-    if (this.holdUntil > now) return undefined;
+    if (this.holding) return undefined;
     if (this.complete) {
       const value = this.all.get(key);
       if (value) this.counters.hits += 1;
@@ -252,7 +260,7 @@ export class CodeCache {
           const value = row ? { code: row.code, displayName: row.display_name } : null;
           if (this.inflight.get(key) === promise) this.inflight.delete(key);
           const now = Date.now();
-          if (generation === this.generation && !this.complete && this.holdUntil <= now) {
+          if (generation === this.generation && !this.complete && !this.holding) {
             (value ? this.hitsMap : this.missMap).set(key, { value, expiresAt: now + this.ttlMs });
           }
           return value;
@@ -279,28 +287,33 @@ export class CodeCache {
 
   /** One poll: a full load when needed, else the version and whatever changed since, in one statement. */
   poll(): Promise<void> {
-    this.polling ??= this.pollNow().finally(() => {
-      this.polling = undefined;
-    });
+    this.polling ??= this.pollNow().then(
+      () => {
+        this.polling = undefined;
+      },
+      () => {
+        this.polling = undefined;
+      },
+    );
     return this.polling;
   }
 
-  private async pollNow(): Promise<void> {
+  /** One poll; resolves to whether it succeeded. */
+  private async pollNow(): Promise<boolean> {
     try {
       const due =
         this.version === undefined || (this.complete && Date.now() - this.lastFullLoad > this.ttlMs * 10);
       if (due) await this.fullLoad();
       else await this.applyChanges();
       this.pollFailures = 0;
+      return true;
     } catch (error) {
       // Keep what we have: the next successful poll applies everything stamped since `version`.
       if (this.pollFailures === 0) {
         this.options.logger?.error({ err: error }, "code cache poll failed; serving what is cached");
       }
       this.pollFailures += 1;
-    }
-    if (this.holdUntil > 0 && this.version !== undefined && this.version !== this.holdVersion) {
-      this.holdUntil = 0;
+      return false;
     }
   }
 
@@ -324,7 +337,10 @@ export class CodeCache {
       LEFT JOIN members m ON m.member_id = c.owner_member_id
       WHERE v.id = 1`.execute(this.db);
     // A consistent snapshot with its version: later changes come with the next polls.
-    if (this.closed) return;
+    const version = result.rows[0]?.version;
+    if (this.closed || version === undefined) return;
+    // Older than what polls applied meanwhile: keep theirs.
+    if (this.version !== undefined && newer(this.version, version)) return;
     const all = new Map<string, PublicCode>();
     for (const row of result.rows) {
       if (row.code) all.set(row.code, { code: row.code, displayName: row.display_name });
@@ -334,7 +350,7 @@ export class CodeCache {
     this.complete = all.size <= this.maxEntries;
     this.hitsMap.clear();
     this.missMap.clear();
-    this.version = result.rows[0]?.version;
+    this.version = version;
     this.lastFullLoad = Date.now();
   }
 
@@ -352,7 +368,8 @@ export class CodeCache {
       LEFT JOIN members m ON m.member_id = c.owner_member_id
       WHERE v.id = 1`.execute(this.db);
     const version = result.rows[0]?.version;
-    if (version === undefined || version === this.version) return;
+    // Versions only grow; an answer older than what is applied already changes nothing.
+    if (version === undefined || !newer(version, this.version)) return;
     // Anything loaded before this point may predate these changes.
     this.generation += 1;
     this.counters.invalidations += 1;
@@ -374,6 +391,11 @@ export class CodeCache {
     }
     this.version = version;
   }
+}
+
+/** Whether version `a` is later than `b` (decimal strings of bigints; undefined is earliest). */
+function newer(a: string, b: string | undefined): boolean {
+  return b === undefined || BigInt(a) > BigInt(b);
 }
 
 declare module "../services.js" {

@@ -1,10 +1,12 @@
 import { Router } from "express";
 import { sql } from "kysely";
 import { databaseHealth, describeDbError } from "../../db/connect.js";
+import { transactionMetrics } from "../../db/transaction.js";
 import { AppError } from "../../errors.js";
 import { constantTimeEqual } from "../../lib/crypto.js";
 import type { Services } from "../../services.js";
 import { docsPage, openApiDocument } from "../openapi.js";
+import { publicPathMetrics } from "../public-metrics.js";
 
 const VERSION: string = require("../../../package.json").version;
 
@@ -127,6 +129,8 @@ export function opsRoutes(services: Services): Router {
       `twinrail_mint_gas_used_total ${minter.stats.gasUsed}`,
       "# TYPE twinrail_mint_last_success_timestamp_seconds gauge",
       `twinrail_mint_last_success_timestamp_seconds ${minter.stats.lastSuccessAt ? Math.floor(minter.stats.lastSuccessAt.getTime() / 1000) : 0}`,
+      ...publicPathMetrics(services),
+      ...transactionMetrics(),
     ];
     res.type("text/plain; version=0.0.4").send(`${lines.join("\n")}\n`);
   });

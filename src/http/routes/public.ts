@@ -1,8 +1,8 @@
 import type { Request, Response } from "express";
 import { Router } from "express";
 import { z } from "zod";
+import { codeCacheOf } from "../../attribution/code-cache.js";
 import { utcDay, visitorHash } from "../../attribution/ip-hash.js";
-import { normalizeCode } from "../../domain/codes.js";
 import {
   parseCookies,
   REF_COOKIE,
@@ -19,24 +19,21 @@ const DAY_MS = 86_400_000;
 /** Signed in place of a real code on the unknown-code path, so both paths do the same work. */
 const NO_CODE = "NO-CODE";
 
-/** Looks a code up as the public sees it: only an active code counts. Always one query, whatever the input. */
+/**
+ * Looks a code up as the public sees it: only an active code counts. From the shared in-process
+ * cache (`src/attribution/code-cache.ts`), which caches misses too: whatever the input, the same work.
+ */
 async function activeCode(services: Services, raw: unknown) {
-  const normalized = normalizeCode(raw);
-  const code = normalized.ok ? normalized.code : "";
-  const row = await services.db
-    .selectFrom("referral_codes as c")
-    .innerJoin("members as m", "m.member_id", "c.owner_member_id")
-    .select(["c.code", "m.display_name"])
-    .where("c.code", "=", code)
-    .where("c.active", "=", true)
-    .executeTakeFirst();
-  return row;
+  const row = await codeCacheOf(services).lookup(raw);
+  return row ? { code: row.code, display_name: row.displayName } : undefined;
 }
 
 /**
  * The public surface: referral links, visit tracking and the badge. No auth, rate-limited per client
  * address (shared across instances). Unknown and valid codes get the same status and the same work
- * (one lookup, the same HMACs); only a valid code sets cookies and counts a visit, in memory.
+ * (one cached lookup, the same HMACs); only a valid code sets cookies and counts a visit, in memory.
+ * `GET /r/:code` itself is answered by the plain node:http handler in `src/http/fast-redirect.ts`
+ * in front of express; the route here serves what that one hands on (HEAD) and keeps the contract.
  */
 export function publicRoutes(services: Services): Router {
   const router = Router();
