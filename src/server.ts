@@ -1,10 +1,14 @@
 import { createServer, type Server } from "node:http";
 import cron, { type ScheduledTask } from "node-cron";
+import { CodeCache } from "./attribution/code-cache.js";
+import { setIpv6SubnetPrefix } from "./attribution/ip-hash.js";
 import { connectChain } from "./chain/index.js";
 import type { Config } from "./config.js";
 import { connect } from "./db/connect.js";
 import { migrate } from "./db/migrate.js";
 import { createApp } from "./http/app.js";
+import { createFastRedirect, type TrustFn } from "./http/fast-redirect.js";
+import { RateLimiter } from "./http/middleware/rate-limit.js";
 import { createMinter, minterConfig } from "./jobs/minter.js";
 import { markSettlementsDue } from "./jobs/settlements.js";
 import { pruneVisits } from "./ledger/prune-visits.js";
@@ -26,6 +30,7 @@ export async function startServer(
 ): Promise<Running> {
   const started = performance.now();
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
+  setIpv6SubnetPrefix(config.IPV6_SUBNET_PREFIX);
   for (const name of config.generatedSecrets) {
     // Expected in the demo (the demo file carries them); a warning anywhere else.
     logger[config.demo ? "info" : "warn"](
@@ -81,6 +86,19 @@ export async function startServer(
   });
   services.visits = visits;
   visits.start();
+  // Public code lookups from memory (invalidated through code_cache_version), and the shared rate
+  // limit counted locally and flushed every 250 ms.
+  const codeCache = new CodeCache(connection.db, { logger: logger.child({ job: "code-cache" }) });
+  await codeCache.start();
+  services.codeCache = codeCache;
+  const rateLimiter = new RateLimiter(connection.db, {
+    limit: config.RATE_LIMIT_PUBLIC,
+    windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS,
+    secret: config.secrets.ipHash,
+    logger: logger.child({ job: "rate-limit" }),
+  });
+  services.rateLimiter = rateLimiter;
+  rateLimiter.start();
 
   const tasks: ScheduledTask[] = [];
   if (config.JOBS) {
@@ -130,7 +148,13 @@ export async function startServer(
       landingUrl: config.LANDING_URL ?? `${publicBaseUrl}/shop/`,
     });
   }
-  server.on("request", createApp(services));
+  // GET /r/:code is answered by a plain node:http handler (no express, no per-request log line);
+  // everything else, and whatever that handler does not own, goes to the express app.
+  const app = createApp(services);
+  const fastRedirect = createFastRedirect(services, { trust: app.get("trust proxy fn") as TrustFn });
+  server.on("request", (req, res) => {
+    if (!fastRedirect(req, res)) app(req, res);
+  });
   const url = services.config.publicBaseUrl;
   logger.info({ url, readyMs: Math.round(performance.now() - started) }, "twinrail ready");
 
@@ -149,6 +173,8 @@ export async function startServer(
       await visits
         .close()
         .catch((error) => logger.error({ err: error, lost: visits.size }, "final visit flush failed"));
+      codeCache.close();
+      await rateLimiter.close();
       await chain.close();
       await connection.close();
     },
