@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { type Request, Router } from "express";
 import { z } from "zod";
+import { TEXT_MAX } from "../../db/limits.js";
 import { AppError } from "../../errors.js";
 import { createApiKey } from "../../ledger/api-keys.js";
 import { SYSTEM } from "../../ledger/audit.js";
@@ -9,7 +10,7 @@ import { orderResult } from "../../ledger/create-order.js";
 import { parseCookies, REF_COOKIE } from "../../lib/cookies.js";
 import { signWebhook } from "../../lib/standard-webhooks.js";
 import type { Services } from "../../services.js";
-import { id, parse } from "../validate.js";
+import { id, parse, text } from "../validate.js";
 
 /** The demo storefront's catalogue: the products `seedDemo` registers, with prices the shop owns. */
 export const DEMO_PRODUCTS = [
@@ -42,13 +43,19 @@ const CURRENCY = "UAH";
 
 const checkoutBody = z.object({
   buyerId: id,
-  buyerName: z.string().trim().min(1).max(120).optional(),
-  refCode: z.string().max(64).nullish(),
+  buyerName: text(TEXT_MAX.displayName, { trim: true, min: 1 }).optional(),
+  refCode: text(64).nullish(),
   items: z
-    .array(z.object({ productId: z.string().max(64), quantity: z.number().int().min(1).max(20) }))
+    .array(z.object({ productId: text(64), quantity: z.number().int().min(1).max(20) }))
     .min(1)
     .max(10),
 });
+
+/**
+ * The shape of a signed `tw_ref` value (`CODE.<issued>.<base64url hmac>`, see lib/cookies.ts): anything
+ * else is not forwarded, since it could not be genuine and may not even be a valid header value.
+ */
+const signedRefCookie = z.string().regex(/^[A-Za-z0-9_.-]{1,512}$/);
 
 /**
  * Demo only (mounted when `config.demo`): plays the host marketplace's backend for the `/shop/` page.
@@ -104,7 +111,8 @@ export function demoShopRoutes(services: Services): Router {
     });
     const bearer = { authorization: `Bearer ${await key()}` };
     // A host forwards its visitor's signed first-touch cookie; the explicit code is the snippet's.
-    const signedRef = parseCookies(req.get("cookie"))[REF_COOKIE];
+    const forwarded = signedRefCookie.safeParse(parseCookies(req.get("cookie"))[REF_COOKIE]);
+    const signedRef = forwarded.success ? forwarded.data : undefined;
     const cookie = signedRef ? { cookie: `${REF_COOKIE}=${signedRef}` } : {};
 
     const signup = await call(

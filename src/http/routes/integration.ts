@@ -1,5 +1,6 @@
 import { type Request, Router } from "express";
 import { z } from "zod";
+import { AMOUNT_MAX, HOLD_DAYS_MAX, PLATFORM_FEE_BPS_MAX, QUANTITY_MAX, TEXT_MAX } from "../../db/limits.js";
 import { AppError } from "../../errors.js";
 import { createOrder } from "../../ledger/create-order.js";
 import { issueCode } from "../../ledger/issue-code.js";
@@ -9,48 +10,94 @@ import { parseCookies, REF_COOKIE, verifyCookieValue } from "../../lib/cookies.j
 import type { Services } from "../../services.js";
 import { actorOf, requireRole } from "../middleware/auth.js";
 import { idempotency } from "../middleware/idempotency.js";
-import { amount, bps, currency, id, parse, wallet } from "../validate.js";
+import { amount, bps, currency, id, parse, text, wallet } from "../validate.js";
 
 export const memberBody = z.object({
   memberId: id,
-  displayName: z.string().trim().min(1).max(120).nullish(),
+  displayName: text(TEXT_MAX.displayName, { trim: true, min: 1 }).nullish(),
   walletAddress: wallet.nullish(),
-  refCode: z.string().max(256).nullish(),
-  clickId: z.string().max(256).nullish(),
+  refCode: text(256).nullish(),
+  clickId: text(256).nullish(),
   // The end user's address as the host saw it (for caps and fraud signals); stored only as a keyed hash.
   clientIp: z.union([z.ipv4(), z.ipv6()]).nullish(),
 });
 
-export const orderBody = z.object({
-  orderReference: id,
-  buyerMemberId: id.nullish(),
-  refCode: z.string().max(256).nullish(),
-  clickId: z.string().max(256).nullish(),
-  currency,
-  lines: z
-    .array(
-      z.object({
-        lineId: id,
-        vendorId: id,
-        productId: id.nullish(),
-        quantity: z.number().int().positive().max(1_000_000),
-        unitAmount: amount,
-      }),
-    )
-    .min(1)
-    .max(500),
-  shippingAmount: amount.default(0n),
-  discountAmount: amount.default(0n),
-  clientIp: z.union([z.ipv4(), z.ipv6()]).nullish(),
-});
+export const orderBody = z
+  .object({
+    orderReference: id,
+    buyerMemberId: id.nullish(),
+    refCode: text(256).nullish(),
+    clickId: text(256).nullish(),
+    currency,
+    lines: z
+      .array(
+        z.object({
+          lineId: id,
+          vendorId: id,
+          productId: id.nullish(),
+          // The API's own cap, well inside the integer column (QUANTITY_MAX).
+          quantity: z.number().int().positive().max(Math.min(1_000_000, QUANTITY_MAX)),
+          unitAmount: amount,
+        }),
+      )
+      .min(1)
+      .max(500),
+    shippingAmount: amount.default(0n),
+    discountAmount: amount.default(0n),
+    clientIp: z.union([z.ipv4(), z.ipv6()]).nullish(),
+  })
+  .superRefine((order, ctx) => {
+    // The amounts the database derives (0001_init.sql: order_lines.subtotal, orders.merchandise_amount,
+    // orders.gross_amount) are bigint too: refused here, before the transaction, not by an overflow.
+    // zod runs this even when a field failed above, so only a well-typed body is summed.
+    if (!Array.isArray(order.lines)) return;
+    const amounts = [
+      order.shippingAmount,
+      order.discountAmount,
+      ...order.lines.map((line) => line?.unitAmount),
+    ];
+    if (amounts.some((value) => typeof value !== "bigint")) return;
+    if (order.lines.some((line) => !Number.isSafeInteger(line.quantity))) return;
+    let merchandise = 0n;
+    let lineOverflow = false;
+    for (const [index, line] of order.lines.entries()) {
+      const subtotal = BigInt(line.quantity) * line.unitAmount;
+      if (subtotal > AMOUNT_MAX) {
+        lineOverflow = true;
+        ctx.addIssue({
+          code: "custom",
+          path: ["lines", index, "unitAmount"],
+          message: `quantity × unitAmount = ${subtotal} exceeds ${AMOUNT_MAX}`,
+        });
+      }
+      merchandise += subtotal;
+    }
+    if (lineOverflow) return;
+    if (merchandise > AMOUNT_MAX) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["lines"],
+        message: `the line subtotals sum to ${merchandise}, above ${AMOUNT_MAX}`,
+      });
+      return;
+    }
+    const gross = merchandise - order.discountAmount + order.shippingAmount;
+    if (gross > AMOUNT_MAX) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["shippingAmount"],
+        message: `merchandise − discount + shipping = ${gross} exceeds ${AMOUNT_MAX}`,
+      });
+    }
+  });
 
 export const memberPatchBody = memberBody.pick({ displayName: true, walletAddress: true }).strict();
-export const codeBody = z.object({ rotate: z.boolean().optional(), vanity: z.string().max(64).optional() });
+export const codeBody = z.object({ rotate: z.boolean().optional(), vanity: text(64).optional() });
 export const vendorBody = z.object({
-  name: z.string().trim().min(1).max(200),
+  name: text(TEXT_MAX.vendorName, { trim: true, min: 1 }),
   referralCommissionBps: bps.nullish(),
-  platformFeeBps: z.number().int().min(0).max(10_000),
-  holdDays: z.number().int().min(0).max(365),
+  platformFeeBps: z.number().int().min(0).max(PLATFORM_FEE_BPS_MAX),
+  holdDays: z.number().int().min(0).max(HOLD_DAYS_MAX),
 });
 export const productBody = z.object({ vendorId: id, referralCommissionBps: bps.nullable() });
 

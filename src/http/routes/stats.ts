@@ -6,10 +6,9 @@ import { AppError } from "../../errors.js";
 import { VISIT_DAYS_KEPT } from "../../ledger/prune-visits.js";
 import type { Services } from "../../services.js";
 import { requireRole } from "../middleware/auth.js";
-import { parse } from "../validate.js";
+import { instant, parse } from "../validate.js";
 
 const DAY_MS = 86_400_000;
-const instant = z.union([z.iso.date(), z.iso.datetime({ offset: true })]);
 
 const num = (value: unknown) => Number(value ?? 0);
 const str = (value: unknown) => String(value ?? 0);

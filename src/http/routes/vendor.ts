@@ -10,15 +10,9 @@ import {
 } from "../../ledger/vendor-statements.js";
 import type { Services } from "../../services.js";
 import { requireRole } from "../middleware/auth.js";
-import { id, parse, rowId } from "../validate.js";
+import { id, instant, parse, rowId } from "../validate.js";
 
 const SETTLEMENT_STATUSES = ["pending", "due", "in_payout", "paid", "held", "cancelled"] as const;
-// A date (start of that UTC day) or a full ISO timestamp.
-const instant = z.union([
-  z.iso.date().transform((value) => new Date(`${value}T00:00:00Z`)),
-  z.iso.datetime({ offset: true }).transform((value) => new Date(value)),
-]);
-
 const rangeQuery = z.object({
   from: instant.optional(),
   to: instant.optional(),

@@ -1,6 +1,7 @@
 import express, { Router } from "express";
 import { z } from "zod";
 import type { DbOrTx } from "../../db/connect.js";
+import { DISPUTE_ID_MAX, TEXT_MAX } from "../../db/limits.js";
 import { AppError } from "../../errors.js";
 import { recordChargeback } from "../../ledger/record-chargeback.js";
 import { recordMembershipPaid } from "../../ledger/record-membership-paid.js";
@@ -10,7 +11,7 @@ import { recordWebhook, type WebhookOutcome } from "../../ledger/record-webhook.
 import { sha256Hex } from "../../lib/crypto.js";
 import { verifyWebhook } from "../../lib/standard-webhooks.js";
 import type { Services } from "../../services.js";
-import { amount, currency, id, parse } from "../validate.js";
+import { amount, currency, id, parse, text, timestamp } from "../validate.js";
 import { orderBody } from "./integration.js";
 
 export const orderPaid = z.object({
@@ -20,19 +21,26 @@ export const orderPaid = z.object({
     amountPaid: amount,
     currency,
     paymentRail: z.enum(["card", "credit"]),
-    paidAt: z.iso.datetime({ offset: true }).transform((value) => new Date(value)),
+    paidAt: timestamp,
     order: orderBody.optional(),
   }),
 });
 
-const timestamp = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
-const eventKey = z.string().min(1).max(256);
+/** `order_refunds.refund_id` (its CHECK, via `TEXT_MAX.refundId`). */
+const refundId = text(TEXT_MAX.refundId, { min: 1 });
+/**
+ * `disputes.dispute_id`, and room for the refund id a lost dispute derives from it
+ * (`dispute:<disputeId>` in `order_refunds.refund_id`): see `DISPUTE_ID_MAX`.
+ */
+const disputeId = text(DISPUTE_ID_MAX, { min: 1 });
+/** The `webhook-id` header, stored as `webhook_events.event_id`. */
+const webhookIdHeader = z.string().max(TEXT_MAX.webhookEventId).optional();
 
 export const orderRefunded = z.object({
   type: z.literal("order.refunded"),
   data: z.object({
     orderReference: id,
-    refundId: eventKey,
+    refundId,
     amountRefunded: amount.refine((value) => value > 0n, "must be positive"),
     refundedAt: timestamp,
   }),
@@ -42,7 +50,7 @@ export const orderChargeback = z.object({
   type: z.literal("order.chargeback"),
   data: z.object({
     orderReference: id,
-    disputeId: eventKey,
+    disputeId,
     status: z.enum(["opened", "won", "lost"]),
     amount,
   }),
@@ -59,7 +67,7 @@ export const membershipPaid = z.object({
   }),
 });
 
-const envelope = z.object({ type: z.string().min(1).max(100), data: z.unknown() });
+const envelope = z.object({ type: text(100, { min: 1 }), data: z.unknown() });
 
 const HANDLED = new Set(["order.paid", "order.refunded", "order.chargeback", "membership.paid"]);
 
@@ -71,6 +79,8 @@ export function webhookRoutes(services: Services): Router {
   const router = Router();
   router.post("/v1/webhooks/payments", express.raw({ type: () => true, limit: "1mb" }), async (req, res) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    // Checked before the signature: an id the event table cannot hold is a 400 whoever sent it.
+    parse(webhookIdHeader, req.get("webhook-id"), "header.webhook-id");
     const verdict = verifyWebhook(
       services.config.secrets.webhook,
       {
