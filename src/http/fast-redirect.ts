@@ -122,7 +122,7 @@ export function createFastRedirect(
     if (httpsBase) return true;
     const socket = req.socket as IncomingMessage["socket"] & { encrypted?: boolean };
     if (socket.encrypted) return true;
-    if (!trust || !trust(socket.remoteAddress ?? "", 0)) return false;
+    if (!trust?.(socket.remoteAddress ?? "", 0)) return false;
     const header = req.headers["x-forwarded-proto"];
     const value = typeof header === "string" ? header : "";
     const index = value.indexOf(",");
@@ -210,8 +210,7 @@ export function createFastRedirect(
     stats.redirects += 1;
 
     // express's redirect body: text/plain unless the client prefers HTML.
-    const accept = req.headers.accept;
-    const html = accept !== undefined && accept.includes("text/html");
+    const html = req.headers.accept?.includes("text/html") === true;
     const body = html
       ? `<!DOCTYPE html><head><title>Found</title></head><body><p>Found. Redirecting to ${escapeHtml(location)}</p></body>`
       : `Found. Redirecting to ${location}`;
