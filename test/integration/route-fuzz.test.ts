@@ -19,7 +19,7 @@ import {
  * a new route cannot be left out. FUZZ_RUNS raises the run count (one request per run; shrinking a
  * failure sends more, and every request is counted).
  */
-const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 1000);
+const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 600);
 const FUZZ_SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 
 type Auth = "none" | "admin" | "integration" | "vendor" | "member" | "cron" | "webhook";
