@@ -4,6 +4,7 @@ import helmet from "helmet";
 import { pinoHttp } from "pino-http";
 import { errSerializer } from "../logger.js";
 import type { Services } from "../services.js";
+import { refuseDeepBodies } from "./middleware/body-depth.js";
 import { notFound, problemHandler } from "./middleware/problem.js";
 import { adminRoutes } from "./routes/admin.js";
 import { demoShopRoutes } from "./routes/demo-shop.js";
@@ -53,6 +54,7 @@ export function createApp(services: Services): Express {
   // The webhook needs its raw bytes for the signature: mounted before the JSON parser.
   app.use(webhookRoutes(services));
   app.use(express.json({ limit: "256kb" }));
+  app.use(refuseDeepBodies);
   app.use(webRoutes(services));
   if (services.config.demo) app.use(demoShopRoutes(services));
   app.use(opsRoutes(services));

@@ -36,8 +36,9 @@ export function verifyMemberToken(
       exp?: unknown;
       nbf?: unknown;
     };
-    if (typeof claims.sub !== "string" || claims.sub.length === 0 || claims.sub.length > 128)
-      return undefined;
+    // A member id as the API accepts it (src/http/validate.ts `id`): never NUL or other bytes the
+    // database cannot store.
+    if (typeof claims.sub !== "string" || !/^[A-Za-z0-9_.:@-]{1,128}$/.test(claims.sub)) return undefined;
     if (typeof claims.exp !== "number" || claims.exp * 1000 <= now) return undefined;
     if (typeof claims.nbf === "number" && claims.nbf * 1000 > now + 60_000) return undefined;
     return { memberId: claims.sub };

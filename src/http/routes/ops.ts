@@ -79,6 +79,10 @@ export function opsRoutes(services: Services): Router {
         lastRunAt: minter.stats.lastRunAt?.toISOString() ?? null,
         lastSuccessAt: minter.stats.lastSuccessAt?.toISOString() ?? null,
         lastError: minter.stats.lastError,
+        // Rewards the period mint cap holds back until the next period (partial batches still mint).
+        waitingForPeriod: minter.stats.waitingForPeriod,
+        waitingForPeriodWei: minter.stats.waitingForPeriodWei.toString(),
+        nextPeriodAt: minter.stats.nextPeriodAt?.toISOString() ?? null,
         queue: database.ok
           ? await withTimeout(mintQueue(), READY_DB_TIMEOUT_MS, "queue query timed out").catch(() => null)
           : null,
@@ -107,6 +111,12 @@ export function opsRoutes(services: Services): Router {
       "# HELP twinrail_mint_blocked 1 while the minter backs off after a global revert (paused, mint cap).",
       "# TYPE twinrail_mint_blocked gauge",
       `twinrail_mint_blocked ${stats.blockedReason ? 1 : 0}`,
+      "# HELP twinrail_mint_waiting_for_period Rewards the last run held back for the next period (mint cap).",
+      "# TYPE twinrail_mint_waiting_for_period gauge",
+      `twinrail_mint_waiting_for_period ${stats.waitingForPeriod}`,
+      "# HELP twinrail_mint_deferred_for_gas_total Claimed rewards moved to a later batch: the transaction would not fit them.",
+      "# TYPE twinrail_mint_deferred_for_gas_total counter",
+      `twinrail_mint_deferred_for_gas_total ${stats.deferredForGas}`,
       "# HELP twinrail_mint_failures_by_kind_total Minter failures by kind.",
       "# TYPE twinrail_mint_failures_by_kind_total counter",
       ...Object.entries(stats.failuresByKind).map(
@@ -177,21 +187,23 @@ export function opsRoutes(services: Services): Router {
     router.post("/v1/chain/rpc", async (req, res) => {
       const body = req.body as { id?: unknown; method?: unknown; params?: unknown } | undefined;
       const method = typeof body?.method === "string" ? body.method : "";
+      // JSON-RPC ids are strings, numbers or null; anything else is answered with null, never echoed.
+      const id = typeof body?.id === "string" || typeof body?.id === "number" ? body.id : null;
       if (!READ_ONLY_RPC.has(method)) {
         res.status(403).json({
           jsonrpc: "2.0",
-          id: body?.id ?? null,
+          id,
           error: { code: -32601, message: `${method || "method"} is not allowed here` },
         });
         return;
       }
       try {
         const result = await chain.publicClient.request({ method, params: body?.params ?? [] } as never);
-        res.json({ jsonrpc: "2.0", id: body?.id ?? null, result });
+        res.json({ jsonrpc: "2.0", id, result });
       } catch (error) {
         res.json({
           jsonrpc: "2.0",
-          id: body?.id ?? null,
+          id,
           error: { code: -32000, message: error instanceof Error ? error.message : String(error) },
         });
       }
