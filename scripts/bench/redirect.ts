@@ -10,8 +10,8 @@
  *
  * Three wrk runs, loopback only: (1) the bare server and (2) the service, both without a Lua script,
  * give the two req/s and their ratio; (3) the service again with a small Lua script that sends the
- * valid code until one second before the end (then an unknown code, which counts no visit, so nothing
- * countable is in flight when wrk stops) and counts the 302s that carry `?ref=`. After that run the
+ * valid code for N seconds and then, for 2 s more, an unknown code (which counts no visit, so nothing
+ * countable is in flight when wrk stops), counting the 302s that carry `?ref=`. After that run the
  * visit buffer is flushed and the stored visit count must equal wrk's count: otherwise exit 1.
  * The last line is the summary:
  *   redirect: <rps> req/s vs bare node:http <rps> req/s = <ratio>x, visits counted <n>/<n>
@@ -124,7 +124,17 @@ interface WrkResult {
 function wrk(url: string, seconds: number, script?: { file: string; args: string[] }): Promise<WrkResult> {
   const host = new URL(url).hostname;
   if (host !== "127.0.0.1") throw new Error(`bench targets 127.0.0.1 only, not ${host}`);
-  const argv = ["-t2", "-c64", `-d${seconds}s`, ...(script ? ["-s", script.file] : []), url];
+  // A long per-request timeout: on a loaded machine wrk must not give up on a request the server
+  // still answers (and counts).
+  const argv = [
+    "-t2",
+    "-c64",
+    `-d${seconds}s`,
+    "--timeout",
+    "10s",
+    ...(script ? ["-s", script.file] : []),
+    url,
+  ];
   if (script) argv.push("--", ...script.args);
   return new Promise((resolve, reject) => {
     execFile(WRK, argv, { timeout: (seconds + 30) * 1000 }, (error, stdout, stderr) => {
@@ -206,11 +216,12 @@ async function main() {
       `service GET /r/:code ${serviceRun.rps.toFixed(0).padStart(8)} req/s  (${serviceRun.requests} requests${serviceRun.errors ? `; ${serviceRun.errors}` : ""})`,
     );
 
-    // The counted run: valid code until 1 s before the end, then an unknown one.
+    // The counted run: the valid code for `seconds`, then 2 s of an unknown one, so that whatever is
+    // in flight when wrk stops counts no visit.
     const script = path.join(dir, "count.lua");
     writeFileSync(script, COUNTING_LUA);
-    const countedSeconds = Math.max(2, seconds);
-    const deadline = Date.now() + (countedSeconds - 1) * 1000;
+    const countedSeconds = seconds + 2;
+    const deadline = Date.now() + seconds * 1000;
     const countedRun = await wrk(`${serviceUrl}/r/${countedCode}`, countedSeconds, {
       file: script,
       args: [`/r/${countedCode}`, "/r/ZZZZNOPE9", String(deadline)],
@@ -222,7 +233,7 @@ async function main() {
     const counted = countedRun.counted ?? -1;
     const plainStored = await visitsOf(running, plainCode);
     console.log(
-      `counted run (Lua)    ${countedRun.rps.toFixed(0).padStart(8)} req/s  (wrk saw ${counted} redirects with ?ref=, ${stored} visits stored)`,
+      `counted run (Lua)    ${countedRun.rps.toFixed(0).padStart(8)} req/s  (wrk saw ${counted} redirects with ?ref=, ${stored} visits stored${countedRun.errors ? `; ${countedRun.errors}` : ""})`,
     );
     console.log(
       `plain run: ${plainStored} visits stored for its code over warm-up + run (not compared with wrk's ${serviceRun.requests}: requests in flight when wrk stops are served but not counted by wrk, hence the counted run)`,

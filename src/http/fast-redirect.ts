@@ -115,8 +115,14 @@ export function createFastRedirect(
     };
   }
   const locations = new Map<string, string>();
-  let expiresSecond = -1;
-  let expires = "";
+  const clock = {
+    second: -1,
+    day: "",
+    expires: "",
+    signed: new Map<string, string>(),
+    visitorsDay: "",
+    visitors: new Map<string, string>(),
+  };
 
   function isSecure(req: IncomingMessage, httpsBase: boolean): boolean {
     if (httpsBase) return true;
@@ -166,17 +172,42 @@ export function createFastRedirect(
     const b = built!;
     const { config } = b;
     const now = Date.now();
-    const nowDate = new Date(now);
-    const day = utcDay(nowDate);
+    const second = Math.floor(now / 1000);
+    if (second !== clock.second) {
+      // Per second: the day, the cookies' Expires, and the signatures (they sign the second).
+      clock.second = second;
+      clock.day = utcDay(new Date(now));
+      clock.expires = new Date(now + b.maxAgeMs).toUTCString();
+      clock.signed.clear();
+      if (clock.day !== clock.visitorsDay) {
+        clock.visitorsDay = clock.day;
+        clock.visitors.clear();
+      }
+    }
+    const day = clock.day;
     const userAgent = req.headers["user-agent"] ?? "";
-    const visitor = visitorHash(config.secrets.ipHash, day, ip, userAgent);
+    // The same HMACs for known and unknown codes, each computed once per (address, agent, day) and
+    // per (code, second): identical values, without two HMACs per request in a burst.
+    const visitorKey = `${ip}\n${userAgent}`;
+    let visitor = clock.visitors.get(visitorKey);
+    if (visitor === undefined) {
+      visitor = visitorHash(config.secrets.ipHash, day, ip, userAgent);
+      if (clock.visitors.size >= 4096) clock.visitors.clear();
+      clock.visitors.set(visitorKey, visitor);
+    }
     const cookieHeader = req.headers.cookie;
     const existing = cookieHeader
       ? verifyCookieValue(config.secrets.cookie, parseCookies(cookieHeader)[REF_COOKIE], {
           maxAgeDays: config.REF_COOKIE_DAYS,
         })
       : undefined;
-    const signed = signCookieValue(config.secrets.cookie, row?.code ?? NO_CODE, nowDate);
+    const signedCode = row?.code ?? NO_CODE;
+    let signed = clock.signed.get(signedCode);
+    if (signed === undefined) {
+      signed = signCookieValue(config.secrets.cookie, signedCode, new Date(now));
+      if (clock.signed.size >= 4096) clock.signed.clear();
+      clock.signed.set(signedCode, signed);
+    }
 
     let location = b.landing;
     const headers: string[] = ["cache-control", "no-store"];
@@ -190,12 +221,7 @@ export function createFastRedirect(
       }
       location = withRef;
       if (!existing) {
-        const second = Math.floor(now / 1000);
-        if (second !== expiresSecond) {
-          expiresSecond = second;
-          expires = new Date(now + b.maxAgeMs).toUTCString();
-        }
-        const tail = `${b.cookieAttributes}${expires}`;
+        const tail = `${b.cookieAttributes}${clock.expires}`;
         const secure = isSecure(req, b.httpsBase) ? "; Secure" : "";
         headers.push(
           "set-cookie",
