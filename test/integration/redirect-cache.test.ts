@@ -258,6 +258,20 @@ describe(`the shared rate limit without a write per request (${TEST_DB})`, () =>
     }
   });
 
+  it("lets requests through when the store is unavailable", async () => {
+    const t = await startTestInstance({ RATE_LIMIT_PUBLIC: "5", RATE_LIMIT_WINDOW_SECONDS: "3600" });
+    try {
+      // This instance's own schema (or PGlite): the store goes away under it.
+      await sql`DROP TABLE rate_limit_hits`.execute(t.services.db);
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i += 1) statuses.push((await t.request("GET", "/r/ANYCODE1")).status);
+      expect(statuses).toEqual([302, 302, 302]);
+      expect(t.services.rateLimiter!.stats.storeFailures).toBeGreaterThan(0);
+    } finally {
+      await t.close();
+    }
+  });
+
   it("keys IPv6 clients by their /64", async () => {
     const t = await startTestInstance({
       RATE_LIMIT_PUBLIC: "3",
