@@ -6,6 +6,7 @@ import { connectChain } from "./chain/index.js";
 import type { Config } from "./config.js";
 import { connect } from "./db/connect.js";
 import { migrate } from "./db/migrate.js";
+import { setTransactionLogger, statementCounter } from "./db/transaction.js";
 import { createApp } from "./http/app.js";
 import { createFastRedirect, type TrustFn } from "./http/fast-redirect.js";
 import { RateLimiter } from "./http/middleware/rate-limit.js";
@@ -76,7 +77,16 @@ export async function startServer(
     config: minterConfig(config, chain.confirmations),
     logger: logger.child({ job: "minter" }),
   });
-  const services: Services = { config, db: connection.db, dbKind: connection.kind, chain, minter, logger };
+  // Every statement the HTTP surface sends is counted (twinrail_db_statements_total); retries are logged.
+  setTransactionLogger(logger.child({ component: "transactions" }));
+  const services: Services = {
+    config,
+    db: connection.db.withPlugin(statementCounter),
+    dbKind: connection.kind,
+    chain,
+    minter,
+    logger,
+  };
   // Visits are counted in memory and flushed in batches; the flusher runs whatever JOBS says, since
   // without it no visit would ever be written.
   const visits = new VisitBuffer(connection.db, {
