@@ -10,6 +10,7 @@ import { setTransactionLogger, statementCounter } from "./db/transaction.js";
 import { createApp } from "./http/app.js";
 import { createFastRedirect, type TrustFn } from "./http/fast-redirect.js";
 import { RateLimiter } from "./http/middleware/rate-limit.js";
+import { autoApproveRewards } from "./jobs/auto-approve.js";
 import { createMinter, minterConfig } from "./jobs/minter.js";
 import { markSettlementsDue } from "./jobs/settlements.js";
 import { pruneVisits } from "./ledger/prune-visits.js";
@@ -129,6 +130,22 @@ export async function startServer(
           );
         },
         { name: "settlements", noOverlap: true },
+      ),
+      cron.schedule(
+        config.AUTO_APPROVE_CRON,
+        async () => {
+          if (config.REWARD_HOLD_DAYS === 0) return;
+          await autoApproveRewards(connection.db, { holdDays: config.REWARD_HOLD_DAYS })
+            .then((result) => {
+              if (result.approved.length > 0)
+                logger.info(
+                  { approved: result.approved.length, flagged: result.flagged.length },
+                  "auto-approved rewards",
+                );
+            })
+            .catch((error) => logger.error({ err: error }, "auto-approve job failed"));
+        },
+        { name: "auto-approve", noOverlap: true },
       ),
       cron.schedule(
         config.VISIT_RETENTION_CRON,

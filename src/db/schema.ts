@@ -252,7 +252,12 @@ export interface ReferralRewardsTable {
   clawback_netted_wei: ColumnType<string, string | bigint | undefined, string | bigint>;
   /** Fiat basis refunded after the reward was minted (or in flight), owed back as clawback debt (0002). */
   clawed_back_basis: Generated<bigint>;
+  /** Why a `held` reward is held; null in any other status (0008, cleared by trigger on leaving). */
+  hold_reason: ColumnType<HoldReason | null, HoldReason | null | undefined, HoldReason | null>;
 }
+
+/** 0008: why a reward is held (`dispute` leaves only through the dispute's outcome). */
+export type HoldReason = "dispute" | "amount_mismatch" | "review";
 
 export interface WebhookEventsTable {
   provider: string;
@@ -327,7 +332,13 @@ export interface DisputesTable {
   status: DisputeStatus;
   amount: bigint;
   held_reward_id: bigint | null;
-  held_reward_from: "pending_approval" | "approved" | null;
+  held_reward_from: "pending_approval" | "approved" | "held" | null;
+  /** The reason the reward was held for before the dispute took the hold over (0008). */
+  held_reward_hold_reason: ColumnType<
+    Exclude<HoldReason, "dispute"> | null,
+    Exclude<HoldReason, "dispute"> | null | undefined,
+    Exclude<HoldReason, "dispute"> | null
+  >;
   held_settlements: Json<Array<{ id: string; from: "pending" | "due" }>>;
   created_at: CreatedAt;
   updated_at: Timestamp;

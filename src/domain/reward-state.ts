@@ -33,7 +33,8 @@ export const REWARD_STATUSES: readonly RewardStatus[] = Object.freeze([
 /**
  * Allowed reward moves. `minting → approved` is the minter proving a batch unsent or unpaid on chain;
  * `failed → approved` is an admin retry; leaving `held` returns to the status it was held from (the
- * caller names it) or cancels. `minted`, `rejected` and `cancelled` are terminal: a refund after mint
+ * caller names it), is an admin's decision (`approved`/`rejected`, only for the hold reasons in
+ * `ADMIN_RELEASABLE_HOLDS`) or cancels. `minted`, `rejected` and `cancelled` are terminal: a refund after mint
  * is a clawback entry, not a status change.
  */
 export const REWARD_TRANSITIONS: Readonly<Record<RewardStatus, readonly RewardStatus[]>> = Object.freeze({
@@ -44,8 +45,47 @@ export const REWARD_TRANSITIONS: Readonly<Record<RewardStatus, readonly RewardSt
   rejected: [],
   cancelled: [],
   failed: ["approved"],
-  held: ["pending_approval", "approved", "cancelled"],
+  held: ["pending_approval", "approved", "rejected", "cancelled"],
 });
+
+/**
+ * Why a reward is `held`. `dispute`: a chargeback is open — only the dispute's outcome releases it
+ * (won → back where it was, lost → refunded); `amount_mismatch`: the payment differed from the order
+ * total; `review`: put aside for an admin.
+ */
+export type HoldReason = "dispute" | "amount_mismatch" | "review";
+
+export const HOLD_REASONS: readonly HoldReason[] = Object.freeze(["dispute", "amount_mismatch", "review"]);
+
+/** Hold reasons an admin may end by approving or rejecting the reward. */
+export const ADMIN_RELEASABLE_HOLDS: readonly HoldReason[] = Object.freeze(["amount_mismatch", "review"]);
+
+/** An admin's decision on a reward. */
+export type ReviewDecision = "approved" | "rejected";
+
+/**
+ * What an admin's approve/reject does to a reward in `status` (held for `holdReason`):
+ * `"apply"` moves it, `"unchanged"` means it is already there (a repeat changes nothing), and a
+ * `{ skip }` reason otherwise — `held_for_dispute` for a chargeback hold, `status_<status>` for a
+ * status the decision cannot leave.
+ */
+export function reviewOutcome(
+  status: RewardStatus,
+  holdReason: HoldReason | null,
+  decision: ReviewDecision,
+): "apply" | "unchanged" | { skip: string } {
+  if (status === decision) return "unchanged";
+  if (status === "held" && !(holdReason && ADMIN_RELEASABLE_HOLDS.includes(holdReason))) {
+    return { skip: holdReason === "dispute" ? "held_for_dispute" : "status_held" };
+  }
+  if (status === "minting") return { skip: `status_${status}` }; // the minter owns rewards in flight
+  return REWARD_TRANSITIONS[status].includes(decision) ? "apply" : { skip: `status_${status}` };
+}
+
+/** The statuses an admin's decision moves rewards from (the state machine, less what the minter owns). */
+export function reviewableFrom(decision: ReviewDecision): RewardStatus[] {
+  return REWARD_STATUSES.filter((status) => reviewOutcome(status, "review", decision) === "apply");
+}
 
 /** Whether a reward may move from `from` to `to` (a same-state "move" counts as allowed: it is a no-op). */
 export function canTransition(from: RewardStatus, to: RewardStatus): boolean {

@@ -5,7 +5,7 @@ import { AppError } from "../errors.js";
 import { type Actor, audit } from "./audit.js";
 import { recordRefund } from "./record-refund.js";
 import type { WebhookOutcome } from "./record-webhook.js";
-import { moveReward, moveSettlement } from "./status-changes.js";
+import { changeHoldReason, moveReward, moveSettlement } from "./status-changes.js";
 
 export interface ChargebackEvent {
   orderReference: string;
@@ -16,8 +16,9 @@ export interface ChargebackEvent {
 
 /**
  * `order.chargeback`, in the webhook's transaction. `opened` holds both rails (the reward if it is not
- * minted yet, the settlements not yet in a payout) and remembers what it held; `won` releases exactly
- * that; `lost` releases and then acts as a full refund of what is left (refund id `dispute:<id>`).
+ * minted yet — `hold_reason = 'dispute'`, which no admin can approve or reject; a reward already held for
+ * a mismatch or review is taken over — and the settlements not yet in a payout) and remembers what it
+ * held; `won` releases exactly that; `lost` releases and then acts as a full refund of what is left (refund id `dispute:<id>`).
  * A dispute moves opened → won | lost once; the same status again is a duplicate, any other move 409.
  */
 export async function recordChargeback(
@@ -67,6 +68,7 @@ export async function recordChargeback(
         amount: event.amount,
         held_reward_id: held.reward?.id ?? null,
         held_reward_from: held.reward?.from ?? null,
+        held_reward_hold_reason: held.reward?.holdReason ?? null,
         held_settlements: JSON.stringify(held.settlements),
       })
       .execute();
@@ -142,21 +144,39 @@ export async function recordChargeback(
 async function holdRails(trx: DbOrTx, actor: Actor, orderReference: string, disputeId: string) {
   const reward = await trx
     .selectFrom("referral_rewards")
-    .select(["id", "status"])
+    .select(["id", "status", "hold_reason"])
     .where("order_reference", "=", orderReference)
     .where("source", "=", "order")
     .forNoKeyUpdate()
     .executeTakeFirst();
-  let heldReward: { id: bigint; from: "pending_approval" | "approved" } | undefined;
+  let heldReward:
+    | {
+        id: bigint;
+        from: "pending_approval" | "approved" | "held";
+        holdReason: "amount_mismatch" | "review" | null;
+      }
+    | undefined;
   if (reward && (reward.status === "pending_approval" || reward.status === "approved")) {
     await moveReward(trx, actor, {
       id: reward.id,
       from: reward.status,
       to: "held",
+      holdReason: "dispute",
       action: "reward.held",
       detail: { disputeId },
     });
-    heldReward = { id: reward.id, from: reward.status };
+    heldReward = { id: reward.id, from: reward.status, holdReason: null };
+  } else if (reward?.status === "held" && reward.hold_reason && reward.hold_reason !== "dispute") {
+    // Already held for a mismatch or a review: the dispute takes the hold over (no admin may release
+    // it now) and gives the earlier reason back when it is won.
+    await changeHoldReason(trx, actor, {
+      id: reward.id,
+      from: reward.hold_reason,
+      to: "dispute",
+      action: "reward.held",
+      detail: { disputeId },
+    });
+    heldReward = { id: reward.id, from: "held", holdReason: reward.hold_reason };
   }
   const settlements = await trx
     .selectFrom("settlements")
@@ -187,16 +207,30 @@ async function releaseRails(
   dispute: {
     dispute_id: string;
     held_reward_id: bigint | null;
-    held_reward_from: "pending_approval" | "approved" | null;
+    held_reward_from: "pending_approval" | "approved" | "held" | null;
+    held_reward_hold_reason: "amount_mismatch" | "review" | null;
     held_settlements: Array<{ id: string; from: "pending" | "due" }>;
   },
   now: Date,
 ): Promise<number> {
   let released = 0;
-  if (dispute.held_reward_id !== null && dispute.held_reward_from) {
+  if (dispute.held_reward_id !== null && dispute.held_reward_from === "held") {
+    // The reward was held for a mismatch or a review before the dispute: it stays held for that.
+    if (dispute.held_reward_hold_reason) {
+      const changed = await changeHoldReason(trx, actor, {
+        id: dispute.held_reward_id,
+        from: "dispute",
+        to: dispute.held_reward_hold_reason,
+        action: "reward.released",
+        detail: { disputeId: dispute.dispute_id },
+      });
+      if (changed) released++;
+    }
+  } else if (dispute.held_reward_id !== null && dispute.held_reward_from) {
     const moved = await moveReward(trx, actor, {
       id: dispute.held_reward_id,
       from: "held",
+      fromHoldReason: "dispute",
       to: dispute.held_reward_from,
       action: "reward.released",
       detail: { disputeId: dispute.dispute_id },

@@ -1,75 +1,97 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../db/connect.js";
 import type { Reward, RewardStatusColumn } from "../db/schema.js";
-import { canTransition, type RewardStatus } from "../domain/reward-state.js";
-import { type Actor, audit } from "./audit.js";
+import {
+  ADMIN_RELEASABLE_HOLDS,
+  type HoldReason,
+  type ReviewDecision,
+  type RewardStatus,
+  reviewableFrom,
+  reviewOutcome,
+} from "../domain/reward-state.js";
+import type { Actor } from "./audit.js";
 import { computeFraudSignals, type FraudSignalThresholds, mergeSignals } from "./fraud-signals.js";
 import { reverseRejectedRewards } from "./reward-changes.js";
+import { moveRewards } from "./status-changes.js";
 
 export interface ReviewResult {
-  approved: string[];
+  /** Rewards now in the target status: moved by this call, or already there (see `unchanged`). */
+  done: string[];
+  /** Of `done`, the ids that were already in the target status: nothing was written for them. */
+  unchanged: string[];
   skipped: Array<{ id: string; reason: string }>;
+  /** The rows this call moved, with the status (and hold reason) they left. */
+  moved: Array<{ id: bigint; from: RewardStatus; holdReason: HoldReason | null }>;
 }
 
 /**
- * Moves rewards to `approved` or `rejected`. Each id is decided by the row's state at the moment of the
- * update (a conditional UPDATE, no read-then-write): a repeat is a no-op, an illegal move is skipped
- * with the reward's current status as the reason, never an error for the whole call.
+ * Moves rewards to `approved` or `rejected` in one conditional UPDATE (the state machine's moves, see
+ * `reviewOutcome`): each id is decided by the row's state at the moment of the update, no
+ * read-then-write. A reward held for a dispute is never moved (`held_for_dispute`: only the dispute's
+ * outcome releases it); one held for an amount mismatch or a review can be approved or rejected. A
+ * reward already in the target status is not touched — approver, note, time and audit trail stay as
+ * the first decision left them — and is reported in `unchanged`. Anything else is skipped with the
+ * reward's current status as the reason, never an error for the whole call.
  */
 export async function reviewRewards(
   db: DbOrTx,
   actor: Actor,
-  input: { ids: bigint[]; decision: "approved" | "rejected"; note?: string | null },
-): Promise<{ done: string[]; skipped: Array<{ id: string; reason: string }> }> {
-  const target: RewardStatus = input.decision;
-  const from = (["pending_approval", "approved", "held", "failed"] as const).filter((status) =>
-    canTransition(status, target),
-  );
+  input: { ids: bigint[]; decision: ReviewDecision; note?: string | null },
+): Promise<ReviewResult> {
+  const target = input.decision;
   return db.transaction().execute(async (trx) => {
-    const updated = await trx
-      .updateTable("referral_rewards")
-      .set({
-        status: target,
-        updated_at: sql<Date>`now()`,
-        ...(target === "approved"
+    const moved = await moveRewards(trx, actor, {
+      ids: input.ids,
+      from: reviewableFrom(target),
+      to: target,
+      holdReasons: ADMIN_RELEASABLE_HOLDS,
+      action: `reward.${target}`,
+      set:
+        target === "approved"
           ? {
               approved_by: actor.id,
-              approved_at: sql<Date>`now()`,
+              approved_at: sql`now()`,
               approval_note: input.note ?? null,
               failure_reason: null,
             }
-          : { rejected_reason: input.note ?? null }),
-      })
-      .where("id", "in", input.ids)
-      .where("status", "in", from as RewardStatusColumn[])
-      .returning(["id"])
-      .execute();
+          : { rejected_reason: input.note ?? null },
+      detail: { note: input.note ?? null },
+    });
     // A rejection takes the reward out of the books and gives back any clawback debt it had netted.
     if (target === "rejected")
       await reverseRejectedRewards(
         trx,
-        updated.map((row) => row.id),
+        moved.map((row) => row.id),
       );
-    const done = new Set(updated.map((row) => row.id.toString()));
-    for (const id of done) {
-      await audit(trx, actor, `reward.${input.decision}`, { type: "reward", id }, null, {
-        status: target,
-        note: input.note ?? null,
-      });
-    }
-    const rest = input.ids.filter((id) => !done.has(id.toString()));
+    const done = new Set(moved.map((row) => row.id.toString()));
+    const rest = [...new Set(input.ids.map(String))].filter((id) => !done.has(id));
     const current = rest.length
-      ? await trx.selectFrom("referral_rewards").select(["id", "status"]).where("id", "in", rest).execute()
+      ? await trx
+          .selectFrom("referral_rewards")
+          .select(["id", "status", "hold_reason"])
+          .where("id", "in", rest.map(BigInt))
+          .execute()
       : [];
-    const statusOf = new Map(current.map((row) => [row.id.toString(), row.status]));
+    const rowOf = new Map(current.map((row) => [row.id.toString(), row]));
+    const unchanged: string[] = [];
     const skipped: Array<{ id: string; reason: string }> = [];
-    for (const id of rest.map(String)) {
-      const status = statusOf.get(id);
-      if (status === target)
-        done.add(id); // the same transition again is a no-op, not an error
-      else skipped.push({ id, reason: status ? `status_${status}` : "not_found" });
+    for (const id of rest) {
+      const row = rowOf.get(id);
+      if (!row) {
+        skipped.push({ id, reason: "not_found" });
+        continue;
+      }
+      const outcome = reviewOutcome(row.status, row.hold_reason, target);
+      if (outcome === "unchanged") {
+        // The same decision again: a no-op, counted as done (idempotent), reported as unchanged.
+        done.add(id);
+        unchanged.push(id);
+      } else if (outcome === "apply") {
+        // Movable now but not when the update ran (a concurrent change): report what it was.
+        skipped.push({ id, reason: `status_${row.status}` });
+      } else skipped.push({ id, reason: outcome.skip });
     }
-    return { done: [...done], skipped };
+    return { done: [...done], unchanged, skipped, moved };
   });
 }
 
@@ -90,6 +112,8 @@ export interface RewardView {
   amountWei: string;
   paymentRail: string;
   status: RewardStatusColumn;
+  /** Why a `held` reward is held (`dispute`, `amount_mismatch`, `review`); null otherwise. */
+  holdReason?: HoldReason | null;
   fraudSignals: Array<{ code: string; detail: string }>;
   approvedBy: string | null;
   batchId: string | null;
@@ -128,7 +152,11 @@ export async function listRewards(
   return {
     items: page.map((row) => {
       const view = toRewardView(row, row.display_name, row.referrer_wallet, now);
-      return { ...view, fraudSignals: mergeSignals(view.fraudSignals, computed.get(view.id)) };
+      return {
+        ...view,
+        holdReason: row.hold_reason ?? null,
+        fraudSignals: mergeSignals(view.fraudSignals, computed.get(view.id)),
+      };
     }),
     nextCursor: rows.length > filter.limit && page.length ? page[page.length - 1]!.id.toString() : null,
   };

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../db/connect.js";
-import type { FraudSignal, PaymentRail, Reward, RewardStatusColumn } from "../db/schema.js";
+import type { FraudSignal, HoldReason, PaymentRail, Reward, RewardStatusColumn } from "../db/schema.js";
 import { canTransition } from "../domain/reward-state.js";
 import { rewardWei } from "../domain/settlement.js";
 import { type Actor, audit, auditRow } from "./audit.js";
@@ -31,6 +31,8 @@ export interface NewReward {
   status: RewardStatusColumn;
   signals: FraudSignal[];
   approvedBy?: string;
+  /** Why a reward created `held` is held; by default `amount_mismatch` when that signal is stored, else `review`. */
+  holdReason?: HoldReason;
 }
 
 /**
@@ -60,6 +62,11 @@ export async function createReward(
   const amountWei = grossWei - netted;
   const status: RewardStatusColumn = netted > 0n && amountWei === 0n ? "cancelled" : input.status;
   const approved = status === "approved" && input.approvedBy;
+  const holdReason: HoldReason | null =
+    status !== "held"
+      ? null
+      : (input.holdReason ??
+        (input.signals.some((signal) => signal.code === "amount_mismatch") ? "amount_mismatch" : "review"));
   const reward = await insertReward(trx, {
     reward: {
       order_reference: input.orderReference,
@@ -78,6 +85,7 @@ export async function createReward(
       fraud_signals: input.signals,
       approved_by: approved ? input.approvedBy! : null,
       approved_at: approved ? new Date().toISOString() : null,
+      hold_reason: holdReason,
     },
     netting:
       netted > 0n
@@ -99,6 +107,7 @@ export async function createReward(
       orderReference: input.orderReference,
       source: input.source,
       status,
+      ...(holdReason ? { holdReason } : {}),
       amountWei: amountWei.toString(),
       fiatBasis: input.fiatBasis,
       clawbackNettedWei: netted,

@@ -162,12 +162,16 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
       key: t.keys.admin,
       body: { ids: [rewardId, "999999"] },
     });
-    expect(approve.body).toEqual({ approved: [rewardId], skipped: [{ id: "999999", reason: "not_found" }] });
+    expect(approve.body).toEqual({
+      approved: [rewardId],
+      unchanged: [],
+      skipped: [{ id: "999999", reason: "not_found" }],
+    });
     const repeat = await t.request("POST", "/v1/admin/rewards/approve", {
       key: t.keys.admin,
       body: { ids: [rewardId] },
     });
-    expect(repeat.body.approved).toEqual([rewardId]);
+    expect(repeat.body).toMatchObject({ approved: [rewardId], unchanged: [rewardId] });
     const mint = await t.request("POST", "/v1/admin/mint", { key: t.keys.admin, body: {} });
     expect(mint.body).toMatchObject({ status: "confirmed", rewardIds: [rewardId] });
     expect(mint.body.txHash).toMatch(/^0x[0-9a-f]{64}$/);

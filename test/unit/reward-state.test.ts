@@ -27,6 +27,7 @@ const ALLOWED_REWARD_MOVES = new Set([
   "failed>approved",
   "held>pending_approval",
   "held>approved",
+  "held>rejected", // an admin's decision on a mismatch or review hold (never a dispute hold)
   "held>cancelled",
 ]);
 

@@ -40,7 +40,7 @@ export function adminRoutes(services: Services): Router {
       decision: "approved",
       note: body.note,
     });
-    res.json({ approved: result.done, skipped: result.skipped });
+    res.json({ approved: result.done, unchanged: result.unchanged, skipped: result.skipped });
   });
 
   router.post("/v1/admin/rewards/reject", async (req, res) => {
@@ -50,7 +50,7 @@ export function adminRoutes(services: Services): Router {
       decision: "rejected",
       note: body.reason,
     });
-    res.json({ rejected: result.done, skipped: result.skipped });
+    res.json({ rejected: result.done, unchanged: result.unchanged, skipped: result.skipped });
   });
 
   router.post("/v1/admin/mint", async (req, res) => {

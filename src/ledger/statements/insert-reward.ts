@@ -20,6 +20,7 @@ const REWARD_COLUMNS = [
   "fraud_signals",
   "approved_by",
   "approved_at",
+  "hold_reason",
 ];
 const JOURNAL_COLUMNS = ["txn_id", "event", "order_reference", "account", "asset", "amount"];
 

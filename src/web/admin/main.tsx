@@ -310,6 +310,18 @@ function initialReferrer(): string {
   return parts[0] === "rewards" && parts[1] ? decodeURIComponent(parts[1]) : "";
 }
 
+/** An admin may decide these; a reward held for a dispute waits for the dispute's outcome. */
+function canDecide(reward: RewardView): boolean {
+  if (reward.status === "held") return reward.holdReason !== "dispute";
+  return ["pending_approval", "approved", "failed"].includes(reward.status);
+}
+
+const HOLD_REASON_LABELS: Record<string, string> = {
+  dispute: "held for a chargeback — released by its outcome",
+  amount_mismatch: "held: amount paid differs from the order total",
+  review: "held for review",
+};
+
 function RewardsQueue(props: { toast: Toast }) {
   const [status, setStatus] = useState("pending_approval");
   const [referrer, setReferrer] = useState(initialReferrer);
@@ -331,9 +343,7 @@ function RewardsQueue(props: { toast: Toast }) {
   }, [status, referrer]);
 
   const items = useMemo(() => [...(list.data?.items ?? []), ...extra], [list.data, extra]);
-  const reviewable = items.filter((reward) =>
-    ["pending_approval", "approved", "held", "failed"].includes(reward.status),
-  );
+  const reviewable = items.filter(canDecide);
   const chosen = items.filter((reward) => selected.has(reward.id));
   const allChosen = reviewable.length > 0 && reviewable.every((reward) => selected.has(reward.id));
 
@@ -379,6 +389,7 @@ function RewardsQueue(props: { toast: Toast }) {
       const result = await api<{
         approved?: string[];
         rejected?: string[];
+        unchanged?: string[];
         skipped: Array<{ id: string; reason: string }>;
       }>(`/v1/admin/rewards/${decision}`, {
         method: "POST",
@@ -399,8 +410,10 @@ function RewardsQueue(props: { toast: Toast }) {
           `${skipped.size} not ${target}: ${[...skipped].map(([id, reason]) => `#${id} (${humanStatus(reason)})`).join(", ")}`,
         );
       }
-      const done = ids.length - skipped.size;
+      const unchanged = result.unchanged?.length ?? 0;
+      const done = ids.length - skipped.size - unchanged;
       if (done) props.toast("ok", `${done} reward${done === 1 ? "" : "s"} ${target}.`);
+      if (unchanged) props.toast("ok", `${unchanged} already ${target}: nothing changed.`);
       setNote("");
     } catch (error) {
       patch(idSet, (reward) => ({ ...reward, status: before.get(reward.id) ?? reward.status }));
@@ -507,7 +520,7 @@ function RewardsQueue(props: { toast: Toast }) {
             </thead>
             <tbody>
               {items.map((reward) => {
-                const canReview = ["pending_approval", "approved", "held", "failed"].includes(reward.status);
+                const canReview = canDecide(reward);
                 const signals = reward.fraudSignals ?? [];
                 return (
                   <tr
@@ -562,6 +575,11 @@ function RewardsQueue(props: { toast: Toast }) {
                     </td>
                     <td>
                       <StatusBadge status={reward.status} />
+                      {reward.status === "held" && reward.holdReason ? (
+                        <div class="sub" data-testid="hold-reason" data-hold-reason={reward.holdReason}>
+                          {HOLD_REASON_LABELS[reward.holdReason] ?? `held: ${humanStatus(reward.holdReason)}`}
+                        </div>
+                      ) : null}
                       {reward.txHash ? <div class="sub hash">{shortHash(reward.txHash)}</div> : null}
                       {reward.failureReason ? <div class="sub">{reward.failureReason}</div> : null}
                     </td>

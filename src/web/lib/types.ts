@@ -15,6 +15,8 @@ export interface RewardView {
   amountWei: string;
   paymentRail: string;
   status: string;
+  /** Why a `held` reward is held: `dispute` (only the dispute's outcome releases it), `amount_mismatch`, `review`. */
+  holdReason?: string | null;
   fraudSignals?: FraudSignal[];
   approvedBy?: string | null;
   batchId: string | null;
