@@ -190,3 +190,34 @@ export function remainingAfterRefunds(original: bigint, paidTotal: bigint, refun
   if (refundedTotal === 0n) return original;
   return original - divideHalfEven(original * refundedTotal, paidTotal);
 }
+
+/**
+ * What is left of a settlement amount (`original`, computed from the order total `orderTotal`) once
+ * `refundedTotal` of a payment of `paidTotal` has been refunded. The base is what the settlements
+ * stand for: the amount paid when the buyer paid the total or less, the ORDER TOTAL when the buyer
+ * paid more. So on an overpaid order a refund is shared against the order total (not against the
+ * overpayment), and the settlements are fully refunded once refunds reach the order total — what is
+ * refunded beyond it returns the overpayment (suspense). `remainingAfterRefunds` with that base.
+ * @throws AppError("refund_exceeds_paid") when `refundedTotal > paidTotal`.
+ */
+export function remainingAfterOrderRefunds(
+  original: bigint,
+  paidTotal: bigint,
+  orderTotal: bigint,
+  refundedTotal: bigint,
+): bigint {
+  if (orderTotal < 0n) throw new RangeError("remainingAfterOrderRefunds: amounts must be non-negative");
+  if (refundedTotal > paidTotal) return remainingAfterRefunds(original, paidTotal, refundedTotal);
+  const base = paidTotal < orderTotal ? paidTotal : orderTotal;
+  return remainingAfterRefunds(original, base, refundedTotal < base ? refundedTotal : base);
+}
+
+/** Whether refunds totalling `refundedTotal` leave nothing of the settlements (see `remainingAfterOrderRefunds`). */
+export function settlementsFullyRefunded(
+  paidTotal: bigint,
+  orderTotal: bigint,
+  refundedTotal: bigint,
+): boolean {
+  const base = paidTotal < orderTotal ? paidTotal : orderTotal;
+  return refundedTotal >= base;
+}

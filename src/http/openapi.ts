@@ -177,6 +177,13 @@ const OPERATIONS: Operation[] = [
     ok: 200,
   },
   {
+    method: "post",
+    path: "/v1/admin/orders/{orderReference}/release-hold",
+    summary: "Release the settlements held for an amount mismatch (rail A)",
+    auth: "admin",
+    ok: 200,
+  },
+  {
     method: "get",
     path: "/v1/admin/reconcile",
     summary: "Journal balance, rails agreement, DB ↔ chain",

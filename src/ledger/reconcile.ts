@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { referralRewardsAbi } from "../chain/abi.generated.js";
 import type { Chain } from "../chain/index.js";
 import type { DbOrTx } from "../db/connect.js";
-import { remainingAfterRefunds } from "../domain/money.js";
+import { remainingAfterOrderRefunds } from "../domain/money.js";
 
 /**
  * Reconciliation: re-derives every figure the ledger keeps twice and names each disagreement.
@@ -10,7 +10,7 @@ import { remainingAfterRefunds } from "../domain/money.js";
  * - journal_balance: every journal transaction sums to zero per asset.
  * - refunds: order.amount_refunded = Σ order_refunds ≤ amount_paid.
  * - settlement_refunds: each settlement's effective amounts (row + adjustments) equal the paid-time
- *   amounts reduced by `remainingAfterRefunds` of the order's cumulative refunds.
+ *   amounts reduced by `remainingAfterOrderRefunds` of the order's cumulative refunds.
  * - rails: per paid order with a reward, reward.fiat_basis − clawed_back_basis = Σ effective
  *   settlement referral commission (the dual-rail invariant, adjusted for refunds).
  * - reward_liability / minted_supply / clawback_debt / vendor_payable: journal account balances equal
@@ -79,7 +79,7 @@ export async function reconcile(db: DbOrTx, chain?: Chain | null): Promise<Recon
   // 2. Refund totals, settlements and rails per order.
   const orders = await db
     .selectFrom("orders")
-    .select(["order_reference", "amount_paid", "amount_refunded", "status", "currency"])
+    .select(["order_reference", "amount_paid", "amount_refunded", "status", "currency", "gross_amount"])
     .where("status", "<>", "created")
     .execute();
   const refundSums = new Map(
@@ -149,10 +149,12 @@ export async function reconcile(db: DbOrTx, chain?: Chain | null): Promise<Recon
       };
       commission += effective.commission;
       if (order.amount_refunded <= paid && paid > 0n) {
+        const left = (original: string) =>
+          remainingAfterOrderRefunds(BigInt(original), paid, order.gross_amount, order.amount_refunded);
         const expected = {
-          fee: remainingAfterRefunds(BigInt(s.platform_fee), paid, order.amount_refunded),
-          commission: remainingAfterRefunds(BigInt(s.referral_commission), paid, order.amount_refunded),
-          net: remainingAfterRefunds(BigInt(s.net), paid, order.amount_refunded),
+          fee: left(s.platform_fee),
+          commission: left(s.referral_commission),
+          net: left(s.net),
         };
         if (
           expected.fee !== effective.fee ||

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { Config } from "../config.js";
 import type { DbOrTx } from "../db/connect.js";
 import { applyBps } from "../domain/money.js";
@@ -57,6 +58,21 @@ export async function recordMembershipPaid(
     amountPaid: event.amountPaid,
     currency: event.currency,
   });
+  const base = { membershipReference: event.membershipReference, memberId: event.memberId };
+  // Orders and memberships share one reference space (the reward's unique order_reference and the
+  // contract's keccak256(reference)): a new membership payment whose reference names an order is
+  // refused before anything is written. One already recorded under it is answered below as before.
+  const seen = await sql<{ is_order: boolean; is_membership: boolean }>`
+    SELECT EXISTS (SELECT 1 FROM orders WHERE order_reference = ${event.membershipReference}) AS is_order,
+           EXISTS (SELECT 1 FROM membership_payments WHERE membership_reference = ${event.membershipReference})
+             AS is_membership`.execute(trx);
+  if (seen.rows[0]?.is_order && !seen.rows[0]?.is_membership) {
+    throw new AppError(
+      "order_conflict",
+      `reference ${event.membershipReference} already names an order; membership references must not reuse order references`,
+      { details: { ...base, takenBy: "order" } },
+    );
+  }
   const inserted = await trx
     .insertInto("membership_payments")
     .values({
@@ -71,7 +87,6 @@ export async function recordMembershipPaid(
     .onConflict((oc) => oc.column("membership_reference").doNothing())
     .returning("membership_reference")
     .executeTakeFirst();
-  const base = { membershipReference: event.membershipReference, memberId: event.memberId };
   if (!inserted) {
     const previous = await trx
       .selectFrom("membership_payments")
@@ -86,18 +101,6 @@ export async function recordMembershipPaid(
       );
     }
     return { result: "duplicate", ...base };
-  }
-  const taken = await trx
-    .selectFrom("referral_rewards")
-    .select("source")
-    .where("order_reference", "=", event.membershipReference)
-    .executeTakeFirst();
-  if (taken) {
-    throw new AppError(
-      "order_conflict",
-      `reference ${event.membershipReference} already belongs to a ${taken.source} reward; membership references must not reuse order references`,
-      { details: base },
-    );
   }
 
   await postJournal(trx, {
@@ -141,9 +144,18 @@ export async function recordMembershipPaid(
     status: "pending_approval",
     signals: [],
   });
+  // The insert found a reward under this reference: an order paid concurrently took it (or one from
+  // before the reference check). Refuse (409), the whole transaction rolls back — never `reward: null`.
+  if (!reward) {
+    throw new AppError(
+      "order_conflict",
+      `reference ${event.membershipReference} already belongs to an order reward; membership references must not reuse order references`,
+      { details: { ...base, takenBy: "order" } },
+    );
+  }
   return {
     result: "recorded",
     ...base,
-    reward: reward ? { id: reward.id.toString(), status: reward.status, amountWei: reward.amount_wei } : null,
+    reward: { id: reward.id.toString(), status: reward.status, amountWei: reward.amount_wei },
   };
 }

@@ -46,9 +46,13 @@ export async function recordOrderPaid(
     currency: event.currency,
     paymentRail: event.paymentRail,
   });
-  // The order's row lock and the status move in one conditional update, with what both rails need.
-  const order = await markOrderPaid(trx, { ...event, termsHash });
+  // The order's row lock and the status move in one conditional update, with what both rails need;
+  // under `first_order` the same statement decides whether this is still the buyer's first paid order.
+  const order = await markOrderPaid(trx, { ...event, termsHash, scope: config.ATTRIBUTION_SCOPE });
   if (!order) return notPaidNow(trx, event, termsHash);
+  // A payment that differs from the order total holds both rails until an admin resolves it.
+  const mismatch = event.amountPaid !== order.gross_amount;
+  const settlementStatus = mismatch ? "held" : "pending";
 
   // Rail A: one settlement (and one sales assist) per vendor, from the snapshotted lines.
   // Recomputed with the checkout snapshot (line rates, platform fee bps): the one rule in
@@ -89,6 +93,7 @@ export async function recordOrderPaid(
     platform_fee: vendor.platformFee.toString(),
     referral_commission: vendor.referralCommission.toString(),
     net: vendor.net.toString(),
+    status: settlementStatus,
     platform_fee_bps: lines.find((line) => line.vendor_id === vendor.vendorId)?.platform_fee_bps ?? 0,
     breakdown: {
       lines: vendor.lines.map(
@@ -127,14 +132,20 @@ export async function recordOrderPaid(
         "order.paid",
         { type: "order", id: order.order_reference },
         { status: "created" },
-        { status: "paid", amountPaid: event.amountPaid, paymentRail: event.paymentRail },
+        {
+          status: "paid",
+          amountPaid: event.amountPaid,
+          paymentRail: event.paymentRail,
+          ...(order.referral_lost ? { referralApplied: false, attributionReason: "not_first_order" } : {}),
+        },
       ),
       // Subject ids are filled with the inserted settlement's id (matched by vendor).
       ...computed.vendors.map((vendor) =>
         auditRow(actor, "settlement.created", { type: "settlement", id: vendor.vendorId }, null, {
           orderReference: order.order_reference,
           vendorId: vendor.vendorId,
-          status: "pending",
+          status: settlementStatus,
+          ...(mismatch ? { holdReason: "amount_mismatch" } : {}),
           gross: vendor.gross,
           referralCommission: vendor.referralCommission,
           net: vendor.net,
@@ -172,7 +183,7 @@ export async function recordOrderPaid(
   if (order.referral_applied && order.referrer_member_id && order.referral_commission > 0n) {
     const weiPerMinor = order.wei_per_minor_unit;
     const signals: FraudSignal[] = [];
-    if (event.amountPaid !== order.gross_amount) {
+    if (mismatch) {
       signals.push({
         code: "amount_mismatch",
         detail: `paid ${event.amountPaid} but the order total is ${order.gross_amount} ${order.currency}`,
@@ -196,14 +207,33 @@ export async function recordOrderPaid(
       approvedBy: "auto:credit_payment",
       knownDebt: order.referrer_debt,
     });
+    // One reward per reference: if the insert found one, it is a membership reward that took this
+    // reference (memberships and orders share the contract's keccak256(reference) key). Never a silent
+    // loss: refuse the payment (409) and roll the whole transaction back.
+    if (!reward) await refuseTakenReference(trx, order.order_reference);
   }
 
   return {
     result: "recorded",
     orderReference: order.order_reference,
     settlements: settlementCount,
+    ...(order.referral_lost ? { reason: "not_first_order" } : {}),
+    ...(mismatch ? { held: "amount_mismatch" } : {}),
     reward: reward ? { id: reward.id.toString(), status: reward.status, amountWei: reward.amount_wei } : null,
   };
+}
+
+async function refuseTakenReference(trx: DbOrTx, orderReference: string): Promise<never> {
+  const taken = await trx
+    .selectFrom("referral_rewards")
+    .select("source")
+    .where("order_reference", "=", orderReference)
+    .executeTakeFirst();
+  throw new AppError(
+    "order_conflict",
+    `reference ${orderReference} already belongs to a ${taken?.source ?? "another"} reward: orders and memberships must not share references; nothing was recorded`,
+    { details: { orderReference, takenBy: taken?.source ?? null } },
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../db/connect.js";
-import { remainingAfterRefunds } from "../domain/money.js";
+import { remainingAfterOrderRefunds, settlementsFullyRefunded } from "../domain/money.js";
 import { AppError } from "../errors.js";
 import { type Actor, audit } from "./audit.js";
 import { accounts, postJournal } from "./journal.js";
@@ -17,7 +17,8 @@ export interface RefundEvent {
 
 /**
  * `order.refunded` (partial or full, several per order), in the webhook's transaction. Everything is
- * recomputed from the CUMULATIVE refunded total with `remainingAfterRefunds`, so many partial refunds
+ * recomputed from the CUMULATIVE refunded total with `remainingAfterOrderRefunds` (the base is the
+ * amount paid, or the order total when more was paid), so many partial refunds
  * land exactly where one refund of their sum would (no drift, any delivery order):
  *
  * - each vendor settlement gets an appended adjustment (commission, platform fee and net reduced
@@ -136,8 +137,11 @@ export async function recordRefund(
     .orderBy("id")
     .forNoKeyUpdate()
     .execute();
-  const share = (original: bigint) =>
-    remainingAfterRefunds(original, paid, after) - remainingAfterRefunds(original, paid, before);
+  // Shared against the amount paid, or against the order total when the buyer paid more than it.
+  const total = order.gross_amount;
+  const remaining = (original: bigint, refunded: bigint) =>
+    remainingAfterOrderRefunds(original, paid, total, refunded);
+  const share = (original: bigint) => remaining(original, after) - remaining(original, before);
   let grossReduction = 0n;
   let feeReduction = 0n;
   let commissionReduction = 0n;
@@ -145,7 +149,7 @@ export async function recordRefund(
   let commissionAfter = 0n;
   let adjustments = 0;
   for (const settlement of settlements) {
-    commissionAfter += remainingAfterRefunds(settlement.referral_commission, paid, after);
+    commissionAfter += remaining(settlement.referral_commission, after);
     const commissionDelta = share(settlement.referral_commission);
     const feeDelta = share(settlement.platform_fee);
     const netDelta = share(settlement.net);
@@ -195,7 +199,10 @@ export async function recordRefund(
       );
     }
     // A fully refunded settlement that was never paid out has nothing left to pay.
-    if (after === paid && (settlement.status === "pending" || settlement.status === "due")) {
+    if (
+      settlementsFullyRefunded(paid, total, after) &&
+      (settlement.status === "pending" || settlement.status === "due")
+    ) {
       await moveSettlement(trx, actor, {
         id: settlement.id,
         from: settlement.status,

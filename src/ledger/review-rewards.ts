@@ -11,6 +11,7 @@ import {
 } from "../domain/reward-state.js";
 import type { Actor } from "./audit.js";
 import { computeFraudSignals, type FraudSignalThresholds, mergeSignals } from "./fraud-signals.js";
+import { releaseMismatchHoldsOfRewards } from "./mismatch-holds.js";
 import { reverseRejectedRewards } from "./reward-changes.js";
 import { moveRewards } from "./status-changes.js";
 
@@ -40,6 +41,8 @@ export async function reviewRewards(
 ): Promise<ReviewResult> {
   const target = input.decision;
   return db.transaction().execute(async (trx) => {
+    // Approving a reward held for an amount mismatch resolves it: rail A is released too (first: lock order).
+    if (target === "approved") await releaseMismatchHoldsOfRewards(trx, actor, input.ids);
     const moved = await moveRewards(trx, actor, {
       ids: input.ids,
       from: reviewableFrom(target),

@@ -10,7 +10,9 @@ import {
   formatWei,
   parseMinor,
   parseWei,
+  remainingAfterOrderRefunds,
   remainingAfterRefunds,
+  settlementsFullyRefunded,
 } from "../../src/domain/money.js";
 import { AppError } from "../../src/errors.js";
 
@@ -319,5 +321,33 @@ describe("remainingAfterRefunds", () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("remainingAfterOrderRefunds", () => {
+  it("shares refunds of an overpaid order against the order total, not the amount paid", () => {
+    // Paid 200,000 for a 170,000 order: a 30,000 refund takes 30/170 of each amount.
+    expect(remainingAfterOrderRefunds(5000n, 200000n, 170000n, 30000n)).toBe(
+      remainingAfterRefunds(5000n, 170000n, 30000n),
+    );
+    // Refunds reaching the order total leave nothing; beyond it they return the overpayment.
+    expect(remainingAfterOrderRefunds(5000n, 200000n, 170000n, 170000n)).toBe(0n);
+    expect(remainingAfterOrderRefunds(5000n, 200000n, 170000n, 200000n)).toBe(0n);
+    expect(settlementsFullyRefunded(200000n, 170000n, 170000n)).toBe(true);
+    expect(settlementsFullyRefunded(200000n, 170000n, 169999n)).toBe(false);
+  });
+
+  it("keeps the amount paid as the base when the buyer paid the total or less", () => {
+    expect(remainingAfterOrderRefunds(5000n, 170000n, 170000n, 30000n)).toBe(
+      remainingAfterRefunds(5000n, 170000n, 30000n),
+    );
+    expect(remainingAfterOrderRefunds(5000n, 100000n, 170000n, 50000n)).toBe(
+      remainingAfterRefunds(5000n, 100000n, 50000n),
+    );
+    expect(settlementsFullyRefunded(100000n, 170000n, 100000n)).toBe(true);
+  });
+
+  it("refuses refunds beyond the amount paid", () => {
+    expect(() => remainingAfterOrderRefunds(5000n, 200000n, 170000n, 200001n)).toThrow(/refund/);
   });
 });

@@ -1,7 +1,9 @@
 import { Router } from "express";
 import { z } from "zod";
+import { inTransaction } from "../../db/transaction.js";
 import { AppError } from "../../errors.js";
 import { buildPayouts, markPayoutPaid } from "../../ledger/build-payouts.js";
+import { releaseMismatchHold } from "../../ledger/mismatch-holds.js";
 import { reconcile } from "../../ledger/reconcile.js";
 import type { Services } from "../../services.js";
 import { actorOf, requireRole } from "../middleware/auth.js";
@@ -9,7 +11,7 @@ import { idempotency } from "../middleware/idempotency.js";
 import { id, parse, rowId } from "../validate.js";
 
 /**
- * The admin ledger surface (role `admin`): payouts and reconciliation. Mounted before the general
+ * The admin ledger surface (role `admin`): payouts, amount-mismatch releases and reconciliation. Mounted before the general
  * admin router, so it brings its own auth and idempotency and answers its paths itself.
  */
 export function ledgerAdminRoutes(services: Services): Router {
@@ -55,6 +57,18 @@ export function ledgerAdminRoutes(services: Services): Router {
     const params = parse(z.object({ payoutId: rowId }), req.params, "path");
     const result = await markPayoutPaid(db, actorOf(req), BigInt(params.payoutId));
     if (!result) throw new AppError("not_found", `payout ${params.payoutId} does not exist`);
+    res.json(result);
+  });
+
+  // An order paid with an amount different from its total has its settlements held; this resolves
+  // the mismatch for rail A (approving the held reward does the same for an order that has one).
+  router.post("/v1/admin/orders/:orderReference/release-hold", ...guard, async (req, res) => {
+    const params = parse(z.object({ orderReference: id }), req.params, "path");
+    const result = await inTransaction(
+      db,
+      (trx) => releaseMismatchHold(trx, actorOf(req), params.orderReference),
+      { name: "release mismatch hold" },
+    );
     res.json(result);
   });
 

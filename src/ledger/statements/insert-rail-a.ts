@@ -16,6 +16,7 @@ const SETTLEMENT_COLUMNS = [
   "net",
   "platform_fee_bps",
   "breakdown",
+  "status",
   "scheduled_for",
 ];
 const ASSIST_COLUMNS = [
@@ -34,7 +35,8 @@ const columns = (names: string[], alias?: string) =>
  * One statement for rail A of a paid order: the vendors' settlements, the ERP sales assists, the
  * order's journal transaction and the audit entries. Audit rows with subject type `settlement` carry
  * the vendor id as subject id and get the inserted settlement's id instead (none if it existed).
- * Returns how many settlements were inserted.
+ * Each settlement row names its status (`pending`, or `held` while the payment differs from the order
+ * total). Returns how many settlements were inserted.
  */
 export async function insertRailA(
   trx: DbOrTx,

@@ -16,6 +16,8 @@ export interface PaidOrder {
   gross_amount: bigint;
   referral_commission: bigint;
   wei_per_minor_unit: bigint;
+  /** Referred at checkout, but not the buyer's first paid order (scope `first_order`): paid unreferred. */
+  referral_lost: boolean;
   lines: Array<{
     line_id: string;
     vendor_id: string;
@@ -52,9 +54,10 @@ interface Row
 }
 
 /**
- * One statement: `created → paid` as a conditional update (which is also the order's row lock), and
- * in the same round trip the snapshotted lines, the vendors' hold days, the referrer's wallet and
- * clawback debt. Undefined when the order is unknown, not `created` any more, or in another currency.
+ * One statement: `created → paid` as a conditional update (which is also the order's row lock), the
+ * `first_order` decision (see `first_paid` below), and in the same round trip the snapshotted lines,
+ * the vendors' hold days, the referrer's wallet and clawback debt. Undefined when the order is
+ * unknown, not `created` any more, or in another currency.
  */
 export async function markOrderPaid(
   trx: DbOrTx,
@@ -65,16 +68,50 @@ export async function markOrderPaid(
     paymentRail: PaymentRail;
     paidAt: Date;
     termsHash: string;
+    /** ATTRIBUTION_SCOPE: under `first_order` only the buyer's first paid order keeps its referral. */
+    scope: "first_order" | "window";
   },
 ): Promise<PaidOrder | undefined> {
+  // `first_paid` claims the buyer's first-paid-order row (0007) before the order row is updated: the
+  // primary key is the buyer's lock (first in the lock order), and ON CONFLICT sees a concurrent
+  // payment of another cart of the same buyer (it waits for it), whatever this statement's snapshot.
+  // Under `first_order`, a referred order that does not get the row is paid without its referral:
+  // the order row (and its lines) lose the commission, and both rails are written without it.
   const result = await sql<Row>`
-    WITH paid AS (
-      UPDATE orders SET status = 'paid', payment_rail = ${event.paymentRail}, amount_paid = ${event.amountPaid},
-             paid_at = ${event.paidAt}, paid_event_hash = ${event.termsHash}, updated_at = now()
-       WHERE order_reference = ${event.orderReference} AND status = 'created' AND currency = ${event.currency}
-      RETURNING *
+    WITH target AS (
+      SELECT o.order_reference, o.buyer_member_id, o.referral_applied FROM orders o
+       WHERE o.order_reference = ${event.orderReference} AND o.status = 'created' AND o.currency = ${event.currency}
+    ),
+    first_paid AS (
+      INSERT INTO buyer_first_paid_orders (buyer_member_id, order_reference)
+      SELECT t.buyer_member_id, t.order_reference FROM target t WHERE t.buyer_member_id IS NOT NULL
+      ON CONFLICT DO NOTHING
+      RETURNING order_reference
+    ),
+    decide AS (
+      SELECT t.order_reference,
+             (t.referral_applied AND ${event.scope}::text = 'first_order' AND t.buyer_member_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM first_paid)) AS lose
+        FROM target t
+    ),
+    paid AS (
+      UPDATE orders o SET status = 'paid', payment_rail = ${event.paymentRail}, amount_paid = ${event.amountPaid},
+             paid_at = ${event.paidAt}, paid_event_hash = ${event.termsHash}, updated_at = now(),
+             referral_applied = o.referral_applied AND NOT d.lose,
+             referrer_member_id = CASE WHEN d.lose THEN NULL ELSE o.referrer_member_id END,
+             referral_code = CASE WHEN d.lose THEN NULL ELSE o.referral_code END,
+             attribution_source = CASE WHEN d.lose THEN NULL ELSE o.attribution_source END,
+             attribution_reason = CASE WHEN d.lose THEN 'not_first_order' ELSE o.attribution_reason END,
+             referral_commission = CASE WHEN d.lose THEN 0 ELSE o.referral_commission END
+        FROM decide d
+       WHERE o.order_reference = d.order_reference AND o.status = 'created' AND o.currency = ${event.currency}
+      RETURNING o.*, d.lose AS referral_lost
+    ),
+    lines_unreferred AS (
+      UPDATE order_lines SET referral_commission = 0
+       WHERE order_reference IN (SELECT order_reference FROM paid WHERE referral_lost)
     )
-    SELECT p.order_reference, p.currency, p.buyer_member_id, p.referral_applied, p.referrer_member_id,
+    SELECT p.order_reference, p.referral_lost, p.currency, p.buyer_member_id, p.referral_applied, p.referrer_member_id,
            p.referral_code, p.shipping_amount::text, p.discount_amount::text, p.gross_amount::text,
            p.referral_commission::text, p.wei_per_minor_unit::text,
            (SELECT coalesce(json_agg(json_build_object('line_id', l.line_id, 'vendor_id', l.vendor_id,
