@@ -4,12 +4,13 @@
  * the figures worth quoting come from the full run on a machine doing nothing else.
  *
  *   ingest.ts    order.paid spread / one hot referrer vs pgbench TPC-B-like, statements per event
+ *   replay.ts    the SQL of one order.paid replayed by pgbench (the database's ceiling) vs TPC-B-like
  *   redirect.ts  GET /r/:code vs a bare node:http 302 responder (wrk), exact visit count
  */
 import { spawnSync } from "node:child_process";
 
 const passThrough = process.argv.slice(2);
-const benches = ["ingest.ts", "redirect.ts"];
+const benches = ["ingest.ts", "replay.ts", "redirect.ts"];
 const summaries: string[] = [];
 let failed = false;
 for (const bench of benches) {

@@ -50,8 +50,8 @@ export interface JournalRow {
 
 /**
  * The rows of one balanced journal transaction, not written yet: for callers that insert them as part
- * of a larger statement (`INSERT … SELECT FROM json_populate_recordset`). Zero lines are dropped; an
- * empty list means every line was zero.
+ * of a larger statement (`INSERT … SELECT FROM json_populate_recordset`). Lines on one account and
+ * asset are summed into one; zero lines are dropped; an empty list means every line was zero.
  * @throws AppError("internal") when the lines do not balance per asset (a bug in the caller).
  */
 export function journalRows(input: {
@@ -59,7 +59,15 @@ export function journalRows(input: {
   orderReference?: string | null;
   postings: Posting[];
 }): JournalRow[] {
-  const lines = input.postings.filter((posting) => posting.amount !== 0n);
+  // Lines on the same account and asset are one line (e.g. the platform fee of several vendors):
+  // balances are the same, the journal is smaller.
+  const merged = new Map<string, Posting>();
+  for (const posting of input.postings) {
+    const key = `${posting.account}\u0000${posting.asset}`;
+    const line = merged.get(key);
+    merged.set(key, line ? { ...line, amount: line.amount + posting.amount } : { ...posting });
+  }
+  const lines = [...merged.values()].filter((posting) => posting.amount !== 0n);
   const totals = new Map<string, bigint>();
   for (const line of lines) totals.set(line.asset, (totals.get(line.asset) ?? 0n) + line.amount);
   for (const [asset, total] of totals) {
