@@ -37,6 +37,7 @@ const EXPECTED_REFUSALS = new Set([
 
 type Action =
   | { kind: "paid"; order: number; rail: "card" | "credit"; mismatch: boolean }
+  | { kind: "paidTogether"; mismatch: boolean }
   | { kind: "refund"; order: number; permille: number; reuseId: boolean }
   | { kind: "chargeback"; order: number; dispute: number; status: "opened" | "won" | "lost" }
   | { kind: "approve"; order: number }
@@ -78,6 +79,14 @@ const action: fc.Arbitrary<Action> = fc.oneof(
       status: fc.constantFrom("opened" as const, "won" as const, "lost" as const),
     }),
   },
+  // Orders 0 and 1 paid at the same moment: with a shared buyer (open carts) only one is the first.
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("paidTogether" as const),
+      mismatch: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
+    }),
+  },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant("approve" as const), order }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("reject" as const), order }) },
   { weight: 4, arbitrary: fc.constant({ kind: "mint" as const }) },
@@ -97,7 +106,8 @@ describe(`ledger model: random event sequences keep every invariant (${TEST_DB})
     await t?.close();
   });
 
-  async function setupRun() {
+  /** `sharedBuyer`: orders 0 and 1 are two open carts of one buyer (first_order: one reward at most). */
+  async function setupRun(sharedBuyer: boolean) {
     const db = t.services.db;
     const id = `${++run}_${randomBytes(3).toString("hex")}`;
     const referrer = `m_ref_${id}`;
@@ -116,7 +126,7 @@ describe(`ledger model: random event sequences keep every invariant (${TEST_DB})
       const ref = `ord_m_${id}_${i}`;
       const created = await createOrder(db, t.services.config, ACTOR, {
         orderReference: ref,
-        buyerMemberId: `m_b_${id}_${i}`,
+        buyerMemberId: sharedBuyer && i === 1 ? `m_b_${id}_0` : `m_b_${id}_${i}`,
         refCode: code,
         currency: "UAH",
         lines: [
@@ -136,7 +146,7 @@ describe(`ledger model: random event sequences keep every invariant (${TEST_DB})
       refs.push(ref);
       totals.push(BigInt(created.totals.gross));
     }
-    return { id, referrer, refs, totals };
+    return { id, referrer, refs, totals, sharedBuyer };
   }
 
   async function deliver(eventId: string, payload: unknown, handle: Parameters<typeof recordWebhook>[2]) {
@@ -177,6 +187,9 @@ describe(`ledger model: random event sequences keep every invariant (${TEST_DB})
       if (reward && reward.status !== "rejected") {
         expect(reward.fiat_basis - reward.clawed_back_basis).toBe(BigInt(commission.rows[0]!.c));
       }
+      // No reward, no commission withheld from the vendors either (an order that was not the
+      // buyer's first paid one carries none on rail A).
+      if (!reward && o.status !== "created") expect(BigInt(commission.rows[0]!.c)).toBe(0n);
       if (reward) {
         // No reward minted twice: at most one mint posting, and exactly one ReferralPaid log if minted.
         const mints = await sql<{ n: string }>`
@@ -198,6 +211,14 @@ describe(`ledger model: random event sequences keep every invariant (${TEST_DB})
         }
       }
     }
+    // Open carts of one buyer under first_order: at most one of them is rewarded.
+    if (ctx.sharedBuyer && t.services.config.ATTRIBUTION_SCOPE === "first_order") {
+      const rewarded = await sql<{ n: string }>`
+        SELECT count(*)::text AS n FROM referral_rewards WHERE order_reference IN (${ctx.refs[0]!}, ${ctx.refs[1]!})`.execute(
+        db,
+      );
+      expect(Number(rewarded.rows[0]!.n)).toBeLessThanOrEqual(1);
+    }
     // Clawback debt never negative, and the journal agrees with the running balance.
     const debt = await sql<{ min: string | null; last: string | null; total: string | null }>`
       SELECT min(debt_after)::text AS min, (array_agg(debt_after ORDER BY id DESC))[1]::text AS last,
@@ -216,8 +237,8 @@ describe(`ledger model: random event sequences keep every invariant (${TEST_DB})
     expect(BigInt(receivable.rows[0]!.b ?? "0")).toBe(BigInt(row.total ?? "0"));
   }
 
-  async function runSequence(actions: Action[]) {
-    const ctx = await setupRun();
+  async function runSequence(actions: Action[], sharedBuyer: boolean) {
+    const ctx = await setupRun(sharedBuyer);
     const db = t.services.db;
     const paid: Array<bigint | null> = ctx.refs.map(() => null);
     const refunded: bigint[] = ctx.refs.map(() => 0n);
@@ -257,6 +278,26 @@ describe(`ledger model: random event sequences keep every invariant (${TEST_DB})
         );
         if (out.result === "recorded") paid[i] = amountPaid;
         if (paid[i] === null) expect(out.result).toBe("recorded");
+      } else if (a.kind === "paidTogether") {
+        const outs = await Promise.all(
+          [0, 1].map((i) => {
+            const amountPaid = a.mismatch && i === 0 ? ctx.totals[i]! - 1n : ctx.totals[i]!;
+            const event = {
+              orderReference: ctx.refs[i]!,
+              amountPaid,
+              currency: "UAH",
+              paymentRail: "card" as const,
+              paidAt: new Date(),
+            };
+            return attempt(`${eventId}_${i}`, { ...event, paidAt: 0 }, (trx) =>
+              recordOrderPaid(trx, t.services.config, ACTOR, event),
+            ).then((out) => ({ out, i, amountPaid }));
+          }),
+        );
+        for (const { out, i, amountPaid } of outs) {
+          if (out.result === "recorded") paid[i] = amountPaid;
+          if (paid[i] === null) expect(out.result).toBe("recorded");
+        }
       } else if (a.kind === "refund") {
         const i = a.order;
         const base = paid[i] ?? ctx.totals[i]!;
@@ -326,10 +367,14 @@ describe(`ledger model: random event sequences keep every invariant (${TEST_DB})
     async () => {
       const started = Date.now();
       await fc.assert(
-        fc.asyncProperty(fc.array(action, { minLength: 4, maxLength: 24 }), async (actions) => {
-          await runSequence(actions);
-          stats.runs++;
-        }),
+        fc.asyncProperty(
+          fc.array(action, { minLength: 4, maxLength: 24 }),
+          fc.boolean(),
+          async (actions, sharedBuyer) => {
+            await runSequence(actions, sharedBuyer);
+            stats.runs++;
+          },
+        ),
         { numRuns: RUNS, seed: process.env.MODEL_SEED ? Number(process.env.MODEL_SEED) : undefined },
       );
       stats.ms = Date.now() - started;
