@@ -8,6 +8,7 @@ import { isAppError } from "../../src/errors.js";
 import type { Actor } from "../../src/ledger/audit.js";
 import { buildPayouts, markPayoutPaid } from "../../src/ledger/build-payouts.js";
 import { createOrder } from "../../src/ledger/create-order.js";
+import { createMinter, type Minter, minterConfig } from "../../src/jobs/minter.js";
 import { reconcile } from "../../src/ledger/reconcile.js";
 import { recordChargeback } from "../../src/ledger/record-chargeback.js";
 import { recordOrderPaid } from "../../src/ledger/record-order-paid.js";
@@ -43,6 +44,8 @@ type Action =
   | { kind: "approve"; order: number }
   | { kind: "reject"; order: number }
   | { kind: "mint" }
+  | { kind: "mintInterrupted" }
+  | { kind: "recover" }
   | { kind: "payout"; markPaid: boolean }
   | { kind: "replay" };
 
@@ -90,17 +93,35 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ kind: fc.constant("approve" as const), order }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("reject" as const), order }) },
   { weight: 4, arbitrary: fc.constant({ kind: "mint" as const }) },
+  // A mint run that dies after its claim (rewards stay `minting`, nothing sent), then recovery once
+  // the lease is over: refunds and disputes in between must be applied when the batch is released.
+  { weight: 1, arbitrary: fc.constant({ kind: "mintInterrupted" as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "recover" as const }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("payout" as const), markPaid: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ kind: "replay" as const }) },
 );
 
 describe(`ledger model: random event sequences keep every invariant (${TEST_DB})`, () => {
   let t: TestInstance;
+  let interrupted: Minter;
   let run = 0;
-  const stats = { runs: 0, actions: 0, refused: 0, mints: 0, payouts: 0, ms: 0 };
+  const stats = { runs: 0, actions: 0, refused: 0, mints: 0, interrupted: 0, payouts: 0, ms: 0 };
   beforeAll(async () => {
     t = await startTestInstance({ MINT_BATCH_SIZE: "200" });
     await seedCatalog(t);
+    // A second minter on the same key and database whose runs die right after the claim.
+    interrupted = createMinter({
+      db: t.services.db,
+      dbKind: t.services.dbKind,
+      chain: t.services.chain,
+      config: minterConfig(t.services.config, t.services.chain.confirmations),
+      logger: t.services.logger,
+      hooks: {
+        at(point) {
+          if (point === "after-claim") throw new Error("model: mint run interrupted after its claim");
+        },
+      },
+    });
   });
   afterAll(async () => {
     await t?.close();
@@ -341,8 +362,17 @@ describe(`ledger model: random event sequences keep every invariant (${TEST_DB})
         }
       } else if (a.kind === "mint") {
         const result = await t.services.minter.runOnce();
-        expect(["confirmed", "empty", "released"]).toContain(result.status);
+        // "waiting": an interrupted batch still holds its lease.
+        expect(["confirmed", "empty", "released", "waiting"]).toContain(result.status);
         stats.mints++;
+      } else if (a.kind === "mintInterrupted") {
+        await interrupted.runOnce().catch(() => undefined);
+        stats.interrupted++;
+      } else if (a.kind === "recover") {
+        // The lease runs out (time passes), then recovery resolves the open batch from the chain.
+        await sql`UPDATE mint_batches SET lease_expires_at = now() - interval '1 second'
+                  WHERE status IN ('claimed', 'signed')`.execute(db);
+        await t.services.minter.recover();
       } else if (a.kind === "payout") {
         await sql`UPDATE settlements SET status = 'due' WHERE status = 'pending' AND order_reference IN (${sql.join(ctx.refs)})`.execute(
           db,
@@ -359,6 +389,10 @@ describe(`ledger model: random event sequences keep every invariant (${TEST_DB})
         expect(refunded).toEqual(before);
       }
     }
+    // Nothing stays in flight into the next run: an interrupted batch is resolved now.
+    await sql`UPDATE mint_batches SET lease_expires_at = now() - interval '1 second'
+              WHERE status IN ('claimed', 'signed')`.execute(db);
+    await t.services.minter.recover();
     await checkInvariants(ctx, refunded);
   }
 
