@@ -28,6 +28,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | undefined | null>;
   accept?: string;
   idempotencyKey?: string;
+  /** Aborts the request (a component unmounted, or its inputs changed). */
+  signal?: AbortSignal;
 }
 
 let currentToken: string | null = null;
@@ -64,6 +66,7 @@ async function raw(path: string, options: RequestOptions = {}): Promise<Response
       headers,
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
       credentials: "same-origin",
+      signal: options.signal,
     });
   } catch (error) {
     throw new ApiError(0, "network", `the server could not be reached (${String(error)})`);

@@ -1,50 +1,8 @@
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { ApiError, onUnauthorized, setToken } from "./api";
+import { type ApiError, onUnauthorized, setToken } from "./api";
 import { humanStatus } from "./format";
 import { clearToken, loadToken, type Surface, saveToken, takeTokenFromFragment } from "./session";
-
-/* ---------- async data ---------- */
-
-export interface AsyncState<T> {
-  data: T | undefined;
-  error: ApiError | undefined;
-  loading: boolean;
-  reload: () => void;
-  setData: (update: (current: T | undefined) => T | undefined) => void;
-}
-
-/** Runs `load` on mount and whenever `deps` change; keeps the last data while reloading. */
-export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): AsyncState<T> {
-  const [data, setDataState] = useState<T | undefined>(undefined);
-  const [error, setError] = useState<ApiError | undefined>(undefined);
-  const [loading, setLoading] = useState(true);
-  const [tick, setTick] = useState(0);
-  const generation = useRef(0);
-  useEffect(() => {
-    const mine = ++generation.current;
-    setLoading(true);
-    load().then(
-      (value) => {
-        if (mine !== generation.current) return;
-        setDataState(value);
-        setError(undefined);
-        setLoading(false);
-      },
-      (err: unknown) => {
-        if (mine !== generation.current) return;
-        setError(err instanceof ApiError ? err : new ApiError(0, "client", String(err)));
-        setLoading(false);
-      },
-    );
-  }, [...deps, tick]);
-  const reload = useCallback(() => setTick((t) => t + 1), []);
-  const setData = useCallback(
-    (update: (current: T | undefined) => T | undefined) => setDataState(update),
-    [],
-  );
-  return { data, error, loading, reload, setData };
-}
 
 /* ---------- sign-in gate ---------- */
 
@@ -390,6 +348,9 @@ export function Toasts(props: {
     </div>
   );
 }
+
+/** Shows a toast: what a panel is handed to report the outcome of an action. */
+export type PushToast = (tone: "ok" | "error", text: string) => void;
 
 let toastId = 0;
 export function useToasts() {

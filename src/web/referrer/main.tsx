@@ -4,6 +4,7 @@ import QRCode from "qrcode";
 import { api } from "../lib/api";
 import { BarChart, lastDays } from "../lib/chart";
 import { count, date, money, shortHash, tokens } from "../lib/format";
+import { useApi } from "../lib/resource";
 import type { Me, Page, RewardView } from "../lib/types";
 import {
   AuthGate,
@@ -15,7 +16,6 @@ import {
   Shell,
   Stat,
   StatusBadge,
-  useAsync,
 } from "../lib/ui";
 import "../lib/styles.css";
 
@@ -59,8 +59,8 @@ function QrCode(props: { text: string }) {
 }
 
 function Dashboard(props: { signOut: () => void }) {
-  const me = useAsync(() => api<Me>("/v1/me"), []);
-  const rewards = useAsync(() => api<Page<RewardView>>("/v1/me/rewards"), []);
+  const me = useApi<Me>("/v1/me");
+  const rewards = useApi<Page<RewardView>>("/v1/me/rewards");
   const [more, setMore] = useState<RewardView[]>([]);
   const [cursor, setCursor] = useState<string | null | undefined>(undefined);
   const history = [...(rewards.data?.items ?? []), ...more];

@@ -1,9 +1,10 @@
 import { render } from "preact";
 import { useMemo, useState } from "preact/hooks";
-import { type ApiError, api, download } from "../lib/api";
+import { type ApiError, download } from "../lib/api";
 import { BarChart, weekStart } from "../lib/chart";
 import { bps, date, money, sum } from "../lib/format";
 import { Report } from "../lib/report";
+import { useApi } from "../lib/resource";
 import type { Settlement } from "../lib/types";
 import {
   AuthGate,
@@ -15,7 +16,6 @@ import {
   Stat,
   StatusBadge,
   StatusFilter,
-  useAsync,
 } from "../lib/ui";
 import "../lib/styles.css";
 
@@ -81,11 +81,8 @@ function VendorPage(props: { signOut: () => void }) {
   });
   const range = periodRange(period);
   const query = { ...range, status: status || undefined };
-  const list = useAsync(
-    () => api<SettlementList>("/v1/vendor/settlements", { query: { ...query, limit: 500 } }),
-    [period, status],
-  );
-  const summary = useAsync(() => api<unknown>("/v1/vendor/summary"), []);
+  const list = useApi<SettlementList>("/v1/vendor/settlements", { ...query, limit: 500 });
+  const summary = useApi<unknown>("/v1/vendor/summary");
   const items = list.data?.items ?? [];
   const vendorId = list.data?.vendorId ?? items[0]?.vendorId;
   const currencies = [...new Set(items.map((item) => item.currency))];
