@@ -10,7 +10,13 @@ import type { Logger } from "pino";
 import type { Db, DbOrTx } from "./connect.js";
 
 /**
- * The transaction boundary of every business use case. A deadlock (40P01) or a serialization failure
+ * The transaction boundary of every business use case.
+ *
+ * LOCK ORDER (the one global order every transaction takes its locks in; docs/ledger.md "Lock order"):
+ * webhook event row → the member being written (buyer at checkout and payment, member at signup) →
+ * [signup: referrer-cap, then IP-cap advisory locks] → order → its settlements by id → its rewards by
+ * id → referrers sorted by id (clawback debt, last, only when there is debt). Row locks are always
+ * FOR NO KEY UPDATE: a foreign-key insert holds FOR KEY SHARE on the row it references. A deadlock (40P01) or a serialization failure
  * (40001) aborts the whole transaction, so running it again from the start is always safe: nothing of
  * the failed attempt was committed. This is a safety net, not the fix — the lock order in
  * docs/ledger.md ("Lock order") is what keeps deadlocks at zero, and the tests check
