@@ -175,6 +175,9 @@ const envSchema = z.object({
   VISIT_RETENTION_CRON: z.string().default("17 * * * *"),
 
   MINT_BATCH_SIZE: int(1, 200).default(20),
+  // Most gas one mint transaction may ask for (also never above the block gas limit): a claimed batch that
+  // needs more is cut to its largest prefix that fits. Default: the EIP-7825 per-transaction cap (2^24).
+  MINT_MAX_TX_GAS: int(100_000, 1_000_000_000).default(16_777_216),
   MINT_CRON: z.string().default("* * * * *"),
   // A batch's lease: after it expires, recovery resolves the batch from the chain. Renewed while a run waits.
   MINT_LEASE_SECONDS: int(1, 86_400).default(300),

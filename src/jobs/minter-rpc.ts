@@ -49,6 +49,34 @@ export function revertOf(error: unknown): Revert | undefined {
   return undefined;
 }
 
+/**
+ * The node refuses a transaction (or its estimate) for its size, not its content: the gas it needs, or
+ * the gas the node's estimator probes with, is above the block gas limit or the per-transaction cap
+ * (EIP-7825, 2^24 since Osaka). Hardhat's in-process network (EDR) answers -32602 "transaction gas
+ * limit (N) is greater than the cap (16777216)" — viem's "Missing or invalid parameters" — as soon
+ * as its estimator's probe (about 3x the gas used) passes the cap; geth answers "gas required exceeds
+ * allowance". An answer, never retried: the minter splits the batch instead.
+ */
+export function isGasCapError(error: unknown): boolean {
+  if (revertOf(error)) return false;
+  const text = (
+    error instanceof BaseError
+      ? [error.shortMessage, error.details, error.message].join(" ")
+      : error instanceof Error
+        ? error.message
+        : String(error)
+  ).toLowerCase();
+  return [
+    "greater than the cap",
+    "exceeds block gas limit",
+    "exceeds the block gas limit",
+    "gas required exceeds allowance",
+    "gas limit reached",
+    "intrinsic gas too high",
+    "exceeds transaction gas cap",
+  ].some((needle) => text.includes(needle));
+}
+
 export function isNotFound(error: unknown): boolean {
   return (
     error instanceof BaseError &&
@@ -69,7 +97,8 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 /**
  * Retries a read or an idempotent call on transient failures (network, 5xx, timeouts) with exponential
- * back-off and jitter; a contract revert is an answer, never retried. Bounded: the last error is thrown.
+ * back-off and jitter; a contract revert, or a refusal for size (`isGasCapError`), is an answer, never
+ * retried. Bounded: the last error is thrown.
  */
 export async function withRetry<T>(
   fn: () => Promise<T>,
@@ -79,7 +108,8 @@ export async function withRetry<T>(
     try {
       return await fn();
     } catch (error) {
-      if (revertOf(error) || isNotFound(error) || attempt > options.retries) throw error;
+      if (revertOf(error) || isNotFound(error) || isGasCapError(error) || attempt > options.retries)
+        throw error;
       options.onRetry?.(error, attempt);
       const delay = Math.min(options.baseMs * 2 ** (attempt - 1), 30_000);
       await sleep(delay / 2 + Math.random() * (delay / 2));

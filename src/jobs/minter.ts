@@ -16,13 +16,15 @@ import type { Chain } from "../chain/index.js";
 import type { Config } from "../config.js";
 import type { Db } from "../db/connect.js";
 import type { MintBatch } from "../db/schema.js";
-import { type Actor, audit } from "../ledger/audit.js";
-import { postRewardMinted } from "../ledger/journal.js";
+import { type Actor, audit, auditRow } from "../ledger/audit.js";
+import { accounts, journalRows, postRewardMinted, WEI } from "../ledger/journal.js";
+import { reapplyRefundsOnRelease } from "../ledger/release-rewards.js";
 import {
   describe,
   GLOBAL_ERRORS,
   ITEM_ERRORS,
   isBenignBroadcastError,
+  isGasCapError,
   isNotFound,
   type Revert,
   revertOf,
@@ -66,6 +68,8 @@ export interface MinterConfig {
   retryBaseMs?: number;
   globalBackoffSeconds?: number;
   globalBackoffMaxSeconds?: number;
+  /** Most gas one transaction may ask for (never above the block gas limit); default 2^24 (EIP-7825). */
+  maxTxGas?: bigint;
 }
 
 /** The minter's settings from the parsed config (MINT_* variables). */
@@ -84,6 +88,7 @@ export function minterConfig(config: Readonly<Config>, confirmations: number): M
     retryBaseMs: config.MINT_RETRY_BASE_MS,
     globalBackoffSeconds: config.MINT_GLOBAL_BACKOFF_SECONDS,
     globalBackoffMaxSeconds: config.MINT_GLOBAL_BACKOFF_MAX_SECONDS,
+    maxTxGas: BigInt(config.MINT_MAX_TX_GAS),
   };
 }
 
@@ -96,6 +101,10 @@ export interface MintRunResult {
   minted: number;
   skipped: number;
   failed: number;
+  /** Claimed rewards put back to `approved` because the transaction would not fit them (gas). */
+  deferred?: number;
+  /** Claimed rewards put back to `approved` because the period cap has no room left for them. */
+  waitingForPeriod?: number;
   error?: string;
 }
 
@@ -115,6 +124,12 @@ export interface MinterStats {
   /** Set while the minter backs off after a global revert (paused, period cap): an alert. */
   blockedReason: string | null;
   blockedUntil: Date | null;
+  /** Rewards the last run put back because the period cap is reached: they wait for `nextPeriodAt`. */
+  waitingForPeriod: number;
+  waitingForPeriodWei: bigint;
+  nextPeriodAt: Date | null;
+  /** Rewards put back (to the next batch) because the transaction would not fit them, in total. */
+  deferredForGas: number;
 }
 
 interface ClaimedReward {
@@ -123,6 +138,8 @@ interface ClaimedReward {
   order_ref_hash: string;
   wallet_address: string;
   amount_wei: string;
+  /** Claims so far, this one included: 1 means never in a batch before. */
+  attempts: number;
 }
 
 /** A batch's transaction as signed: replacements keep nonce, gas and data and raise the fees. */
@@ -145,7 +162,22 @@ const ACTOR: Actor = { id: "job:minter" };
 // An arbitrary but fixed namespace for the per-operator advisory lock.
 const LOCK_NAMESPACE = 7312;
 const OPEN: MintBatch["status"][] = ["claimed", "signed"];
-const REWARD_COLUMNS = ["id", "order_reference", "order_ref_hash", "wallet_address", "amount_wei"] as const;
+const REWARD_COLUMNS = [
+  "id",
+  "order_reference",
+  "order_ref_hash",
+  "wallet_address",
+  "amount_wei",
+  "attempts",
+] as const;
+/**
+ * Gas a batch needs at most: the fixed part (21,000 intrinsic and ~32k of cold accesses) and a payout to
+ * a new holder (~52k with its calldata; docs/contracts.md, "Gas"), rounded up. Checked before use.
+ */
+const GAS_BOUND = { fixed: 60_000n, perPayout: 60_000n };
+/** `paidOrders` reads in flight at once when a batch is checked against the chain. */
+const PAID_READS = 25;
+const byId = (a: { id: bigint }, b: { id: bigint }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 export interface MinterHooks {
   /** Called at each crash point; the fault tests kill the process here. */
@@ -179,6 +211,7 @@ export function createMinter(deps: {
     retryBaseMs: 500,
     globalBackoffSeconds: 60,
     globalBackoffMaxSeconds: 3600,
+    maxTxGas: 16_777_216n,
     ...deps.config,
   };
   const contract = chain.addresses.referralRewards;
@@ -197,6 +230,10 @@ export function createMinter(deps: {
     running: false,
     blockedReason: null,
     blockedUntil: null,
+    waitingForPeriod: 0,
+    waitingForPeriodWei: 0n,
+    nextPeriodAt: null,
+    deferredForGas: 0,
   };
   let consecutiveGlobal = 0;
   let local: Promise<unknown> = Promise.resolve();
@@ -304,23 +341,29 @@ export function createMinter(deps: {
         })
         .returning("id")
         .executeTakeFirstOrThrow();
-      const rewards: ClaimedReward[] = [];
-      for (const row of picked) {
-        const updated = await trx
-          .updateTable("referral_rewards")
+      // One statement for the whole batch: the rows are locked above, each takes its referrer's wallet.
+      const rewards = (
+        (await trx
+          .updateTable("referral_rewards as r")
+          .from("members as m")
           .set({
             status: "minting",
             batch_id: batch.id,
-            wallet_address: row.wallet_address,
-            attempts: sql<number>`attempts + 1`,
+            wallet_address: sql<string>`m.wallet_address`,
+            attempts: sql<number>`r.attempts + 1`,
             updated_at: sql<Date>`now()`,
           })
-          .where("id", "=", row.id)
-          .where("status", "=", "approved")
-          .returning(REWARD_COLUMNS)
-          .executeTakeFirstOrThrow();
-        rewards.push(updated as ClaimedReward);
-      }
+          .whereRef("m.member_id", "=", "r.referrer_member_id")
+          .where(
+            "r.id",
+            "in",
+            picked.map((row) => row.id),
+          )
+          .where("r.status", "=", "approved")
+          .returning(REWARD_COLUMNS.map((column) => `r.${column}` as const))
+          .execute()) as ClaimedReward[]
+      ).sort(byId);
+      if (rewards.length !== picked.length) throw new Error("claimed rows changed under their lock");
       await trx
         .insertInto("mint_batch_rewards")
         .values(rewards.map((reward) => ({ batch_id: batch.id, reward_id: reward.id })))
@@ -359,16 +402,28 @@ export function createMinter(deps: {
   /** Marks rewards minted from the chain's own record of their payment; returns those still unpaid. */
   async function resolveFromChain(batchId: bigint, rewards: ClaimedReward[]): Promise<ClaimedReward[]> {
     const unpaid: ClaimedReward[] = [];
-    for (const reward of rewards) {
-      const orderRef = reward.order_ref_hash as Hex;
-      const word = await rpc("paidOrders", () =>
-        chain.publicClient.readContract({
-          address: contract,
-          abi: referralRewardsAbi,
-          functionName: "paidOrders",
-          args: [orderRef],
-        }),
+    // The storage reads go out PAID_READS at a time (one round trip each, no multicall contract needed).
+    const words: bigint[] = [];
+    for (let from = 0; from < rewards.length; from += PAID_READS) {
+      const chunk = rewards.slice(from, from + PAID_READS);
+      words.push(
+        ...(await Promise.all(
+          chunk.map((reward) =>
+            rpc("paidOrders", () =>
+              chain.publicClient.readContract({
+                address: contract,
+                abi: referralRewardsAbi,
+                functionName: "paidOrders",
+                args: [reward.order_ref_hash as Hex],
+              }),
+            ),
+          ),
+        )),
       );
+    }
+    for (const [index, reward] of rewards.entries()) {
+      const orderRef = reward.order_ref_hash as Hex;
+      const word = words[index]!;
       if (word === 0n) {
         unpaid.push(reward);
         continue;
@@ -426,33 +481,158 @@ export function createMinter(deps: {
     });
   }
 
-  /** Puts unpaid rewards back to `approved`; `batchStatus` null leaves the batch row as it is. */
+  /**
+   * Marks the rewards a receipt paid minted, in ONE transaction for the whole receipt: one UPDATE, the
+   * `reward.minted` journal (liability → supply, one journal transaction per reward) and the audit
+   * entries as multi-row inserts. The "mid-mark" crash point is inside it: a kill there rolls every
+   * row back, and recovery marks them from the chain.
+   */
+  async function markMintedFromReceipt(
+    batchId: bigint,
+    receipt: TransactionReceipt,
+    paid: { id: bigint; logIndex: number }[],
+  ): Promise<number> {
+    if (paid.length === 0) return 0;
+    const txHash = receipt.transactionHash.toLowerCase();
+    const logIndexes = JSON.stringify(
+      Object.fromEntries(paid.map((item) => [item.id.toString(), item.logIndex])),
+    );
+    const count = await db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .updateTable("referral_rewards")
+        .set({
+          status: "minted",
+          tx_hash: txHash,
+          block_number: receipt.blockNumber,
+          log_index: sql<number>`(${logIndexes}::jsonb ->> id::text)::int`,
+          minted_at: sql<Date>`now()`,
+          updated_at: sql<Date>`now()`,
+        })
+        .where(
+          "id",
+          "in",
+          paid.map((item) => item.id),
+        )
+        .where("status", "=", "minting")
+        .where("batch_id", "=", batchId)
+        .returning(["id", "order_reference", "referrer_member_id", "amount_wei"])
+        .execute();
+      at("mid-mark", batchId);
+      if (rows.length === 0) return 0;
+      const journal = rows.flatMap((row) =>
+        journalRows({
+          event: "reward.minted",
+          orderReference: row.order_reference,
+          postings: [
+            {
+              account: accounts.rewardLiability(row.referrer_member_id),
+              asset: WEI,
+              amount: BigInt(row.amount_wei),
+            },
+            { account: accounts.mintedSupply, asset: WEI, amount: -BigInt(row.amount_wei) },
+          ],
+        }),
+      );
+      if (journal.length) await trx.insertInto("journal_entries").values(journal).execute();
+      await trx
+        .insertInto("audit_log")
+        .values(
+          rows.map((row) =>
+            auditRow(
+              ACTOR,
+              "reward.minted",
+              { type: "reward", id: row.id },
+              { status: "minting" },
+              {
+                status: "minted",
+                txHash: receipt.transactionHash,
+                blockNumber: receipt.blockNumber,
+                batchId,
+              },
+            ),
+          ),
+        )
+        .execute();
+      return rows.length;
+    });
+    stats.minted += count;
+    return count;
+  }
+
+  /**
+   * Puts unpaid rewards back to `approved` (`minting → approved`), in one transaction with any `more`
+   * groups (each with its own reason); `batchStatus` null leaves the batch row as it is. A refund booked
+   * while a reward was in flight is applied to the reward itself here (`reapplyRefundsOnRelease`: it
+   * comes back reduced to what the order still entitles, or cancelled). `trim`: the batch is not signed
+   * yet and keeps only the rewards still `minting` (count, total and its reward list follow).
+   */
   async function release(
     batchId: bigint,
     rewardIds: bigint[],
     reason: string,
     batchStatus: "released" | "failed" | null,
+    options: { more?: { ids: bigint[]; reason: string }[]; trim?: boolean } = {},
   ) {
+    const groups = [{ ids: rewardIds, reason }, ...(options.more ?? [])].filter((group) => group.ids.length);
     await db.transaction().execute(async (trx) => {
-      if (rewardIds.length) {
+      const released: bigint[] = [];
+      for (const group of groups) {
         const rows = await trx
           .updateTable("referral_rewards")
           .set({ status: "approved", batch_id: null, updated_at: sql<Date>`now()` })
-          .where("id", "in", rewardIds)
+          .where("id", "in", group.ids)
           .where("status", "=", "minting")
           .where("batch_id", "=", batchId)
           .returning("id")
           .execute();
         for (const row of rows) {
+          released.push(row.id);
           await audit(
             trx,
             ACTOR,
             "reward.released",
             { type: "reward", id: row.id },
-            { status: "minting" },
-            { status: "approved", reason },
+            { status: "minting", batchId },
+            { status: "approved", reason: group.reason },
           );
         }
+      }
+      if (released.length) {
+        for (const change of await reapplyRefundsOnRelease(trx, ACTOR, released, { batchId })) {
+          logger.info(
+            {
+              batchId: batchId.toString(),
+              rewardId: change.rewardId.toString(),
+              action: change.action,
+              amountWei: change.amountWei.toString(),
+              undoneDebtWei: change.undoneDebtWei.toString(),
+              shortfallWei: change.shortfallWei.toString(),
+            },
+            "refund while minting applied to the released reward",
+          );
+        }
+      }
+      if (options.trim && released.length) {
+        await trx
+          .deleteFrom("mint_batch_rewards")
+          .where("batch_id", "=", batchId)
+          .where("reward_id", "in", released)
+          .execute();
+        const kept = await trx
+          .selectFrom("referral_rewards")
+          .select([
+            sql<string>`count(*)::text`.as("n"),
+            sql<string>`coalesce(sum(amount_wei), 0)::text`.as("total"),
+          ])
+          .where("batch_id", "=", batchId)
+          .where("status", "=", "minting")
+          .executeTakeFirstOrThrow();
+        await trx
+          .updateTable("mint_batches")
+          .set({ reward_count: Number(kept.n), total_wei: kept.total, updated_at: sql<Date>`now()` })
+          .where("id", "=", batchId)
+          .where("status", "in", OPEN)
+          .execute();
       }
       if (batchStatus) {
         await trx
@@ -500,17 +680,16 @@ export function createMinter(deps: {
       eventName: ["ReferralPaid", "ReferralSkipped"],
     });
     const skipped: ClaimedReward[] = [];
-    let minted = 0;
+    const paid: { id: bigint; logIndex: number }[] = [];
     for (const event of events) {
       if (event.address.toLowerCase() !== contract.toLowerCase()) continue;
       const reward = byHash.get(event.args.orderRef.toLowerCase());
       if (!reward) continue;
       byHash.delete(event.args.orderRef.toLowerCase());
-      if (event.eventName === "ReferralPaid") {
-        await markMinted(batchId, reward.id, receipt.transactionHash, receipt.blockNumber, event.logIndex);
-        if (++minted === 1) at("mid-mark", batchId);
-      } else skipped.push(reward);
+      if (event.eventName === "ReferralPaid") paid.push({ id: reward.id, logIndex: event.logIndex });
+      else skipped.push(reward);
     }
+    const minted = await markMintedFromReceipt(batchId, receipt, paid);
     // Skipped (paid earlier) or absent from the logs: resolve each from the chain; unpaid go back.
     const unresolved = await resolveFromChain(batchId, [...skipped, ...byHash.values()]);
     const mined = await db
@@ -588,9 +767,7 @@ export function createMinter(deps: {
    * by bisection) so that the rest proceed. A global revert (paused, cap) is returned, not retried.
    */
   async function simulateAndIsolate(batchId: bigint, rewards: ClaimedReward[]) {
-    let remaining = [...rewards].sort(
-      (a, b) => a.wallet_address.localeCompare(b.wallet_address) || Number(a.id - b.id),
-    );
+    let remaining = sortForBatch(rewards);
     let failed = 0;
     while (remaining.length > 0) {
       const revert = await simulate(batchId, remaining);
@@ -616,12 +793,180 @@ export function createMinter(deps: {
     return { remaining, failed, globalError: undefined };
   }
 
-  function enterBackoff(reason: string) {
+  /** Recipient order (the contract mints a run of one recipient once), then id. */
+  function sortForBatch(rewards: ClaimedReward[]): ClaimedReward[] {
+    return [...rewards].sort(
+      (a, b) => a.wallet_address.localeCompare(b.wallet_address) || Number(a.id - b.id),
+    );
+  }
+
+  function encodeBatch(batchId: bigint, rewards: ClaimedReward[]): Hex {
+    return encodeFunctionData({
+      abi: referralRewardsAbi,
+      functionName: "payReferralBatch",
+      args: [payoutsOf(rewards), batchId],
+    });
+  }
+
+  /** The gas a transaction is signed with: the estimate plus headroom (state may move before inclusion). */
+  const withHeadroom = (gas: bigint) => (gas * 12n) / 10n + 10_000n;
+
+  let blockGasLimit: { value: bigint; at: number } | undefined;
+  /** The most gas one transaction may ask for: MINT_MAX_TX_GAS, never above the block gas limit. */
+  async function maxTxGas(): Promise<bigint> {
+    if (!blockGasLimit || Date.now() - blockGasLimit.at > 60_000) {
+      const block = await rpc("getBlock", () => chain.publicClient.getBlock({ blockTag: "latest" }));
+      blockGasLimit = { value: block.gasLimit, at: Date.now() };
+    }
+    return blockGasLimit.value < cfg.maxTxGas ? blockGasLimit.value : cfg.maxTxGas;
+  }
+
+  /**
+   * Gas for a batch of `rewards` (in batch order): the node's estimate. When the node refuses to estimate
+   * for size (`isGasCapError`: Hardhat's estimator probes at about 3x the gas used and trips the 2^24
+   * per-transaction cap from ~105 new recipients on, although 200 need only ~10.4M), the sum of its two
+   * halves' estimates less one intrinsic 21,000 — an upper bound: the halves each pay the fixed cold
+   * accesses and split a recipient run in two. `undefined`: not even one payout can be estimated.
+   */
+  async function estimateBatchGas(batchId: bigint, rewards: ClaimedReward[]): Promise<bigint | undefined> {
+    const data = encodeBatch(batchId, rewards);
+    try {
+      return await rpc("estimateGas", () =>
+        chain.publicClient.estimateGas({ account: chain.operator, to: contract, data }),
+      );
+    } catch (error) {
+      if (!isGasCapError(error)) throw error;
+      if (rewards.length === 1) return undefined;
+      const middle = Math.ceil(rewards.length / 2);
+      const head = await estimateBatchGas(batchId, rewards.slice(0, middle));
+      if (head === undefined) return undefined;
+      const tail = await estimateBatchGas(batchId, rewards.slice(middle));
+      if (tail === undefined) return undefined;
+      return head + tail - 21_000n;
+    }
+  }
+
+  /**
+   * Whether the batch runs within `gas` (one eth_call with that gas limit): the cheap check of the
+   * gas bound. Any failure (out of gas, refused) is a no; the caller then asks `estimateGas`.
+   */
+  async function runsWithin(batchId: bigint, rewards: ClaimedReward[], gas: bigint): Promise<boolean> {
+    try {
+      await chain.publicClient.call({
+        account: chain.operator,
+        to: contract,
+        data: encodeBatch(batchId, rewards),
+        gas,
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Sizes the batch by gas: the largest prefix, oldest reward first, whose transaction fits
+   * `maxTxGas()`. The gas is first the bound `GAS_BOUND` (plus headroom) checked by one eth_call at
+   * that limit — one execution, where Hardhat's estimator runs the batch a dozen times (~0.7 s for 100
+   * payouts) — and otherwise the node's estimate plus headroom. A reward that does not fit even alone fails with the reason (and an
+   * alert); the rest proceed. Returns the rewards to send (batch order), their gas and what waits.
+   */
+  async function fitToGas(batchId: bigint, rewards: ClaimedReward[]) {
+    const cap = await maxTxGas();
+    let queue = [...rewards].sort(byId);
+    let failed = 0;
+    let count = queue.length;
+    while (queue.length > 0) {
+      const candidate = sortForBatch(queue.slice(0, count));
+      const bound = withHeadroom(GAS_BOUND.fixed + BigInt(candidate.length) * GAS_BOUND.perPayout);
+      if (bound <= cap && (await runsWithin(batchId, candidate, bound))) {
+        return { send: candidate, gas: bound, rest: queue.slice(count), failed };
+      }
+      const estimate = await estimateBatchGas(batchId, candidate);
+      const gas = estimate === undefined ? undefined : withHeadroom(estimate);
+      if (gas !== undefined && gas <= cap) {
+        return { send: candidate, gas, rest: queue.slice(count), failed };
+      }
+      if (count > 1) {
+        // Proportional when the gas is known (a little less each time), else halve.
+        const scaled = gas === undefined ? count / 2 : Number((BigInt(count) * cap) / gas);
+        count = Math.max(1, Math.min(count - 1, Math.floor(scaled)));
+        continue;
+      }
+      const alone = queue[0]!;
+      const reason = `ExceedsTransactionGas: one payout needs ${gas ?? "more than the node will estimate"} gas, the transaction cap is ${cap} (MINT_MAX_TX_GAS / block gas limit)`;
+      logger.error(
+        { alert: "mint_payout_exceeds_gas_cap", batchId: batchId.toString(), rewardId: alone.id.toString() },
+        reason,
+      );
+      await failReward(batchId, alone.id, reason);
+      failed++;
+      queue = queue.slice(1);
+      count = queue.length;
+    }
+    return { send: [], gas: 0n, rest: [], failed };
+  }
+
+  /**
+   * Fits the batch to what the period cap has left (read from the contract): the largest prefix, oldest
+   * reward first, whose total fits; the rest wait for the next period.
+   */
+  async function fitToPeriod(rewards: ClaimedReward[]) {
+    const ordered = [...rewards].sort(byId);
+    if (ordered.length === 0) return { send: ordered, wait: ordered, leftWei: 0n };
+    const leftWei = await rpc("remainingInCurrentPeriod", () =>
+      chain.publicClient.readContract({
+        address: contract,
+        abi: referralRewardsAbi,
+        functionName: "remainingInCurrentPeriod",
+      }),
+    );
+    let total = 0n;
+    let count = 0;
+    for (; count < ordered.length; count++) {
+      const next = total + BigInt(ordered[count]!.amount_wei);
+      if (next > leftWei) break;
+      total = next;
+    }
+    return { send: ordered.slice(0, count), wait: ordered.slice(count), leftWei };
+  }
+
+  /** Records what waits for the next period (stats, /readyz); `wait` empty clears it. */
+  async function noteWaitingForPeriod(wait: ClaimedReward[], leftWei: bigint) {
+    stats.waitingForPeriod = wait.length;
+    stats.waitingForPeriodWei = wait.reduce((sum, reward) => sum + BigInt(reward.amount_wei), 0n);
+    stats.nextPeriodAt = null;
+    if (wait.length === 0) return;
+    const length = await rpc("periodLength", () =>
+      chain.publicClient.readContract({
+        address: contract,
+        abi: referralRewardsAbi,
+        functionName: "periodLength",
+      }),
+    ).catch(() => undefined);
+    if (length) {
+      const now = BigInt(Math.floor(Date.now() / 1000));
+      stats.nextPeriodAt = new Date(Number((now / length + 1n) * length) * 1000);
+    }
+    logger.warn(
+      {
+        waitingForPeriod: wait.length,
+        waitingForPeriodWei: stats.waitingForPeriodWei.toString(),
+        remainingInPeriodWei: leftWei.toString(),
+        nextPeriodAt: stats.nextPeriodAt?.toISOString() ?? null,
+      },
+      "period mint cap reached: rewards wait for the next period",
+    );
+  }
+
+  function enterBackoff(reason: string, until?: Date | null) {
     consecutiveGlobal++;
-    const seconds = Math.min(
+    let seconds = Math.min(
       cfg.globalBackoffSeconds * 2 ** (consecutiveGlobal - 1),
       cfg.globalBackoffMaxSeconds,
     );
+    // Waiting for the period cap past the next period is pointless: it resets then.
+    if (until) seconds = Math.max(1, Math.min(seconds, Math.ceil((until.getTime() - Date.now()) / 1000)));
     stats.blockedReason = reason;
     stats.blockedUntil = new Date(Date.now() + seconds * 1000);
     fail("global", reason);
@@ -927,11 +1272,39 @@ export function createMinter(deps: {
     let remaining: ClaimedReward[];
     let alreadyPaid = 0;
     let failed = 0;
+    let deferred = 0;
+    let waitingForPeriod = 0;
     try {
       // Step 3: what the chain already paid (a crash after broadcast, another instance) is not paid again.
-      const unpaid = await resolveFromChain(batchId, claimed.rewards);
+      // A reward claimed for the first time was never in a transaction of ours: nothing to look up (were
+      // it paid by anything else, the contract skips it and the receipt's check resolves it from its log).
+      const seen = claimed.rewards.filter((reward) => reward.attempts > 1);
+      const unpaid = [
+        ...claimed.rewards.filter((reward) => reward.attempts <= 1),
+        ...(await resolveFromChain(batchId, seen)),
+      ];
       alreadyPaid = claimed.rewards.length - unpaid.length;
-      const simulated = await simulateAndIsolate(batchId, unpaid);
+      // Step 3b: fit the period cap (read from the contract); what does not fit waits for the next period.
+      const period = await fitToPeriod(unpaid);
+      waitingForPeriod = period.wait.length;
+      await noteWaitingForPeriod(period.wait, period.leftWei);
+      const waitGroup = { ids: period.wait.map((reward) => reward.id), reason: "PeriodCapExceeded" };
+      if (period.send.length === 0 && period.wait.length > 0) {
+        // Nothing fits the period's remaining allowance: the one case of a cap back-off.
+        await release(batchId, waitGroup.ids, "PeriodCapExceeded", "released");
+        enterBackoff("PeriodCapExceeded", stats.nextPeriodAt);
+        return {
+          ...base,
+          status: "released",
+          txHash: null,
+          minted: 0,
+          skipped: alreadyPaid,
+          failed,
+          waitingForPeriod,
+          error: "PeriodCapExceeded",
+        };
+      }
+      const simulated = await simulateAndIsolate(batchId, period.send);
       failed = simulated.failed;
       remaining = simulated.remaining;
       if (simulated.globalError) {
@@ -940,6 +1313,7 @@ export function createMinter(deps: {
           remaining.map((reward) => reward.id),
           simulated.globalError,
           "released",
+          { more: [waitGroup] },
         );
         enterBackoff(simulated.globalError);
         return {
@@ -949,29 +1323,58 @@ export function createMinter(deps: {
           minted: 0,
           skipped: alreadyPaid,
           failed,
+          waitingForPeriod,
           error: simulated.globalError,
         };
       }
+      // Step 3c: size by gas — the largest prefix whose transaction fits; the rest go to the next batch.
+      const fitted = await fitToGas(batchId, remaining);
+      failed += fitted.failed;
+      remaining = fitted.send;
+      deferred = fitted.rest.length;
       if (remaining.length === 0) {
-        await release(batchId, [], "nothing left to send", "released");
+        await release(batchId, [], "nothing left to send", "released", {
+          more: [
+            waitGroup,
+            { ids: fitted.rest.map((reward) => reward.id), reason: "does not fit the transaction" },
+          ],
+        });
         if (alreadyPaid > 0) clearBackoff();
-        return { ...base, status: "released", txHash: null, minted: 0, skipped: alreadyPaid, failed };
+        return {
+          ...base,
+          status: "released",
+          txHash: null,
+          minted: 0,
+          skipped: alreadyPaid,
+          failed,
+          ...(deferred ? { deferred } : {}),
+          ...(waitingForPeriod ? { waitingForPeriod } : {}),
+        };
+      }
+      if (fitted.rest.length || period.wait.length) {
+        // Released in one step before anything is signed: the batch keeps only what it will send.
+        await release(batchId, waitGroup.ids, "PeriodCapExceeded", null, {
+          more: [{ ids: fitted.rest.map((reward) => reward.id), reason: "does not fit the transaction" }],
+          trim: true,
+        });
+        const trimmed = new Set([...period.wait, ...fitted.rest].map((reward) => reward.id.toString()));
+        base.rewardIds = base.rewardIds.filter((id) => !trimmed.has(id));
+        if (deferred) {
+          stats.deferredForGas += deferred;
+          logger.info(
+            { batchId: base.batchId, sending: remaining.length, deferred, gas: fitted.gas.toString() },
+            "mint batch cut to what fits one transaction; the rest go to the next batch",
+          );
+        }
       }
       clearBackoff();
-      // Step 4: nonce, fees and gas; then sign, persist nonce + raw tx + hash, only then broadcast.
-      const data = encodeFunctionData({
-        abi: referralRewardsAbi,
-        functionName: "payReferralBatch",
-        args: [payoutsOf(remaining), batchId],
-      });
-      const [nonce, fees, gas] = await Promise.all([
+      // Step 4: nonce and fees (gas from step 3c); then sign, persist nonce + raw tx + hash, only then broadcast.
+      const data = encodeBatch(batchId, remaining);
+      const [nonce, fees] = await Promise.all([
         rpc("getTransactionCount", () =>
           chain.publicClient.getTransactionCount({ address: chain.operator, blockTag: "pending" }),
         ),
         rpc("estimateFeesPerGas", () => chain.publicClient.estimateFeesPerGas()),
-        rpc("estimateGas", () =>
-          chain.publicClient.estimateGas({ account: chain.operator, to: contract, data }),
-        ),
       ]);
       const maxFeePerGas = fees.maxFeePerGas > cfg.maxFeePerGasWei ? cfg.maxFeePerGasWei : fees.maxFeePerGas;
       const maxPriorityFeePerGas =
@@ -979,8 +1382,8 @@ export function createMinter(deps: {
       plan = {
         batchId,
         nonce,
-        // Headroom: the state may move between the estimate and inclusion (a new holder costs more).
-        gas: (gas * 12n) / 10n + 10_000n,
+        // Estimate plus headroom: the state may move between the estimate and inclusion.
+        gas: fitted.gas,
         data,
         maxFeePerGas,
         maxPriorityFeePerGas,
@@ -1022,7 +1425,13 @@ export function createMinter(deps: {
       // Step 5: receipt with CHAIN_CONFIRMATIONS, then the logs decide which rows are minted.
       const outcome = await drive(plan, { rebroadcastNow: false });
       const result = await settle(batchId, remaining, outcome, base);
-      return { ...result, skipped: result.skipped + alreadyPaid, failed: result.failed + failed };
+      return {
+        ...result,
+        skipped: result.skipped + alreadyPaid,
+        failed: result.failed + failed,
+        ...(deferred ? { deferred } : {}),
+        ...(waitingForPeriod ? { waitingForPeriod } : {}),
+      };
     } catch (error) {
       // Possibly signed and sent: never release blindly. Expire the lease; recovery asks the chain.
       const message = describe(error);

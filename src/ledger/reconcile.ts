@@ -15,6 +15,9 @@ import { remainingAfterOrderRefunds } from "../domain/money.js";
  *   settlement referral commission (the dual-rail invariant, adjusted for refunds).
  * - reward_liability / minted_supply / clawback_debt / vendor_payable: journal account balances equal
  *   the rows they summarize.
+ * - minted_excess: what a delivered reward (minted, or delivered by netting) gave above what its order
+ *   still entitles (Σ effective settlement commission × rate; a membership: basis − clawed back) is
+ *   covered by clawback debt booked against that reward (its `debt` rows less `released` ones).
  * - chain: each minted row has exactly one `ReferralPaid` log with its orderRef, recipient and amount;
  *   each log belongs to a minted (or in-flight) row; no orderRef is paid twice.
  */
@@ -28,6 +31,7 @@ export type ReconcileCheck =
   | "minted_supply"
   | "clawback_debt"
   | "vendor_payable"
+  | "minted_excess"
   | "chain";
 
 export interface ReconcileMismatch {
@@ -243,6 +247,40 @@ export async function reconcile(db: DbOrTx, chain?: Chain | null): Promise<Recon
       "supply:minted",
       `minted rows ${minted} wei but journal supply ${-balance("supply:minted", "WEI")}`,
     );
+  }
+
+  // 3b. Delivered above the remaining entitlement: only as far as clawback debt of that reward covers it.
+  const commissionOf = new Map<string, bigint>();
+  for (const s of settlements.rows) {
+    commissionOf.set(
+      s.order_reference,
+      (commissionOf.get(s.order_reference) ?? 0n) + BigInt(s.referral_commission) + BigInt(s.adj_commission),
+    );
+  }
+  const coveredRows = await sql<{ reward_id: string; total: string }>`
+    SELECT reward_id::text AS reward_id, sum(amount_wei)::text AS total FROM clawbacks
+    WHERE kind IN ('debt', 'released') GROUP BY reward_id`.execute(db);
+  const coveredOf = new Map(coveredRows.rows.map((row) => [row.reward_id, BigInt(row.total)]));
+  for (const reward of rewards) {
+    const netted = BigInt(reward.clawback_netted_wei);
+    const delivered = reward.status === "minted" || (reward.status === "cancelled" && netted > 0n);
+    if (!delivered) continue;
+    const rate = BigInt(reward.wei_per_minor_unit);
+    const basis =
+      reward.source === "order" && commissionOf.has(reward.order_reference)
+        ? commissionOf.get(reward.order_reference)!
+        : reward.fiat_basis - reward.clawed_back_basis;
+    const entitled = (basis > 0n ? basis : 0n) * rate;
+    const given = (reward.status === "minted" ? BigInt(reward.amount_wei) : 0n) + netted;
+    const excess = given - entitled;
+    const covered = coveredOf.get(reward.id.toString()) ?? 0n;
+    if (excess > covered) {
+      miss(
+        "minted_excess",
+        `reward ${reward.id}`,
+        `delivered ${given} wei for ${reward.order_reference}, which now entitles ${entitled}: ${excess} above it, clawback debt covers ${covered}`,
+      );
+    }
   }
 
   // 4. Vendor payables: what is still owed (not paid out) plus un-netted adjustments of paid-out rows.

@@ -171,16 +171,23 @@ export interface SeededReward {
 }
 
 /**
- * Inserts `count` approved rewards with fresh recipient wallets (two rewards per wallet, so the
- * contract's same-recipient summing is exercised) straight into the tables the minter reads.
+ * Inserts `count` approved rewards with fresh recipient wallets (`perWallet` rewards per wallet, 2 by
+ * default, so the contract's same-recipient summing is exercised) straight into the tables the minter
+ * reads.
  */
-export async function seedRewards(db: Db, count: number, tag: string): Promise<SeededReward[]> {
+export async function seedRewards(
+  db: Db,
+  count: number,
+  tag: string,
+  options: { perWallet?: number } = {},
+): Promise<SeededReward[]> {
   const rewards: SeededReward[] = [];
   const rate = 1_000_000_000n;
+  const perWallet = options.perWallet ?? 2;
   for (let i = 0; i < count; i++) {
-    const memberId = `m_${tag}_${Math.floor(i / 2)}`;
+    const memberId = `m_${tag}_${Math.floor(i / perWallet)}`;
     const wallet = `0x${randomBytes(20).toString("hex")}` as Address;
-    if (i % 2 === 0) {
+    if (i % perWallet === 0) {
       await db.insertInto("members").values({ member_id: memberId, wallet_address: wallet }).execute();
     }
     const member = await db
