@@ -49,6 +49,7 @@ export async function startServer(
         databaseUrl: config.DATABASE_URL,
         dataDir: config.DATA_DIR,
         schema: config.DATABASE_SCHEMA,
+        logger: logger.child({ component: "database" }),
       });
       const migrations = await migrate(connection.db as never);
       logger.info({ applied: migrations.applied, database: connection.kind }, "database ready");
