@@ -12,9 +12,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createPublicClient, http } from "viem";
 import { referralRewardsAbi, rewardTokenAbi } from "../src/chain/abi.generated.js";
+import { type HttpRequestOptions, httpRequest, webhookHeaders } from "../src/client/http.js";
 import type { DemoFile } from "../src/demo/seed.js";
 import { orderRefHash } from "../src/domain/order-ref.js";
-import { signWebhook } from "../src/lib/standard-webhooks.js";
 
 const report: string[] = [];
 let child: ChildProcess | undefined;
@@ -57,36 +57,8 @@ async function startInstance(): Promise<DemoFile> {
   return demo;
 }
 
-async function api(
-  demo: DemoFile,
-  method: string,
-  pathname: string,
-  options: { key?: string; body?: unknown; headers?: Record<string, string> } = {},
-) {
-  const res = await fetch(`${demo.baseUrl}${pathname}`, {
-    method,
-    redirect: "manual",
-    headers: {
-      ...(options.body !== undefined ? { "content-type": "application/json" } : {}),
-      ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
-      ...options.headers,
-    },
-    body:
-      options.body === undefined
-        ? undefined
-        : typeof options.body === "string"
-          ? options.body
-          : JSON.stringify(options.body),
-  });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = text;
-  }
-  return { status: res.status, headers: res.headers, json };
-}
+const api = (demo: DemoFile, method: string, pathname: string, options?: HttpRequestOptions) =>
+  httpRequest(demo.baseUrl, method, pathname, options);
 
 async function main() {
   const urlFile = process.argv.includes("--url-file")
@@ -115,8 +87,8 @@ async function main() {
   });
   step(
     "signup with the cookie's code",
-    signup.status === 201 && signup.json?.referredBy?.code === demo.referrer.code,
-    `${buyer} referredBy ${signup.json?.referredBy?.memberId} via ${signup.json?.referredBy?.code}`,
+    signup.status === 201 && signup.body?.referredBy?.code === demo.referrer.code,
+    `${buyer} referredBy ${signup.body?.referredBy?.memberId} via ${signup.body?.referredBy?.code}`,
   );
 
   // 3. An order with two vendors.
@@ -135,11 +107,11 @@ async function main() {
       discountAmount: "10000",
     },
   });
-  if (order.status !== 201) console.error(order.json);
+  if (order.status !== 201) console.error(order.body);
   step(
     "order with two vendors",
-    order.status === 201 && order.json?.referralApplied === true,
-    `gross ${order.json?.totals?.gross}, commission ${order.json?.totals?.referralCommission}; rates ${order.json?.lines?.map((l: any) => `${l.lineId}:${l.commissionBps}bps/${l.rateSource}`).join(" ")}`,
+    order.status === 201 && order.body?.referralApplied === true,
+    `gross ${order.body?.totals?.gross}, commission ${order.body?.totals?.referralCommission}; rates ${order.body?.lines?.map((l: any) => `${l.lineId}:${l.commissionBps}bps/${l.rateSource}`).join(" ")}`,
   );
 
   // 4. The payment provider's signed webhook.
@@ -147,36 +119,30 @@ async function main() {
     type: "order.paid",
     data: {
       orderReference,
-      amountPaid: order.json.totals.gross,
+      amountPaid: order.body.totals.gross,
       currency: "UAH",
       paymentRail: "card",
       paidAt: new Date().toISOString(),
     },
   });
-  const webhookId = `evt_${run}`;
-  const timestamp = Math.floor(Date.now() / 1000);
   const paid = await api(demo, "POST", "/v1/webhooks/payments", {
     body,
-    headers: {
-      "webhook-id": webhookId,
-      "webhook-timestamp": String(timestamp),
-      "webhook-signature": signWebhook(demo.webhookSecret, webhookId, timestamp, body),
-    },
+    headers: webhookHeaders(demo.webhookSecret, body, { id: `evt_${run}` }),
   });
-  if (paid.status !== 200) console.error(paid.json);
+  if (paid.status !== 200) console.error(paid.body);
   step(
     "signed order.paid",
-    paid.status === 200 && paid.json?.result === "recorded",
-    `result ${paid.json?.result}, ${paid.json?.settlements} settlements, reward ${paid.json?.reward?.status}`,
+    paid.status === 200 && paid.body?.result === "recorded",
+    `result ${paid.body?.result}, ${paid.body?.settlements} settlements, reward ${paid.body?.reward?.status}`,
   );
 
   // 5. Both rails.
   const settlements = await api(demo, "GET", "/v1/admin/settlements?limit=500", { key: demo.keys.admin });
-  const mine = (settlements.json?.items ?? []).filter((s: any) => s.orderReference === orderReference);
+  const mine = (settlements.body?.items ?? []).filter((s: any) => s.orderReference === orderReference);
   const rewards = await api(demo, "GET", `/v1/admin/rewards?referrer=${demo.referrer.memberId}&limit=200`, {
     key: demo.keys.admin,
   });
-  const reward = (rewards.json?.items ?? []).find((r: any) => r.orderReference === orderReference);
+  const reward = (rewards.body?.items ?? []).find((r: any) => r.orderReference === orderReference);
   const commissionSum = mine.reduce((sum: bigint, s: any) => sum + BigInt(s.referralCommission), 0n);
   for (const s of mine) {
     report.push(
@@ -202,8 +168,8 @@ async function main() {
   });
   step(
     "admin approves",
-    approve.status === 200 && approve.json?.approved?.includes(reward.id),
-    JSON.stringify(approve.json),
+    approve.status === 200 && approve.body?.approved?.includes(reward.id),
+    JSON.stringify(approve.body),
   );
   const rpc = createPublicClient({ transport: http(demo.chain.rpcUrl) });
   const balanceOf = () =>
@@ -217,8 +183,8 @@ async function main() {
   const mint = await api(demo, "POST", "/v1/admin/mint", { key: demo.keys.admin, body: {} });
   step(
     "batch mint",
-    mint.status === 200 && mint.json?.status === "confirmed" && mint.json?.rewardIds?.includes(reward.id),
-    `batch ${mint.json?.batchId} tx ${mint.json?.txHash}`,
+    mint.status === 200 && mint.body?.status === "confirmed" && mint.body?.rewardIds?.includes(reward.id),
+    `batch ${mint.body?.batchId} tx ${mint.body?.txHash}`,
   );
 
   // 8. On-chain verification, through the chain's own JSON-RPC.
@@ -241,15 +207,15 @@ async function main() {
     `/v1/admin/rewards?referrer=${demo.referrer.memberId}&status=minted&limit=200`,
     { key: demo.keys.admin },
   );
-  const row = minted.json?.items?.find((r: any) => r.orderReference === orderReference);
-  step("reward row minted with tx hash", row?.txHash === mint.json?.txHash, `block ${row?.blockNumber}`);
+  const row = minted.body?.items?.find((r: any) => r.orderReference === orderReference);
+  step("reward row minted with tx hash", row?.txHash === mint.body?.txHash, `block ${row?.blockNumber}`);
 
   // 9. The books: journal balance, rails agreement, DB minted rows vs on-chain ReferralPaid logs.
   const reconcile = await api(demo, "GET", "/v1/admin/reconcile", { key: demo.keys.admin });
   step(
     "reconcile: 0 mismatches",
-    reconcile.status === 200 && reconcile.json?.ok === true,
-    `${reconcile.json?.mismatches?.length} mismatches; checked ${JSON.stringify(reconcile.json?.checked)}`,
+    reconcile.status === 200 && reconcile.body?.ok === true,
+    `${reconcile.body?.mismatches?.length} mismatches; checked ${JSON.stringify(reconcile.body?.checked)}`,
   );
 
   console.log("\nDemo report");

@@ -1,15 +1,8 @@
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { remainingAfterRefunds } from "../../src/domain/money.js";
 import { markSettlementsDue } from "../../src/jobs/settlements.js";
-import {
-  orderBody,
-  paidEvent,
-  seedCatalog,
-  startTestInstance,
-  TEST_DB,
-  type TestInstance,
-} from "../support/harness.js";
+import { orderBody, paidEvent, TEST_DB, useTestInstance } from "../support/harness.js";
 
 function refundEvent(orderReference: string, refundId: string, amountRefunded: string) {
   return {
@@ -23,14 +16,7 @@ function refundEvent(orderReference: string, refundId: string, amountRefunded: s
  * the reward (held, amount_mismatch) and the vendors' settlements (held, never due, never paid out).
  */
 describe(`an amount mismatch holds rail A too (${TEST_DB})`, () => {
-  let t: TestInstance;
-  beforeAll(async () => {
-    t = await startTestInstance();
-    await seedCatalog(t);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestInstance();
 
   async function settlementStatuses(ref: string) {
     return (

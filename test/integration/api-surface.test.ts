@@ -1,22 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  orderBody,
-  paidEvent,
-  seedCatalog,
-  startTestInstance,
-  TEST_DB,
-  type TestInstance,
-} from "../support/harness.js";
+import { describe, expect, it } from "vitest";
+import { orderBody, paidEvent, TEST_DB, useTestInstance } from "../support/harness.js";
 
 describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
-  let t: TestInstance;
-  beforeAll(async () => {
-    t = await startTestInstance();
-    await seedCatalog(t);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestInstance();
 
   it("answers 401 problem+json without credentials and 403 for the wrong role", async () => {
     const none = await t.request("GET", "/v1/admin/rewards");

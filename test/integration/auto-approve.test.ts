@@ -1,29 +1,15 @@
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { autoApproveRewards } from "../../src/jobs/auto-approve.js";
 import { reviewRewards } from "../../src/ledger/review-rewards.js";
-import {
-  orderBody,
-  paidEvent,
-  seedCatalog,
-  startTestInstance,
-  TEST_DB,
-  type TestInstance,
-} from "../support/harness.js";
+import { orderBody, paidEvent, TEST_DB, useTestInstance } from "../support/harness.js";
 
 const DAY_MS = 86_400_000;
 const days = (n: number) => new Date(Date.now() + n * DAY_MS);
 
 describe(`REWARD_HOLD_DAYS: the auto-approval job (${TEST_DB})`, () => {
-  let t: TestInstance;
-  beforeAll(async () => {
-    t = await startTestInstance();
-    await seedCatalog(t);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestInstance();
 
   async function pay(ref: string, options: { buyerJustSignedUp?: boolean } = {}): Promise<string> {
     if (options.buyerJustSignedUp) {

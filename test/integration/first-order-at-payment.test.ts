@@ -1,27 +1,13 @@
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  orderBody,
-  paidEvent,
-  seedCatalog,
-  startTestInstance,
-  TEST_DB,
-  type TestInstance,
-} from "../support/harness.js";
+import { describe, expect, it } from "vitest";
+import { orderBody, paidEvent, TEST_DB, useTestInstance } from "../support/harness.js";
 
 /**
  * ATTRIBUTION_SCOPE=first_order pays once per BUYER, not once per open cart: checkout cannot know
  * which of a buyer's carts will be paid first, so the decision is made again at payment, atomically.
  */
 describe(`first_order scope is decided at payment (${TEST_DB})`, () => {
-  let t: TestInstance;
-  beforeAll(async () => {
-    t = await startTestInstance({ ATTRIBUTION_SCOPE: "first_order" });
-    await seedCatalog(t);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestInstance({ env: { ATTRIBUTION_SCOPE: "first_order" } });
 
   async function checkout(ref: string, buyer: string) {
     const res = await t.request("POST", "/v1/orders", {
@@ -178,14 +164,7 @@ describe(`first_order scope is decided at payment (${TEST_DB})`, () => {
 });
 
 describe(`window scope still pays every order in the window (${TEST_DB})`, () => {
-  let t: TestInstance;
-  beforeAll(async () => {
-    t = await startTestInstance({ ATTRIBUTION_SCOPE: "window" });
-    await seedCatalog(t);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestInstance({ env: { ATTRIBUTION_SCOPE: "window" } });
 
   it("two carts of one buyer paid one after the other are both rewarded", async () => {
     for (const ref of ["ord_w_1", "ord_w_2"]) {

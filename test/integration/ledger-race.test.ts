@@ -1,14 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  orderBody,
-  paidEvent,
-  seedCatalog,
-  startTestInstance,
-  TEST_DB,
-  type TestInstance,
-} from "../support/harness.js";
+import { describe, expect, it } from "vitest";
+import { orderBody, paidEvent, TEST_DB, useTestInstance } from "../support/harness.js";
 
 const REFUNDS: Array<[string, string]> = [
   ["re_1", "17000"],
@@ -19,14 +12,7 @@ const REFUNDS: Array<[string, string]> = [
 ];
 
 describe(`paid and refund deliveries racing for one order (${TEST_DB})`, () => {
-  let t: TestInstance;
-  beforeAll(async () => {
-    t = await startTestInstance();
-    await seedCatalog(t);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestInstance();
 
   function events(ref: string) {
     const paidAt = "2025-01-01T00:00:00.000Z";

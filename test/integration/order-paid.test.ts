@@ -1,23 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  counts,
-  orderBody,
-  paidEvent,
-  seedCatalog,
-  startTestInstance,
-  TEST_DB,
-  type TestInstance,
-} from "../support/harness.js";
+import { describe, expect, it } from "vitest";
+import { counts, orderBody, paidEvent, TEST_DB, useTestInstance } from "../support/harness.js";
 
 describe(`order.paid writes both rails exactly once (${TEST_DB})`, () => {
-  let t: TestInstance;
-  beforeAll(async () => {
-    t = await startTestInstance();
-    await seedCatalog(t);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestInstance();
 
   it("snapshots rates per line at checkout and answers a repeat with the same result", async () => {
     const first = await t.request("POST", "/v1/orders", {

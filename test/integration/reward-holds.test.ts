@@ -1,26 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  orderBody,
-  paidEvent,
-  seedCatalog,
-  startTestInstance,
-  TEST_DB,
-  type TestInstance,
-} from "../support/harness.js";
+import { describe, expect, it } from "vitest";
+import { orderBody, paidEvent, TEST_DB, useTestInstance } from "../support/harness.js";
 
 function chargeback(orderReference: string, disputeId: string, status: string) {
   return { type: "order.chargeback", data: { orderReference, disputeId, status, amount: "170000" } };
 }
 
 describe(`held rewards carry their reason; a dispute hold leaves only through the dispute (${TEST_DB})`, () => {
-  let t: TestInstance;
-  beforeAll(async () => {
-    t = await startTestInstance();
-    await seedCatalog(t);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestInstance();
 
   async function pay(ref: string, amountPaid = "170000"): Promise<string> {
     expect(

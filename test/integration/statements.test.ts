@@ -1,13 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { transactionStats } from "../../src/db/transaction.js";
-import {
-  orderBody,
-  paidEvent,
-  seedCatalog,
-  startTestInstance,
-  TEST_DB,
-  type TestInstance,
-} from "../support/harness.js";
+import { orderBody, paidEvent, TEST_DB, useTestInstance } from "../support/harness.js";
 
 /**
  * Round trips per event: `order.paid` used to send 33 statements. Counted by the statement counter the
@@ -15,14 +8,7 @@ import {
  * 10 statements with BEGIN and COMMIT, for an event that also creates the order (`data.order`).
  */
 describe(`statements per event (${TEST_DB})`, () => {
-  let t: TestInstance;
-  beforeAll(async () => {
-    t = await startTestInstance();
-    await seedCatalog(t);
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestInstance();
 
   async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; statements: number }> {
     const before = transactionStats.statements;

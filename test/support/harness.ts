@@ -1,11 +1,17 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import pg from "pg";
+import { afterAll, beforeAll } from "vitest";
+import {
+  type HttpRequestOptions,
+  type HttpResponse,
+  httpRequest,
+  webhookHeaders,
+} from "../../src/client/http.js";
 import { loadConfig } from "../../src/config.js";
 import { createApiKey } from "../../src/ledger/api-keys.js";
 import { SYSTEM } from "../../src/ledger/audit.js";
 import { signMemberToken } from "../../src/lib/member-token.js";
-import { signWebhook } from "../../src/lib/standard-webhooks.js";
 import { type Running, startServer } from "../../src/server.js";
 
 /**
@@ -32,18 +38,8 @@ export interface TestInstance extends Running {
   schema: string | undefined;
 }
 
-export interface RequestOptions {
-  key?: string;
-  body?: unknown;
-  headers?: Record<string, string>;
-}
-
-export interface TestResponse {
-  status: number;
-  headers: Headers;
-  body: any;
-  text: string;
-}
+export type RequestOptions = HttpRequestOptions;
+export type TestResponse = HttpResponse;
 
 /** Instances per schema: passing `{ DATABASE_SCHEMA }` runs several instances on one schema, dropped with the last. */
 const schemaUsers = new Map<string, number>();
@@ -71,35 +67,8 @@ export async function startTestInstance(env: Record<string, string> = {}): Promi
   const integration = (await createApiKey(db, SYSTEM, { role: "integration" })).key;
   const baseUrl = running.url;
 
-  const request = async (
-    method: string,
-    path: string,
-    options: RequestOptions = {},
-  ): Promise<TestResponse> => {
-    const res = await fetch(`${baseUrl}${path}`, {
-      method,
-      redirect: "manual",
-      headers: {
-        ...(options.body !== undefined ? { "content-type": "application/json" } : {}),
-        ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
-        ...options.headers,
-      },
-      body:
-        options.body === undefined
-          ? undefined
-          : typeof options.body === "string"
-            ? options.body
-            : JSON.stringify(options.body),
-    });
-    const text = await res.text();
-    let body: unknown;
-    try {
-      body = text ? JSON.parse(text) : undefined;
-    } catch {
-      body = text;
-    }
-    return { status: res.status, headers: res.headers, body, text };
-  };
+  const request = (method: string, path: string, options: RequestOptions = {}) =>
+    httpRequest(baseUrl, method, path, options);
 
   const close = running.close;
   return {
@@ -117,15 +86,9 @@ export async function startTestInstance(env: Record<string, string> = {}): Promi
     request,
     webhook: (event, options = {}) => {
       const body = options.rawBody ?? JSON.stringify(event);
-      const id = options.id ?? `evt_${randomBytes(8).toString("hex")}`;
-      const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
       return request("POST", "/v1/webhooks/payments", {
         body,
-        headers: {
-          "webhook-id": id,
-          "webhook-timestamp": String(timestamp),
-          "webhook-signature": options.signature ?? signWebhook(config.secrets.webhook, id, timestamp, body),
-        },
+        headers: webhookHeaders(config.secrets.webhook, body, options),
       });
     },
     async close() {
@@ -141,6 +104,32 @@ export async function startTestInstance(env: Record<string, string> = {}): Promi
       }
     },
   };
+}
+
+/**
+ * The header most integration files share: one instance for the enclosing \`describe\`, started (and,
+ * unless \`seed: false\`, given \`seedCatalog\`) in its beforeAll and closed in its afterAll. The value
+ * returned stands for that instance from the hooks on: tests and helpers use it as they would the
+ * instance itself.
+ */
+export function useTestInstance(
+  options: { env?: Record<string, string>; seed?: boolean } = {},
+): TestInstance {
+  let instance: TestInstance | undefined;
+  beforeAll(async () => {
+    instance = await startTestInstance(options.env);
+    if (options.seed !== false) await seedCatalog(instance);
+  });
+  afterAll(async () => {
+    await instance?.close();
+  });
+  return new Proxy({} as TestInstance, {
+    get(_, property) {
+      if (!instance)
+        throw new Error(`the test instance is used before its beforeAll ran (.${String(property)})`);
+      return Reflect.get(instance, property);
+    },
+  });
 }
 
 /** Seeds two vendors, products with and without overrides, and a referrer with a wallet and a code. */
