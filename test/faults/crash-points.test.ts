@@ -1,22 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Chain } from "../../src/chain/index.js";
 import { CRASH_POINTS, type CrashPoint } from "../../src/jobs/minter.js";
-import {
-  checkInvariants,
-  deployAndGrant,
-  type HardhatNode,
-  hardhatKey,
-  jsonRpc,
-  openSchema,
-  runWorker,
-  type Schema,
-  seedRewards,
-  startHardhatNode,
-  statusCounts,
-} from "./support.js";
+import { useFaultNetwork } from "../support/fault-network.js";
+import { checkInvariants, hardhatKey, jsonRpc, runWorker, seedRewards, statusCounts } from "./support.js";
 
 /**
  * kill -9 at every crash point of the minter, RUNS times each: a worker process (MINTER_CRASH_AT) is
@@ -41,24 +26,14 @@ interface Row {
 const table: Row[] = [];
 
 describe.concurrent("minter crash points (kill -9, hardhat node over HTTP, Postgres)", () => {
-  let node: HardhatNode;
-  let chain: Chain;
-  let workDir: string;
-  let deploymentsFile: string;
-  const schemas: Schema[] = [];
-
+  const network = useFaultNetwork(
+    "crash",
+    CRASH_POINTS.map((_, index) => index + 1),
+  );
   beforeAll(async () => {
-    node = await startHardhatNode();
-    workDir = mkdtempSync(path.join(tmpdir(), "twinrail-faults-crash-"));
-    deploymentsFile = path.join(workDir, "31337.json");
-    chain = await deployAndGrant(
-      node.rpcUrl,
-      deploymentsFile,
-      CRASH_POINTS.map((_, index) => index + 1),
-    );
     // Automine stays on; a block every 300 ms gives a transaction its second confirmation.
-    await jsonRpc(node.rpcUrl, "evm_setIntervalMining", [300]);
-  }, 180_000);
+    await jsonRpc(network.node.rpcUrl, "evm_setIntervalMining", [300]);
+  });
 
   afterAll(async () => {
     if (table.length) {
@@ -74,21 +49,16 @@ describe.concurrent("minter crash points (kill -9, hardhat node over HTTP, Postg
       ];
       console.log(`\nCrash-point table (${REWARDS_PER_RUN} rewards per run)\n${lines.join("\n")}\n`);
     }
-    await chain?.close();
-    await node?.stop();
-    for (const schema of schemas) await schema.drop();
-    if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
   for (const [index, point] of CRASH_POINTS.entries()) {
     it(`pays every reward exactly once after kill -9 at ${point} (${RUNS} runs)`, async () => {
       const started = Date.now();
-      const schema = await openSchema(point);
-      schemas.push(schema);
+      const schema = await network.openSchema(point);
       const env = {
-        rpcUrl: node.rpcUrl,
+        rpcUrl: network.node.rpcUrl,
         schema: schema.name,
-        deploymentsFile,
+        deploymentsFile: network.deploymentsFile,
         operatorKey: hardhatKey(index + 1).privateKey,
         confirmations: 2,
       };
@@ -114,7 +84,7 @@ describe.concurrent("minter crash points (kill -9, hardhat node over HTTP, Postg
             `clean worker exited ${clean.code} after a crash at ${point}: ${clean.stderr.slice(-2000)}\n${clean.stdout.slice(-2000)}\n${JSON.stringify(await statusCounts(schema.db))}`,
           );
         }
-        const found = await checkInvariants(schema.db, chain, rewards);
+        const found = await checkInvariants(schema.db, network.chain, rewards);
         row.runs++;
         row.doublePaid += found.doublePaid;
         row.unpaid += found.unpaid;

@@ -1,21 +1,13 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Chain } from "../../src/chain/index.js";
+import { afterAll, describe, expect, it } from "vitest";
 import { CRASH_POINTS } from "../../src/jobs/minter.js";
+import { useFaultNetwork } from "../support/fault-network.js";
 import { type FaultProxy, startFaultProxy } from "../support/fault-proxy.js";
 import {
   checkInvariants,
-  deployAndGrant,
-  type HardhatNode,
   hardhatKey,
   type Invariants,
-  openSchema,
   runWorker,
-  type Schema,
   seedRewards,
-  startHardhatNode,
   statusCounts,
 } from "./support.js";
 
@@ -30,26 +22,10 @@ const REWARDS_PER_ROUND = 8;
 const RATES = { http5xx: 0.1, lostResponse: 0.05, delay: 0.05, dropSend: 0.35, nonceTooLow: 0.25 };
 
 describe.concurrent("minter under RPC faults (fault-injecting proxy, hardhat node over HTTP, Postgres)", () => {
-  let node: HardhatNode;
-  let chain: Chain;
-  let workDir: string;
-  let deploymentsFile: string;
+  const network = useFaultNetwork("rpc", [1, 2]);
   const proxies: FaultProxy[] = [];
-  const schemas: Schema[] = [];
-
-  beforeAll(async () => {
-    node = await startHardhatNode();
-    workDir = mkdtempSync(path.join(tmpdir(), "twinrail-faults-rpc-"));
-    deploymentsFile = path.join(workDir, "31337.json");
-    chain = await deployAndGrant(node.rpcUrl, deploymentsFile, [1, 2]);
-  }, 180_000);
-
   afterAll(async () => {
     for (const proxy of proxies) await proxy.close();
-    await chain?.close();
-    await node?.stop();
-    for (const schema of schemas) await schema.drop();
-    if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
   const total = (): Invariants => ({ doublePaid: 0, unpaid: 0, mismatched: 0, balanceMismatch: 0 });
@@ -58,9 +34,8 @@ describe.concurrent("minter under RPC faults (fault-injecting proxy, hardhat nod
   };
 
   it(`pays every reward exactly once through 5xx, lost responses, dropped sends and "nonce too low" (${ROUNDS} rounds)`, async () => {
-    const schema = await openSchema("rpc");
-    schemas.push(schema);
-    const proxy = await startFaultProxy(node.rpcUrl, {
+    const schema = await network.openSchema("rpc");
+    const proxy = await startFaultProxy(network.node.rpcUrl, {
       rates: RATES,
       seed: 42,
       delayMs: 400,
@@ -70,7 +45,7 @@ describe.concurrent("minter under RPC faults (fault-injecting proxy, hardhat nod
     const env = {
       rpcUrl: proxy.url,
       schema: schema.name,
-      deploymentsFile,
+      deploymentsFile: network.deploymentsFile,
       operatorKey: hardhatKey(1).privateKey,
     };
     const sum = total();
@@ -83,7 +58,7 @@ describe.concurrent("minter under RPC faults (fault-injecting proxy, hardhat nod
           `worker exited ${worker.code}: ${worker.stderr.slice(-3000)}\n${JSON.stringify(await statusCounts(schema.db))}`,
         );
       }
-      add(sum, await checkInvariants(schema.db, chain, rewards));
+      add(sum, await checkInvariants(schema.db, network.chain, rewards));
     }
     const counts = { ...proxy.counts };
     console.log(
@@ -96,14 +71,13 @@ describe.concurrent("minter under RPC faults (fault-injecting proxy, hardhat nod
   });
 
   it(`pays every reward exactly once with RPC faults AND kill -9 at a rotating crash point (${ROUNDS} rounds)`, async () => {
-    const schema = await openSchema("rpc_crash");
-    schemas.push(schema);
-    const proxy = await startFaultProxy(node.rpcUrl, { rates: RATES, seed: 7, delayMs: 400 });
+    const schema = await network.openSchema("rpc_crash");
+    const proxy = await startFaultProxy(network.node.rpcUrl, { rates: RATES, seed: 7, delayMs: 400 });
     proxies.push(proxy);
     const env = {
       rpcUrl: proxy.url,
       schema: schema.name,
-      deploymentsFile,
+      deploymentsFile: network.deploymentsFile,
       operatorKey: hardhatKey(2).privateKey,
     };
     const sum = total();
@@ -119,7 +93,7 @@ describe.concurrent("minter under RPC faults (fault-injecting proxy, hardhat nod
           `worker exited ${clean.code} after ${point}: ${clean.stderr.slice(-3000)}\n${JSON.stringify(await statusCounts(schema.db))}`,
         );
       }
-      add(sum, await checkInvariants(schema.db, chain, rewards));
+      add(sum, await checkInvariants(schema.db, network.chain, rewards));
     }
     console.log(
       `\nRPC faults + crashes: ${crashed}/${ROUNDS} crashed; injected ${JSON.stringify(proxy.counts)}; result ${JSON.stringify(sum)}\n`,

@@ -1,21 +1,14 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { sql } from "kysely";
 import { type Hex, toHex } from "viem";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Chain } from "../../src/chain/index.js";
+import { describe, expect, it } from "vitest";
+import { useFaultNetwork } from "../support/fault-network.js";
 import {
   checkInvariants,
-  deployAndGrant,
-  type HardhatNode,
   hardhatKey,
   jsonRpc,
-  openSchema,
   runWorker,
   type Schema,
   seedRewards,
-  startHardhatNode,
   statusCounts,
 } from "./support.js";
 
@@ -25,25 +18,7 @@ import {
  * advisory lock serializes them) or not (SKIP LOCKED splits the rewards between them).
  */
 describe("minter: stuck transaction and two processes at once (hardhat node over HTTP, Postgres)", () => {
-  let node: HardhatNode;
-  let chain: Chain;
-  let workDir: string;
-  let deploymentsFile: string;
-  const schemas: Schema[] = [];
-
-  beforeAll(async () => {
-    node = await startHardhatNode();
-    workDir = mkdtempSync(path.join(tmpdir(), "twinrail-faults-stuck-"));
-    deploymentsFile = path.join(workDir, "31337.json");
-    chain = await deployAndGrant(node.rpcUrl, deploymentsFile, [1, 2, 3]);
-  }, 180_000);
-
-  afterAll(async () => {
-    await chain?.close();
-    await node?.stop();
-    for (const schema of schemas) await schema.drop();
-    if (workDir) rmSync(workDir, { recursive: true, force: true });
-  });
+  const network = useFaultNetwork("stuck", [1, 2, 3]);
 
   async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
@@ -56,15 +31,14 @@ describe("minter: stuck transaction and two processes at once (hardhat node over
   }
 
   it("replaces a transaction stuck below the base fee with a higher fee, same nonce, and confirms it", async () => {
-    const schema = await openSchema("stuck");
-    schemas.push(schema);
+    const schema = await network.openSchema("stuck");
     const rewards = await seedRewards(schema.db, 4, "stuck");
-    await jsonRpc(node.rpcUrl, "evm_setAutomine", [false]);
+    await jsonRpc(network.node.rpcUrl, "evm_setAutomine", [false]);
     const worker = runWorker(
       {
-        rpcUrl: node.rpcUrl,
+        rpcUrl: network.node.rpcUrl,
         schema: schema.name,
-        deploymentsFile,
+        deploymentsFile: network.deploymentsFile,
         operatorKey: hardhatKey(1).privateKey,
         extra: { MINT_STUCK_SECONDS: "2", MINT_LEASE_SECONDS: "30", MINT_CONFIRM_TIMEOUT_SECONDS: "60" },
       },
@@ -78,11 +52,13 @@ describe("minter: stuck transaction and two processes at once (hardhat node over
       await new Promise((resolve) => setTimeout(resolve, 300));
       // ...then the base fee jumps far above its max fee: blocks keep coming, it is never included.
       const stuckFee = BigInt(first.max_fee_per_gas) * 20n;
-      await jsonRpc(node.rpcUrl, "hardhat_setNextBlockBaseFeePerGas", [toHex(stuckFee)]);
-      await jsonRpc(node.rpcUrl, "evm_mine");
-      const excluded = await jsonRpc<unknown>(node.rpcUrl, "eth_getTransactionReceipt", [first.tx_hash]);
+      await jsonRpc(network.node.rpcUrl, "hardhat_setNextBlockBaseFeePerGas", [toHex(stuckFee)]);
+      await jsonRpc(network.node.rpcUrl, "evm_mine");
+      const excluded = await jsonRpc<unknown>(network.node.rpcUrl, "eth_getTransactionReceipt", [
+        first.tx_hash,
+      ]);
       expect(excluded, "the low-fee transaction is not mined").toBeNull();
-      await jsonRpc(node.rpcUrl, "evm_setIntervalMining", [500]);
+      await jsonRpc(network.node.rpcUrl, "evm_setIntervalMining", [500]);
 
       const exit = await worker;
       expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
@@ -106,19 +82,19 @@ describe("minter: stuck transaction and two processes at once (hardhat node over
       }
       expect(batch.tx_hash, "a replacement, not the original, was mined").not.toBe(first.tx_hash);
       expect(txs.map((tx) => tx.tx_hash)).toContain(batch.tx_hash);
-      const original = await jsonRpc<unknown>(node.rpcUrl, "eth_getTransactionReceipt", [
+      const original = await jsonRpc<unknown>(network.node.rpcUrl, "eth_getTransactionReceipt", [
         first.tx_hash as Hex,
       ]);
       expect(original).toBeNull();
-      expect(await checkInvariants(schema.db, chain, rewards)).toEqual({
+      expect(await checkInvariants(schema.db, network.chain, rewards)).toEqual({
         doublePaid: 0,
         unpaid: 0,
         mismatched: 0,
         balanceMismatch: 0,
       });
     } finally {
-      await jsonRpc(node.rpcUrl, "evm_setIntervalMining", [0]);
-      await jsonRpc(node.rpcUrl, "evm_setAutomine", [true]);
+      await jsonRpc(network.node.rpcUrl, "evm_setIntervalMining", [0]);
+      await jsonRpc(network.node.rpcUrl, "evm_setAutomine", [true]);
       await worker;
     }
   });
@@ -141,13 +117,12 @@ describe("minter: stuck transaction and two processes at once (hardhat node over
 
   for (const variant of ["the same operator key", "two operator keys"] as const) {
     it(`never lets two minter processes claim the same reward (${variant})`, async () => {
-      const schema = await openSchema(variant === "two operator keys" ? "two_keys" : "one_key");
-      schemas.push(schema);
+      const schema = await network.openSchema(variant === "two operator keys" ? "two_keys" : "one_key");
       const rewards = await seedRewards(schema.db, 80, variant === "two operator keys" ? "k2" : "k1");
       const env = (index: number) => ({
-        rpcUrl: node.rpcUrl,
+        rpcUrl: network.node.rpcUrl,
         schema: schema.name,
-        deploymentsFile,
+        deploymentsFile: network.deploymentsFile,
         operatorKey: hardhatKey(index).privateKey,
         extra: { MINT_BATCH_SIZE: "4", MINT_LEASE_SECONDS: "30" },
       });
@@ -176,7 +151,7 @@ describe("minter: stuck transaction and two processes at once (hardhat node over
           true,
         );
       }
-      expect(await checkInvariants(schema.db, chain, rewards)).toEqual({
+      expect(await checkInvariants(schema.db, network.chain, rewards)).toEqual({
         doublePaid: 0,
         unpaid: 0,
         mismatched: 0,
