@@ -1,5 +1,6 @@
+import { Readable } from "node:stream";
 import { sql } from "kysely";
-import type { DbOrTx } from "../db/connect.js";
+import type { Db, DbOrTx } from "../db/connect.js";
 import type { SettlementBreakdownLine, SettlementStatus } from "../db/schema.js";
 
 /**
@@ -243,4 +244,146 @@ export function csvRow(view: VendorSettlementView): string {
   ]
     .map(csvCell)
     .join(",");
+}
+
+/**
+ * One settlement as the CSV needs it. `numbers` is the run of cells from `scheduled_for` to
+ * `effective_net` already joined by the server: instants (`to_char`, as `toISOString()`) and integers,
+ * which `csvCell` would leave unchanged; the text cells come apart, for the formula guard.
+ */
+interface CsvSourceRow {
+  id: string;
+  order_reference: string;
+  currency: string;
+  status: string;
+  numbers: string;
+  lines: string;
+}
+
+/** `Date#toISOString()` in SQL (to_char truncates to milliseconds, as the driver's date parser does). */
+const iso = (column: string) =>
+  sql.raw(`to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
+
+/**
+ * The rows of `csvRow`, oldest first, in one statement: the adjustments summed per settlement of the
+ * vendor once (a hash join), not per page. `afterId`/`limit` give the keyset pages of the PGlite path.
+ */
+function csvSource(vendorId: string, filter: StatementFilter, page?: { afterId?: bigint; limit: number }) {
+  const where = [
+    sql`s.vendor_id = ${vendorId}`,
+    ...(filter.from ? [sql`s.created_at >= ${filter.from}`] : []),
+    ...(filter.to ? [sql`s.created_at < ${filter.to}`] : []),
+    ...(filter.status ? [sql`s.status = ${filter.status}`] : []),
+    ...(page?.afterId !== undefined ? [sql`s.id > ${page.afterId}`] : []),
+  ];
+  return sql<CsvSourceRow>`
+    SELECT s.id::text AS id, s.order_reference, s.currency, s.status,
+           concat_ws(',', ${iso("s.scheduled_for")}, ${iso("s.created_at")}, coalesce(s.payout_id::text, ''),
+             s.gross, s.platform_fee, s.platform_fee_bps, s.referral_commission, s.net, coalesce(a.net, 0),
+             s.gross + coalesce(a.gross, 0), s.platform_fee + coalesce(a.fee, 0),
+             s.referral_commission + coalesce(a.commission, 0), s.net + coalesce(a.net, 0)) AS numbers,
+           (s.breakdown -> 'lines')::text AS lines
+    FROM settlements s
+    LEFT JOIN (
+      SELECT settlement_id, sum(gross_delta) AS gross, sum(platform_fee_delta) AS fee,
+             sum(referral_commission_delta) AS commission, sum(net_delta) AS net
+      FROM settlement_adjustments WHERE vendor_id = ${vendorId} GROUP BY settlement_id
+    ) a ON a.settlement_id = s.id
+    WHERE ${sql.join(where, sql` AND `)}
+    ORDER BY s.id${page ? sql` LIMIT ${page.limit}` : sql``}`;
+}
+
+/** `csvRow` of a `CsvSourceRow`: the same cells, the text ones through `csvCell`, the same line rates. */
+function csvSourceLine(row: CsvSourceRow): string {
+  const lines = JSON.parse(row.lines) as SettlementBreakdownLine[];
+  let rates = "";
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    rates += `${i > 0 ? ";" : ""}${line.lineId}:${line.commissionBps}:${line.rateSource}`;
+  }
+  return `${row.id},${csvCell(row.order_reference)},${csvCell(row.currency)},${csvCell(row.status)},${row.numbers},${csvCell(rates)}\r\n`;
+}
+
+export interface VendorCsvOptions {
+  /**
+   * `cursor` (PostgreSQL): one statement read through a server-side cursor (`DECLARE … NO SCROLL`,
+   * `FETCH batch`) in one read-only REPEATABLE READ transaction, so the file is one snapshot.
+   * `pages` (PGlite, one session for the whole process): keyset pages of `batch` rows, one query
+   * each, so other callers run between pages instead of waiting for the whole export.
+   */
+  mode: "cursor" | "pages";
+  /** Rows per FETCH / page. Default 5000. */
+  batch?: number;
+}
+
+/**
+ * The vendor's settlements as CSV (header first, CRLF line ends, `csvRow`'s cells), a chunk per
+ * batch of rows. Pulled: the next batch is read only when the consumer asks for the next chunk, so
+ * `Readable.from(…)` piped into a response honours its back-pressure (at most one batch in memory).
+ * Ending the iteration early (client gone) closes the cursor and its transaction.
+ */
+export async function* vendorSettlementsCsv(
+  db: Db,
+  vendorId: string,
+  filter: StatementFilter,
+  options: VendorCsvOptions,
+): AsyncGenerator<string, void, undefined> {
+  const batch = options.batch ?? 5000;
+  yield `${CSV_COLUMNS.join(",")}\r\n`;
+  if (options.mode === "pages") {
+    let afterId: bigint | undefined;
+    for (;;) {
+      const { rows } = await csvSource(vendorId, filter, { afterId, limit: batch }).execute(db);
+      if (rows.length > 0) yield rows.map(csvSourceLine).join("");
+      if (rows.length < batch) return;
+      afterId = BigInt(rows[rows.length - 1]!.id);
+    }
+  }
+  const trx = await db
+    .startTransaction()
+    .setIsolationLevel("repeatable read")
+    .setAccessMode("read only")
+    .execute();
+  let done = false;
+  let next: Promise<{ rows: CsvSourceRow[] }> | undefined;
+  try {
+    await sql`DECLARE vendor_csv NO SCROLL CURSOR FOR ${csvSource(vendorId, filter)}`.execute(trx);
+    const fetch = sql.raw<CsvSourceRow>(`FETCH ${Math.trunc(batch)} FROM vendor_csv`);
+    // One batch read ahead: the server produces the next batch while this one is formatted and
+    // written, so at most two batches are in memory whatever the client's speed.
+    next = fetch.execute(trx);
+    while (next) {
+      const page: { rows: CsvSourceRow[] } = await next;
+      next = page.rows.length === batch ? fetch.execute(trx) : undefined;
+      if (page.rows.length > 0) yield page.rows.map(csvSourceLine).join("");
+    }
+    await trx.commit().execute();
+    done = true;
+  } finally {
+    // Early return (consumer gone) or an error: the cursor goes with the transaction.
+    if (!done) {
+      await next?.catch(() => undefined);
+      await trx
+        .rollback()
+        .execute()
+        .catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * `vendorSettlementsCsv` as a byte stream for `pipeline(…, res)`: a 64 KiB high-water mark, so a
+ * batch is read from the database only once the previous one has been taken by the response (which
+ * waits for 'drain' on the socket).
+ */
+export function vendorSettlementsCsvStream(
+  db: Db,
+  vendorId: string,
+  filter: StatementFilter,
+  options: VendorCsvOptions,
+): Readable {
+  return Readable.from(vendorSettlementsCsv(db, vendorId, filter, options), {
+    objectMode: false,
+    highWaterMark: 64 * 1024,
+  });
 }

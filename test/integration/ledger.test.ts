@@ -1,6 +1,12 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  CSV_COLUMNS,
+  csvRow,
+  listVendorSettlements,
+  vendorSettlementsCsv,
+} from "../../src/ledger/vendor-statements.js";
+import {
   orderBody,
   paidEvent,
   seedCatalog,
@@ -366,6 +372,32 @@ describe(`ledger depth: refunds, clawbacks, chargebacks, memberships, payouts ($
     expect((await t.request("GET", "/v1/vendor/settlements?format=csv", { key: vendorKey })).text).toBe(
       csv.text,
     );
+
+    // Exactly the cells of the per-settlement view (csvRow), refunds, payouts and all, in id order.
+    const views = await listVendorSettlements(t.services.db, "v_books", {}, { limit: 10_000 });
+    const expected = `${CSV_COLUMNS.join(",")}\r\n${views.map((view) => `${csvRow(view)}\r\n`).join("")}`;
+    expect(csv.text).toBe(expected);
+    // Both read paths, with batches smaller than the data (several FETCHes / pages).
+    for (const mode of ["cursor", "pages"] as const) {
+      if (mode === "cursor" && TEST_DB !== "postgres") continue;
+      let text = "";
+      for await (const chunk of vendorSettlementsCsv(t.services.db, "v_books", {}, { mode, batch: 2 }))
+        text += chunk;
+      expect(text).toBe(expected);
+      // Filters: a status subset through the same statement.
+      let paidOnly = "";
+      for await (const chunk of vendorSettlementsCsv(
+        t.services.db,
+        "v_books",
+        { status: "paid" },
+        { mode, batch: 2 },
+      ))
+        paidOnly += chunk;
+      const paidViews = views.filter((view) => view.status === "paid");
+      expect(paidOnly).toBe(
+        `${CSV_COLUMNS.join(",")}\r\n${paidViews.map((view) => `${csvRow(view)}\r\n`).join("")}`,
+      );
+    }
 
     const other = await t.request("GET", "/v1/vendor/settlements?vendorId=v_games", { key: vendorKey });
     expect(other.status).toBe(403);

@@ -1,11 +1,11 @@
+import { pipeline } from "node:stream/promises";
 import { type Request, Router } from "express";
 import { z } from "zod";
 import { AppError } from "../../errors.js";
 import {
-  CSV_COLUMNS,
-  csvRow,
   listVendorSettlements,
   type StatementFilter,
+  vendorSettlementsCsvStream,
   vendorSummary,
 } from "../../ledger/vendor-statements.js";
 import type { Services } from "../../services.js";
@@ -18,8 +18,6 @@ const rangeQuery = z.object({
   to: instant.optional(),
   vendorId: id.optional(),
 });
-
-const CSV_PAGE = 500;
 
 /** The vendor's own key scopes every query; asking for another vendor's data is a 403. */
 function vendorOf(req: Request, requested: string | undefined): string {
@@ -66,19 +64,14 @@ export function vendorRoutes(services: Services): Router {
       });
       return;
     }
-    // Streamed: pages of CSV_PAGE rows are written as they are read, so memory stays flat.
+    // Streamed from a server-side cursor (PGlite: keyset pages), paced by the socket's back-pressure.
     res.status(200);
     res.setHeader("content-type", "text/csv; charset=utf-8");
     res.setHeader("content-disposition", `attachment; filename="settlements-${vendorId}.csv"`);
-    res.write(`${CSV_COLUMNS.join(",")}\r\n`);
-    let afterId: bigint | undefined;
-    for (;;) {
-      const items = await listVendorSettlements(db, vendorId, filter, { afterId, limit: CSV_PAGE });
-      if (items.length) res.write(`${items.map(csvRow).join("\r\n")}\r\n`);
-      if (items.length < CSV_PAGE) break;
-      afterId = BigInt(items[items.length - 1]!.id);
-    }
-    res.end();
+    const mode = services.dbKind === "postgres" ? "cursor" : "pages";
+    await pipeline(vendorSettlementsCsvStream(db, vendorId, filter, { mode }), res).catch((error) => {
+      if ((error as { code?: string }).code !== "ERR_STREAM_PREMATURE_CLOSE") throw error; // client left
+    });
   });
 
   router.get("/v1/vendor/summary", async (req, res) => {
