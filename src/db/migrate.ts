@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { type Kysely, sql } from "kysely";
+import { sql } from "kysely";
+import type { Db } from "./connect.js";
 
 export const MIGRATIONS_DIR = path.resolve(__dirname, "../../migrations");
 
@@ -45,7 +46,7 @@ function list(names: readonly string[]): string {
  * newer build). Returns what it applied and what had already landed.
  * @throws MigrationError naming the failed migration and what was applied before it.
  */
-export async function migrate<DB>(db: Kysely<DB>, dir = MIGRATIONS_DIR): Promise<MigrationResult> {
+export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<MigrationResult> {
   const files = readdirSync(dir)
     .filter((name) => /^\d{4}_[a-z0-9_]+\.sql$/.test(name))
     .sort();

@@ -7,7 +7,7 @@ import type {
   UnknownRow,
 } from "kysely";
 import type { Logger } from "pino";
-import type { Db, DbOrTx } from "./connect.js";
+import type { Db, Tx } from "./connect.js";
 
 /**
  * The transaction boundary of every business use case.
@@ -62,14 +62,14 @@ function sqlState(error: unknown): string | undefined {
  * must have no effect outside the database that a second run would repeat.
  */
 export async function inTransaction<T>(
-  db: Db | DbOrTx,
-  fn: (trx: DbOrTx) => Promise<T>,
+  db: Db,
+  fn: (trx: Tx) => Promise<T>,
   options: TransactionOptions = {},
 ): Promise<T> {
   const attempts = options.attempts ?? 3;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction().execute((trx) => fn(trx as unknown as DbOrTx));
+      return await db.transaction().execute(fn);
     } catch (error) {
       const cause = RETRYABLE[sqlState(error) ?? ""];
       if (!cause) throw error;

@@ -14,7 +14,7 @@ import {
 import { referralRewardsAbi } from "../chain/abi.generated.js";
 import type { Chain } from "../chain/index.js";
 import type { Config } from "../config.js";
-import type { Db } from "../db/connect.js";
+import type { Db, DbOrTx } from "../db/connect.js";
 import type { MintBatch } from "../db/schema.js";
 import { type Actor, audit, auditRow } from "../ledger/audit.js";
 import { accounts, journalRows, postRewardMinted, WEI } from "../ledger/journal.js";
@@ -301,7 +301,7 @@ export function createMinter(deps: {
    * Never masks the run's outcome. A failed unlock almost always means the session, and its lock, is
    * gone; should the session still be alive, it ends itself, so no pooled connection keeps the lock.
    */
-  async function unlock(conn: Db, name: string): Promise<void> {
+  async function unlock(conn: DbOrTx, name: string): Promise<void> {
     try {
       await sql`SELECT pg_advisory_unlock(${LOCK_NAMESPACE}, hashtext(${name} || current_schema()))`.execute(
         conn,

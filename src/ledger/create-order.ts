@@ -1,6 +1,6 @@
 import { ipHash } from "../attribution/ip-hash.js";
 import type { Config } from "../config.js";
-import type { DbOrTx } from "../db/connect.js";
+import type { Db, DbOrTx } from "../db/connect.js";
 import { inTransaction } from "../db/transaction.js";
 import { decideCheckoutAttribution, type ResolvedReferralCode } from "../domain/attribution.js";
 import { resolveCommissionBps } from "../domain/rates.js";
@@ -64,7 +64,7 @@ export interface CreateOrderOptions {
  * same result; a different body for the same `orderReference` is a 409.
  */
 export async function createOrder(
-  db: DbOrTx,
+  db: Db,
   config: RateConfig,
   actor: Actor,
   input: CreateOrderInput,

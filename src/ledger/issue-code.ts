@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import { codesChanged } from "../attribution/code-cache.js";
-import type { DbOrTx } from "../db/connect.js";
+import type { Db } from "../db/connect.js";
 import { generateCode, normalizeCode } from "../domain/codes.js";
 import { AppError } from "../errors.js";
 import { type Actor, audit } from "./audit.js";
@@ -17,7 +17,7 @@ export interface IssueCodeResult {
  * they attributed keep their referrer. Collisions are settled by the primary key, not by a lookup.
  */
 export async function issueCode(
-  db: DbOrTx,
+  db: Db,
   actor: Actor,
   memberId: string,
   options: { rotate?: boolean; vanity?: string | null } = {},

@@ -1,4 +1,4 @@
-import type { DbOrTx } from "../db/connect.js";
+import type { Db, DbOrTx } from "../db/connect.js";
 import { inTransaction } from "../db/transaction.js";
 import { AppError } from "../errors.js";
 
@@ -22,7 +22,7 @@ export interface WebhookOutcome {
  * answer "duplicate" with the first response.
  */
 export async function recordWebhook(
-  db: DbOrTx,
+  db: Db,
   delivery: WebhookDelivery,
   handle: (trx: DbOrTx) => Promise<WebhookOutcome>,
 ): Promise<WebhookOutcome> {

@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import { codesChanged } from "../attribution/code-cache.js";
 import { ipHash } from "../attribution/ip-hash.js";
 import type { Config } from "../config.js";
-import type { DbOrTx } from "../db/connect.js";
+import type { Db, DbOrTx } from "../db/connect.js";
 import type { Member } from "../db/schema.js";
 import { inTransaction } from "../db/transaction.js";
 import {
@@ -87,7 +87,7 @@ export function referredByOf(member: Member): ReferredBy | null {
  * attribution survives cookie expiry; a repeat call never changes it (the schema refuses too).
  */
 export async function registerMember(
-  db: DbOrTx,
+  db: Db,
   actor: Actor,
   input: RegisterMemberInput,
   options: Date | RegisterMemberOptions = {},
@@ -210,7 +210,7 @@ export async function registerMember(
 
 /** PATCH /v1/members/:id — display name and wallet only; attribution is immutable. */
 export async function updateMember(
-  db: DbOrTx,
+  db: Db,
   actor: Actor,
   memberId: string,
   patch: { displayName?: string | null; walletAddress?: string | null },

@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import type { DbOrTx } from "../db/connect.js";
+import type { Db, DbOrTx } from "../db/connect.js";
 import type { Reward, RewardStatusColumn } from "../db/schema.js";
 import {
   ADMIN_RELEASABLE_HOLDS,
@@ -35,7 +35,7 @@ export interface ReviewResult {
  * reward's current status as the reason, never an error for the whole call.
  */
 export async function reviewRewards(
-  db: DbOrTx,
+  db: Db,
   actor: Actor,
   input: { ids: bigint[]; decision: ReviewDecision; note?: string | null },
 ): Promise<ReviewResult> {

@@ -1,4 +1,4 @@
-import type { DbOrTx } from "../db/connect.js";
+import type { Db } from "../db/connect.js";
 import { AppError } from "../errors.js";
 import { type Actor, audit } from "./audit.js";
 
@@ -11,7 +11,7 @@ export interface VendorInput {
 }
 
 /** Creates or replaces a vendor's terms. Existing orders keep the rates snapshotted at checkout. */
-export async function upsertVendor(db: DbOrTx, actor: Actor, input: VendorInput) {
+export async function upsertVendor(db: Db, actor: Actor, input: VendorInput) {
   return db.transaction().execute(async (trx) => {
     const before = await trx
       .selectFrom("vendors")
@@ -51,7 +51,7 @@ export interface ProductInput {
 }
 
 /** Creates or replaces a product's commission override (null: use the vendor's rate). */
-export async function upsertProduct(db: DbOrTx, actor: Actor, input: ProductInput) {
+export async function upsertProduct(db: Db, actor: Actor, input: ProductInput) {
   return db.transaction().execute(async (trx) => {
     const vendor = await trx
       .selectFrom("vendors")
