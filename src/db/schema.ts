@@ -1,4 +1,30 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+import type {
+  ApiKeyRole,
+  CheckoutAttributionSource,
+  DisputeStatus,
+  HoldReason,
+  MintBatchStatus,
+  OrderStatus,
+  PaymentRail,
+  PayoutStatus,
+  RateSource,
+  RewardSource,
+  RewardStatus,
+  SettlementStatus,
+  SignupAttributionSource,
+} from "../domain/enums.js";
+
+export type {
+  ApiKeyRole,
+  DisputeStatus,
+  HoldReason,
+  MintBatchStatus,
+  OrderStatus,
+  PaymentRail,
+  PayoutStatus,
+  SettlementStatus,
+};
 
 /**
  * Kysely's view of the schema in `migrations/`. The SQL is the truth; keep this in step with it.
@@ -17,7 +43,7 @@ export interface MembersTable {
   wallet_address: string | null;
   referred_by_member_id: string | null;
   referred_by_code: string | null;
-  attribution_source: "ref_code" | "cookie" | "click_id" | null;
+  attribution_source: SignupAttributionSource | null;
   attributed_at: Date | null;
   signup_ip_hash: string | null;
   created_at: CreatedAt;
@@ -60,9 +86,6 @@ export interface ProductsTable {
   updated_at: Timestamp;
 }
 
-export type OrderStatus = "created" | "paid" | "partially_refunded" | "refunded";
-export type PaymentRail = "card" | "credit";
-
 export interface OrdersTable {
   order_reference: string;
   request_hash: string;
@@ -71,7 +94,7 @@ export interface OrdersTable {
   referral_applied: boolean;
   referrer_member_id: string | null;
   referral_code: string | null;
-  attribution_source: "referred_by" | "explicit_code" | "cookie" | null;
+  attribution_source: CheckoutAttributionSource | null;
   attribution_reason: string | null;
   merchandise_amount: bigint;
   shipping_amount: bigint;
@@ -101,12 +124,10 @@ export interface OrderLinesTable {
   discount: bigint;
   commission_base: bigint;
   commission_bps: number;
-  rate_source: "product" | "vendor" | "platform";
+  rate_source: RateSource;
   platform_fee_bps: number;
   referral_commission: bigint;
 }
-
-export type SettlementStatus = "pending" | "due" | "in_payout" | "paid" | "held" | "cancelled";
 
 export interface SettlementBreakdownLine {
   lineId: string;
@@ -117,7 +138,7 @@ export interface SettlementBreakdownLine {
   discount: string;
   commissionBase: string;
   commissionBps: number;
-  rateSource: "product" | "vendor" | "platform";
+  rateSource: RateSource;
   referralCommission: string;
 }
 
@@ -147,7 +168,7 @@ export interface PayoutsTable {
   vendor_id: string;
   currency: string;
   amount: bigint;
-  status: ColumnType<"created" | "paid" | "failed", "created" | "paid" | "failed" | undefined>;
+  status: ColumnType<PayoutStatus, PayoutStatus | undefined>;
   created_at: CreatedAt;
   paid_at: Date | null;
   settlement_count: Generated<number>;
@@ -163,8 +184,6 @@ export interface ErpSalesAssistsTable {
   referral_commission: bigint;
   created_at: CreatedAt;
 }
-
-export type MintBatchStatus = "claimed" | "signed" | "confirmed" | "failed" | "released";
 
 export interface MintBatchesTable {
   id: Generated<bigint>;
@@ -205,15 +224,8 @@ export interface MintBatchRewardsTable {
   reward_id: bigint;
 }
 
-export type RewardStatusColumn =
-  | "pending_approval"
-  | "approved"
-  | "minting"
-  | "minted"
-  | "rejected"
-  | "cancelled"
-  | "failed"
-  | "held";
+/** The `referral_rewards.status` column: every reward status (src/domain/enums.ts). */
+export type RewardStatusColumn = RewardStatus;
 
 export interface FraudSignal {
   code: string;
@@ -224,7 +236,7 @@ export interface ReferralRewardsTable {
   id: Generated<bigint>;
   order_reference: string;
   order_ref_hash: string;
-  source: ColumnType<"order" | "membership", "order" | "membership" | undefined, never>;
+  source: ColumnType<RewardSource, RewardSource | undefined, never>;
   referrer_member_id: string;
   buyer_member_id: string | null;
   wallet_address: string | null;
@@ -256,9 +268,6 @@ export interface ReferralRewardsTable {
   hold_reason: ColumnType<HoldReason | null, HoldReason | null | undefined, HoldReason | null>;
 }
 
-/** 0008: why a reward is held (`dispute` leaves only through the dispute's outcome). */
-export type HoldReason = "dispute" | "amount_mismatch" | "review";
-
 export interface WebhookEventsTable {
   provider: string;
   event_id: string;
@@ -267,8 +276,6 @@ export interface WebhookEventsTable {
   response: Json<Record<string, unknown>>;
   received_at: CreatedAt;
 }
-
-export type ApiKeyRole = "admin" | "integration" | "vendor";
 
 export interface ApiKeysTable {
   id: string;
@@ -323,8 +330,6 @@ export interface OrderRefundsTable {
   amount_refunded_after: bigint;
   created_at: CreatedAt;
 }
-
-export type DisputeStatus = "opened" | "won" | "lost";
 
 export interface DisputesTable {
   order_reference: string;

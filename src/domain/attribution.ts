@@ -1,3 +1,5 @@
+import type { CheckoutAttributionSource } from "./enums.js";
+
 /**
  * Attribution rules: who, if anyone, referred a buyer. Pure decisions over data the ledger has already
  * loaded; the caller persists the outcome. Codes here are already normalized and resolved to their
@@ -44,8 +46,8 @@ export interface CheckoutAttributionInput {
   buyerPaidOrders: number;
 }
 
-/** Where an applied checkout attribution came from. */
-export type CheckoutAttributionSource = "referred_by" | "explicit_code" | "cookie";
+/** Where an applied checkout attribution came from (CHECKOUT_ATTRIBUTION_SOURCES). */
+export type { CheckoutAttributionSource } from "./enums.js";
 
 /** Why a checkout was not attributed. */
 export type CheckoutAttributionRefusal =

@@ -1,3 +1,5 @@
+import type { RateSource } from "./enums.js";
+
 /**
  * Commission rate resolution. A line's referral rate comes from the most specific configuration that
  * sets one: product override → vendor config → platform default, then clamped to the platform
@@ -5,8 +7,8 @@
  * payment, so a later configuration change never re-prices an order.
  */
 
-/** Which configuration level supplied a line's commission rate. */
-export type RateSource = "product" | "vendor" | "platform";
+/** Which configuration level supplied a line's commission rate (RATE_SOURCES). */
+export type { RateSource } from "./enums.js";
 
 /** Input to `resolveCommissionBps`; `null`/`undefined` means "not configured at this level". */
 export interface CommissionRateInput {

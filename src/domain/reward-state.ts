@@ -1,4 +1,5 @@
 import { AppError } from "../errors.js";
+import { type HoldReason, REWARD_STATUSES, type RewardStatus } from "./enums.js";
 
 /**
  * The reward and settlement state machines (DESIGN.md "State machines"). Every status change in the
@@ -7,28 +8,8 @@ import { AppError } from "../errors.js";
  * retried requests and racing jobs are harmless.
  */
 
-/** Every status a token reward can have. */
-export type RewardStatus =
-  | "pending_approval"
-  | "approved"
-  | "minting"
-  | "minted"
-  | "rejected"
-  | "cancelled"
-  | "failed"
-  | "held";
-
-/** All reward statuses, in lifecycle order. */
-export const REWARD_STATUSES: readonly RewardStatus[] = Object.freeze([
-  "pending_approval",
-  "approved",
-  "minting",
-  "minted",
-  "rejected",
-  "cancelled",
-  "failed",
-  "held",
-]);
+// The sets themselves live in enums.ts (one definition, shared with the schema types and the pages).
+export { HOLD_REASONS, type HoldReason, REWARD_STATUSES, type RewardStatus } from "./enums.js";
 
 /**
  * Allowed reward moves. `minting → approved` is the minter proving a batch unsent or unpaid on chain;
@@ -48,14 +29,11 @@ export const REWARD_TRANSITIONS: Readonly<Record<RewardStatus, readonly RewardSt
   held: ["pending_approval", "approved", "rejected", "cancelled"],
 });
 
-/**
- * Why a reward is `held`. `dispute`: a chargeback is open — only the dispute's outcome releases it
- * (won → back where it was, lost → refunded); `amount_mismatch`: the payment differed from the order
- * total; `review`: put aside for an admin.
+/*
+ * Why a reward is `held` (HOLD_REASONS). `dispute`: a chargeback is open — only the dispute's outcome
+ * releases it (won → back where it was, lost → refunded); `amount_mismatch`: the payment differed from
+ * the order total; `review`: put aside for an admin.
  */
-export type HoldReason = "dispute" | "amount_mismatch" | "review";
-
-export const HOLD_REASONS: readonly HoldReason[] = Object.freeze(["dispute", "amount_mismatch", "review"]);
 
 /** Hold reasons an admin may end by approving or rejecting the reward. */
 export const ADMIN_RELEASABLE_HOLDS: readonly HoldReason[] = Object.freeze(["amount_mismatch", "review"]);

@@ -1,237 +1,55 @@
+import type { Application } from "express";
 import { z } from "zod";
-import { approveBody, mintBody, rejectBody } from "./routes/admin.js";
-import {
-  codeBody,
-  memberBody,
-  memberPatchBody,
-  orderBody,
-  productBody,
-  vendorBody,
-} from "./routes/integration.js";
-import { trackBody } from "./routes/public.js";
-import { membershipPaid, orderChargeback, orderPaid, orderRefunded } from "./routes/webhooks.js";
-
-type Auth = "none" | "admin" | "integration" | "vendor" | "member" | "cron" | "webhook";
-
-interface Operation {
-  method: "get" | "post" | "put" | "patch";
-  path: string;
-  summary: string;
-  auth: Auth;
-  body?: z.ZodType;
-  query?: Record<string, string>;
-  ok: number;
-}
+import { ERROR_STATUS, type ErrorCode } from "../errors.js";
+import { type Auth, namedSchemas, type Operation, operationOf } from "./route.js";
 
 /**
- * The route table as integrators see it. Request bodies are the very zod schemas the routes validate
- * with, converted to JSON Schema, so the document cannot drift from what the server accepts.
+ * `GET /openapi.json` and `GET /docs`, generated from the routes the app has mounted: every route is
+ * registered with `route()` (src/http/route.ts), which records its declared inputs, responses and error
+ * codes. Request schemas are the very validators the routes parse with; error responses come from the
+ * error-code map (`ERROR_STATUS`, src/errors.ts).
  */
-const OPERATIONS: Operation[] = [
-  {
-    method: "get",
-    path: "/r/{code}",
-    summary: "Referral link: 302 to LANDING_URL, first-touch cookies",
-    auth: "none",
-    ok: 302,
-  },
-  {
-    method: "post",
-    path: "/v1/track",
-    summary: "Count a visit; sets the cookies if absent; always 204",
-    auth: "none",
-    body: trackBody,
-    ok: 204,
-  },
-  {
-    method: "get",
-    path: "/v1/referral",
-    summary: "Badge data from ?code= or the cookie",
-    auth: "none",
-    query: { code: "a referral code" },
-    ok: 200,
-  },
-  {
-    method: "post",
-    path: "/v1/members",
-    summary: "Signup: create a member and persist referredBy (first touch)",
-    auth: "integration",
-    body: memberBody,
-    ok: 201,
-  },
-  {
-    method: "patch",
-    path: "/v1/members/{memberId}",
-    summary: "Update display name or wallet",
-    auth: "integration",
-    body: memberPatchBody,
-    ok: 200,
-  },
-  {
-    method: "post",
-    path: "/v1/members/{memberId}/code",
-    summary: "Get, rotate or claim (vanity) the member's referral code",
-    auth: "integration",
-    body: codeBody,
-    ok: 201,
-  },
-  {
-    method: "put",
-    path: "/v1/vendors/{vendorId}",
-    summary: "Create or replace a vendor's terms",
-    auth: "integration",
-    body: vendorBody,
-    ok: 200,
-  },
-  {
-    method: "put",
-    path: "/v1/products/{productId}",
-    summary: "Create or replace a product's commission override",
-    auth: "integration",
-    body: productBody,
-    ok: 200,
-  },
-  {
-    method: "post",
-    path: "/v1/orders",
-    summary: "Checkout: attribution and rates snapshotted",
-    auth: "integration",
-    body: orderBody,
-    ok: 201,
-  },
-  {
-    method: "post",
-    path: "/v1/webhooks/payments",
-    summary: "Payment events (Standard Webhooks signature)",
-    auth: "webhook",
-    body: z.union([orderPaid, orderRefunded, orderChargeback, membershipPaid]),
-    ok: 200,
-  },
-  {
-    method: "get",
-    path: "/v1/admin/rewards",
-    summary: "Approval queue and history with fraud signals",
-    auth: "admin",
-    query: { status: "reward status", referrer: "member id", limit: "1–200", cursor: "nextCursor" },
-    ok: 200,
-  },
-  {
-    method: "post",
-    path: "/v1/admin/rewards/approve",
-    summary: "Approve rewards",
-    auth: "admin",
-    body: approveBody,
-    ok: 200,
-  },
-  {
-    method: "post",
-    path: "/v1/admin/rewards/reject",
-    summary: "Reject rewards with a reason",
-    auth: "admin",
-    body: rejectBody,
-    ok: 200,
-  },
-  {
-    method: "post",
-    path: "/v1/admin/mint",
-    summary: "Mint one batch now",
-    auth: "admin",
-    body: mintBody,
-    ok: 200,
-  },
-  {
-    method: "get",
-    path: "/v1/admin/mint-batches",
-    summary: "Mint batches with status, tx hashes, gas",
-    auth: "admin",
-    ok: 200,
-  },
-  {
-    method: "get",
-    path: "/v1/admin/stats",
-    summary: "Funnel, totals per rail, top referrers",
-    auth: "admin",
-    query: { from: "date", to: "date" },
-    ok: 200,
-  },
-  {
-    method: "get",
-    path: "/v1/admin/settlements",
-    summary: "All vendors' settlements",
-    auth: "admin",
-    query: { vendorId: "vendor id", status: "settlement status" },
-    ok: 200,
-  },
-  {
-    method: "post",
-    path: "/v1/admin/payouts",
-    summary: "Turn due settlements into payouts (one per vendor)",
-    auth: "admin",
-    ok: 200,
-  },
-  {
-    method: "post",
-    path: "/v1/admin/payouts/{payoutId}/paid",
-    summary: "Mark a payout and its settlements paid",
-    auth: "admin",
-    ok: 200,
-  },
-  {
-    method: "post",
-    path: "/v1/admin/orders/{orderReference}/release-hold",
-    summary: "Release the settlements held for an amount mismatch (rail A)",
-    auth: "admin",
-    ok: 200,
-  },
-  {
-    method: "get",
-    path: "/v1/admin/reconcile",
-    summary: "Journal balance, rails agreement, DB ↔ chain",
-    auth: "admin",
-    ok: 200,
-  },
-  { method: "get", path: "/v1/admin/audit", summary: "Audit log", auth: "admin", ok: 200 },
-  {
-    method: "get",
-    path: "/v1/vendor/settlements",
-    summary: "The vendor's settlements (JSON, or CSV with Accept: text/csv or ?format=csv)",
-    auth: "vendor",
-    query: { from: "date", to: "date", status: "settlement status", format: "json | csv" },
-    ok: 200,
-  },
-  {
-    method: "get",
-    path: "/v1/vendor/summary",
-    summary: "Totals per status and period",
-    auth: "vendor",
-    ok: 200,
-  },
-  {
-    method: "get",
-    path: "/v1/me",
-    summary: "The referrer's code, visits, signups, conversions and rewards",
-    auth: "member",
-    ok: 200,
-  },
-  {
-    method: "get",
-    path: "/v1/me/rewards",
-    summary: "The referrer's reward history",
-    auth: "member",
-    query: { cursor: "nextCursor" },
-    ok: 200,
-  },
-  {
-    method: "post",
-    path: "/v1/cron/mint",
-    summary: "Scheduled mint trigger (also GET)",
-    auth: "cron",
-    ok: 200,
-  },
-  { method: "get", path: "/healthz", summary: "Process up", auth: "none", ok: 200 },
-  { method: "get", path: "/readyz", summary: "Database, chain and minter state", auth: "none", ok: 200 },
-  { method: "get", path: "/metrics", summary: "Prometheus metrics", auth: "none", ok: 200 },
-];
+
+/** One route the express app answers. */
+export interface MountedRoute {
+  method: string;
+  /** The express path (`/r/:code`). */
+  path: string;
+  operation: Operation | undefined;
+}
+
+interface Layer {
+  route?: { path: string | string[]; methods: Record<string, boolean> };
+  handle?: { stack?: unknown[] };
+  rawPath?: string | string[];
+}
+
+/** Every `METHOD path` of the app, walking nested routers, with the operation recorded for it. */
+export function mountedRoutes(app: Application): MountedRoute[] {
+  const found: MountedRoute[] = [];
+  const walk = (stack: unknown[], prefix: string) => {
+    for (const raw of stack) {
+      const layer = raw as Layer;
+      if (layer.route) {
+        const paths = Array.isArray(layer.route.path) ? layer.route.path : [layer.route.path];
+        for (const path of paths) {
+          for (const [method, on] of Object.entries(layer.route.methods)) {
+            if (on && method !== "_all")
+              found.push({ method, path: prefix + path, operation: operationOf(layer.route) });
+          }
+        }
+      } else if (layer.handle?.stack) {
+        const mount = typeof layer.rawPath === "string" && layer.rawPath !== "/" ? layer.rawPath : "";
+        walk(layer.handle.stack, prefix + mount);
+      }
+    }
+  };
+  walk((app as unknown as { router: { stack: unknown[] } }).router.stack, "");
+  return found;
+}
+
+/** `/r/:code` → `/r/{code}`. */
+export const openApiPath = (path: string) => path.replace(/:(\w+)/g, "{$1}");
 
 const SECURITY: Record<Exclude<Auth, "none">, string> = {
   admin: "apiKey",
@@ -242,61 +60,150 @@ const SECURITY: Record<Exclude<Auth, "none">, string> = {
   webhook: "webhookSignature",
 };
 
-const ERRORS: Record<string, string> = {
-  "400": "validation_failed / bad_request",
-  "401": "unauthorized / invalid_signature",
-  "403": "forbidden (wrong role or another vendor's data)",
-  "409": "conflict (order_conflict, webhook_conflict, invalid_transition, code_taken)",
-  "422": "unprocessable (idempotency_conflict, refund_exceeds_paid, …)",
-  "429": "rate_limited",
-};
-
-function jsonSchema(schema: z.ZodType) {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
-    io: "input",
-    unrepresentable: "any",
-  }) as Record<string, unknown>;
-  return rest;
+/** The codes an operation can answer with: its own, its credentials', its inputs', and 500/503 for all. */
+export function operationErrors(op: Operation): ErrorCode[] {
+  const codes = new Set<ErrorCode>(op.errors ?? []);
+  if (op.params || op.query || (op.body && op.bodyMode !== "raw")) codes.add("validation_failed");
+  if (op.body) codes.add("bad_request");
+  if (SECURITY[op.auth as Exclude<Auth, "none">] === "apiKey") {
+    codes.add("unauthorized");
+    codes.add("forbidden");
+  } else if (op.auth === "member" || op.auth === "cron") codes.add("unauthorized");
+  else if (op.auth === "webhook") codes.add("invalid_signature");
+  codes.add("internal");
+  codes.add("database_unavailable");
+  return [...codes];
 }
 
-/** OpenAPI 3.1 for `GET /openapi.json`. */
-export function openApiDocument(baseUrl: string, version: string) {
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const op of OPERATIONS) {
-    const parameters = [
-      ...[...op.path.matchAll(/\{(\w+)\}/g)].map((match) => ({
-        name: match[1],
-        in: "path",
-        required: true,
-        schema: { type: "string" },
-      })),
-      ...Object.entries(op.query ?? {}).map(([name, description]) => ({
+const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.int(),
+  detail: z.string(),
+  code: z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]),
+  requestId: z.string(),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+
+type JsonSchema = Record<string, unknown>;
+
+/** Converts zod to JSON Schema, moving named schemas into `components` and pointing `$ref`s there. */
+function converter() {
+  const components: Record<string, JsonSchema> = {};
+  const convert = (schema: z.ZodType, io: "input" | "output"): JsonSchema => {
+    const {
+      $schema: _ignored,
+      $defs,
+      ...rest
+    } = z.toJSONSchema(schema, {
+      io,
+      unrepresentable: "any",
+      metadata: namedSchemas,
+    }) as JsonSchema & { $defs?: Record<string, JsonSchema> };
+    const relink = <T>(value: T): T =>
+      JSON.parse(JSON.stringify(value).replaceAll('"#/$defs/', '"#/components/schemas/'));
+    for (const [name, definition] of Object.entries($defs ?? {})) {
+      // A request and a response may name the same schema; input and output then differ only in
+      // defaults and transforms, so the first one converted stands for both.
+      components[name] ??= relink(definition);
+    }
+    return relink(rest);
+  };
+  return { components, convert };
+}
+
+function parameters(op: Operation, convert: (schema: z.ZodType, io: "input") => JsonSchema) {
+  const list: JsonSchema[] = [];
+  for (const [where, schema] of [
+    ["path", op.params],
+    ["query", op.query],
+  ] as const) {
+    if (!schema) continue;
+    const shape = (schema as z.ZodObject).shape as Record<string, z.ZodType>;
+    for (const [name, field] of Object.entries(shape)) {
+      list.push({
         name,
-        in: "query",
-        required: false,
-        description,
-        schema: { type: "string" },
-      })),
-    ];
-    const responses: Record<string, unknown> = { [String(op.ok)]: { description: "success" } };
-    for (const [status, description] of Object.entries(ERRORS)) {
-      responses[status] = {
-        description,
-        content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+        in: where,
+        required: where === "path" || !field.safeParse(undefined).success,
+        schema: convert(field, "input"),
+      });
+    }
+  }
+  return list;
+}
+
+/** OpenAPI 3.1 for `GET /openapi.json`: every route `app` has mounted. */
+export function openApiDocument(app: Application, baseUrl: string, version: string) {
+  const { components, convert } = converter();
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const mounted of mountedRoutes(app)) {
+    const op = mounted.operation;
+    if (!op) continue;
+    const responses: Record<string, unknown> = {};
+    for (const response of op.responses) {
+      const contentType = response.contentType ?? "application/json";
+      responses[String(response.status)] = {
+        description: response.description,
+        ...(response.headers
+          ? {
+              headers: Object.fromEntries(
+                Object.entries(response.headers).map(([name, description]) => [
+                  name,
+                  { description, schema: { type: "string" } },
+                ]),
+              ),
+            }
+          : {}),
+        ...(response.schema || response.contentType
+          ? {
+              content: {
+                [contentType]: {
+                  schema: response.schema ? convert(response.schema, "output") : { type: "string" },
+                },
+              },
+            }
+          : {}),
       };
     }
-    paths[op.path] = {
-      ...paths[op.path],
+    const byStatus = new Map<number, ErrorCode[]>();
+    for (const code of operationErrors(op)) {
+      const status = ERROR_STATUS[code];
+      byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+    }
+    for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
+      const problem = {
+        schema: {
+          allOf: [
+            { $ref: "#/components/schemas/Problem" },
+            { type: "object", properties: { code: { type: "string", enum: codes } } },
+          ],
+        },
+      };
+      // A status the route also answers with its own body (503 from /readyz) carries both media types.
+      const declared = responses[String(status)] as { description: string; content?: object } | undefined;
+      responses[String(status)] = declared
+        ? {
+            ...declared,
+            description: `${declared.description}; problem: ${codes.join(", ")}`,
+            content: { ...declared.content, "application/problem+json": problem },
+          }
+        : { description: codes.join(", "), content: { "application/problem+json": problem } };
+    }
+    const params = parameters(op, convert);
+    const path = openApiPath(op.path);
+    paths[path] = {
+      ...paths[path],
       [op.method]: {
+        operationId: `${op.method}${op.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? "").toUpperCase())}`,
         summary: op.summary,
-        tags: [op.auth === "none" ? "public" : op.auth],
-        ...(op.auth === "none" ? { security: [] } : { security: [{ [SECURITY[op.auth]]: [] }] }),
-        ...(parameters.length ? { parameters } : {}),
+        tags: [op.tag],
+        security: op.auth === "none" ? [] : [{ [SECURITY[op.auth]]: [] }],
+        ...(params.length ? { parameters: params } : {}),
         ...(op.body
           ? {
               requestBody: {
-                required: true,
-                content: { "application/json": { schema: jsonSchema(op.body) } },
+                required: op.bodyMode !== "optional",
+                content: { "application/json": { schema: convert(op.body, "input") } },
               },
             }
           : {}),
@@ -334,27 +241,7 @@ export function openApiDocument(baseUrl: string, version: string) {
           description: "v1,<base64 HMAC-SHA256 of id.timestamp.body>, with webhook-id and webhook-timestamp",
         },
       },
-      schemas: {
-        Problem: {
-          type: "object",
-          required: ["type", "title", "status", "detail", "code", "requestId"],
-          properties: {
-            type: { type: "string" },
-            title: { type: "string" },
-            status: { type: "integer" },
-            detail: { type: "string" },
-            code: { type: "string" },
-            requestId: { type: "string" },
-            errors: {
-              type: "array",
-              items: {
-                type: "object",
-                properties: { path: { type: "string" }, message: { type: "string" } },
-              },
-            },
-          },
-        },
-      },
+      schemas: { Problem: convert(problemSchema, "output"), ...components },
     },
   };
 }
@@ -362,17 +249,20 @@ export function openApiDocument(baseUrl: string, version: string) {
 const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** `GET /docs`: a plain, script-free page listing every operation (the full schemas are in /openapi.json). */
-export function docsPage(): string {
-  const rows = OPERATIONS.map(
-    (op) =>
-      `<tr><td><code>${op.method.toUpperCase()}</code></td><td><code>${escapeHtml(op.path)}</code></td><td>${escapeHtml(op.auth)}</td><td>${escapeHtml(op.summary)}</td></tr>`,
-  ).join("\n");
+export function docsPage(app: Application): string {
+  const rows = mountedRoutes(app)
+    .flatMap(({ operation: op }) => (op ? [op] : []))
+    .map(
+      (op) =>
+        `<tr><td><code>${op.method.toUpperCase()}</code></td><td><code>${escapeHtml(openApiPath(op.path))}</code></td><td>${escapeHtml(op.auth)}</td><td>${escapeHtml(op.summary)}</td></tr>`,
+    )
+    .join("\n");
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Twinrail API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;color:#1b1f2a}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #dde;padding:.4rem .6rem;text-align:left;vertical-align:top}code{font-size:.9em}</style>
 </head><body><h1>Twinrail API</h1>
-<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1, request schemas generated from the validators). Errors are <code>application/problem+json</code> with a stable <code>code</code>.</p>
+<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1, generated from the route registrations: request schemas are the validators, responses the declared views). Errors are <code>application/problem+json</code> with a stable <code>code</code>.</p>
 <table><thead><tr><th>method</th><th>path</th><th>auth</th><th>what it does</th></tr></thead><tbody>
 ${rows}
 </tbody></table></body></html>`;

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/http/app.js";
 import { REF_COOKIE, signCookieValue } from "../../src/lib/cookies.js";
 import { signWebhook } from "../../src/lib/standard-webhooks.js";
+import { appRoutes } from "../support/app-routes.js";
 import {
   orderBody,
   paidEvent,
@@ -237,33 +238,6 @@ const ROUTES: RouteSpec[] = [
     query: { from: dates, to: dates, vendorId: ["v_books", "v_games"] },
   },
 ];
-
-/** `METHOD path` of every route the express app answers, walking nested routers. */
-function appRoutes(app: { router: { stack: unknown[] } }): string[] {
-  const found: string[] = [];
-  const walk = (stack: unknown[], prefix: string) => {
-    for (const raw of stack) {
-      const layer = raw as {
-        route?: { path: string | string[]; methods: Record<string, boolean> };
-        handle?: { stack?: unknown[] };
-        rawPath?: string | string[];
-      };
-      if (layer.route) {
-        const paths = Array.isArray(layer.route.path) ? layer.route.path : [layer.route.path];
-        for (const path of paths) {
-          for (const [method, on] of Object.entries(layer.route.methods)) {
-            if (on && method !== "_all") found.push(`${method.toUpperCase()} ${prefix}${path}`);
-          }
-        }
-      } else if (layer.handle?.stack) {
-        const mount = typeof layer.rawPath === "string" && layer.rawPath !== "/" ? layer.rawPath : "";
-        walk(layer.handle.stack, prefix + mount);
-      }
-    }
-  };
-  walk(app.router.stack, "");
-  return found;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Hostile input.

@@ -1,5 +1,6 @@
 import type { RequestHandler } from "express";
 import { AppError } from "../../errors.js";
+import { findIdempotencyKey, storeIdempotencyKey } from "../../ledger/queries/idempotency-keys.js";
 import { hashJson } from "../../lib/crypto.js";
 import type { Services } from "../../services.js";
 
@@ -17,12 +18,7 @@ export function idempotency(services: Services): RequestHandler {
       return next(new AppError("validation_failed", "Idempotency-Key must be at most 255 characters"));
     const principal = req.principal?.kind === "api_key" ? `key:${req.principal.keyId}` : "anonymous";
     const requestHash = hashJson({ path: req.originalUrl, body: req.body ?? null });
-    const previous = await services.db
-      .selectFrom("idempotency_keys")
-      .selectAll()
-      .where("principal", "=", principal)
-      .where("key", "=", key)
-      .executeTakeFirst();
+    const previous = await findIdempotencyKey(services.db, principal, key);
     if (previous) {
       if (previous.request_hash !== requestHash) {
         return next(
@@ -36,17 +32,13 @@ export function idempotency(services: Services): RequestHandler {
     res.json = (body: unknown) => {
       if (res.statusCode >= 500) return json(body);
       // Stored before the answer leaves, so a retry that arrives right after sees it.
-      services.db
-        .insertInto("idempotency_keys")
-        .values({
-          principal,
-          key,
-          request_hash: requestHash,
-          status_code: res.statusCode,
-          response: JSON.stringify(body),
-        })
-        .onConflict((oc) => oc.columns(["principal", "key"]).doNothing())
-        .execute()
+      storeIdempotencyKey(services.db, {
+        principal,
+        key,
+        requestHash,
+        statusCode: res.statusCode,
+        response: JSON.stringify(body),
+      })
         .catch((error) => req.log?.warn({ err: error }, "could not store idempotency key"))
         .finally(() => json(body));
       return res;

@@ -1,9 +1,9 @@
 import type { Request, RequestHandler } from "express";
-import { sql } from "kysely";
 import type { Logger } from "pino";
 import { ipHash } from "../../attribution/ip-hash.js";
 import type { Db } from "../../db/connect.js";
 import { AppError } from "../../errors.js";
+import { addRateLimitHits, flushRateLimitHits } from "../../ledger/queries/rate-limit-hits.js";
 import type { Services } from "../../services.js";
 
 /**
@@ -178,12 +178,11 @@ export class RateLimiter {
     counter.pending = 0;
     counter.inFlight += delta;
     try {
-      const result = await sql<{ hits: number }>`
-        INSERT INTO rate_limit_hits (bucket, window_start, hits)
-        VALUES (${counter.bucket}, ${new Date(counter.windowStart)}, ${delta})
-        ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_hits.hits + EXCLUDED.hits
-        RETURNING hits`.execute(this.db);
-      const hits = Number(result.rows[0]?.hits ?? 0);
+      const hits = await addRateLimitHits(this.db, {
+        bucket: counter.bucket,
+        windowStart: counter.windowStart,
+        delta,
+      });
       counter.inFlight -= delta;
       counter.known = Math.max(counter.known, hits);
       if (hits > limit) {
@@ -250,20 +249,13 @@ export class RateLimiter {
     for (let i = 0; i < batch.length; i += FLUSH_CHUNK) {
       const chunk = batch.slice(i, i + FLUSH_CHUNK);
       try {
-        const values = sql.join(
-          chunk.map(
-            ({ counter, delta }) =>
-              sql`(${counter.bucket}, ${new Date(counter.windowStart)}::timestamptz, ${delta}::integer)`,
-          ),
-        );
-        const result = await sql<{ bucket: string; window_ms: string; hits: number }>`
-          INSERT INTO rate_limit_hits (bucket, window_start, hits) VALUES ${values}
-          ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limit_hits.hits + EXCLUDED.hits
-          RETURNING bucket, (extract(epoch FROM window_start) * 1000)::bigint::text AS window_ms, hits`.execute(
+        const totals = await flushRateLimitHits(
           this.db,
-        );
-        const totals = new Map(
-          result.rows.map((row) => [`${row.bucket}|${row.window_ms}`, Number(row.hits)]),
+          chunk.map(({ counter, delta }) => ({
+            bucket: counter.bucket,
+            windowStart: counter.windowStart,
+            delta,
+          })),
         );
         for (const { counter, delta } of chunk) {
           counter.inFlight -= delta;

@@ -10,7 +10,9 @@ import { orderResult } from "../../ledger/create-order.js";
 import { parseCookies, REF_COOKIE } from "../../lib/cookies.js";
 import { signWebhook } from "../../lib/standard-webhooks.js";
 import type { Services } from "../../services.js";
-import { id, parse, text } from "../validate.js";
+import { route } from "../route.js";
+import { orderResultView, webhookResult } from "../schemas.js";
+import { id, text } from "../validate.js";
 
 /** The demo storefront's catalogue: the products `seedDemo` registers, with prices the shop owns. */
 export const DEMO_PRODUCTS = [
@@ -92,83 +94,141 @@ export function demoShopRoutes(services: Services): Router {
     return { status: res.status, body: json };
   };
 
-  router.get("/demo-shop/api/products", (_req, res) => {
-    res.json({ currency: CURRENCY, items: DEMO_PRODUCTS });
-  });
+  const demo = { tag: "demo shop", auth: "none" } as const;
 
-  router.post("/demo-shop/api/checkout", async (req, res) => {
-    const body = parse(checkoutBody, req.body);
-    const lines = body.items.map((item, index) => {
-      const product = DEMO_PRODUCTS.find((p) => p.productId === item.productId);
-      if (!product) throw new AppError("validation_failed", `unknown product ${item.productId}`);
-      return {
-        lineId: `l${index + 1}`,
-        vendorId: product.vendorId,
-        productId: product.productId,
-        quantity: item.quantity,
-        unitAmount: product.unitAmount,
+  route(
+    router,
+    {
+      ...demo,
+      method: "get",
+      path: "/demo-shop/api/products",
+      summary: "The demo storefront's catalogue (demo mode only)",
+      responses: [
+        {
+          status: 200,
+          description: "products with the shop's prices",
+          schema: z.object({
+            currency: z.string(),
+            items: z.array(
+              z.object({
+                productId: z.string(),
+                vendorId: z.string(),
+                vendorName: z.string(),
+                name: z.string(),
+                blurb: z.string(),
+                unitAmount: z.string(),
+              }),
+            ),
+          }),
+        },
+      ],
+    },
+    (_req, res) => {
+      res.json({ currency: CURRENCY, items: DEMO_PRODUCTS });
+    },
+  );
+
+  route(
+    router,
+    {
+      ...demo,
+      method: "post",
+      path: "/demo-shop/api/checkout",
+      summary: "Demo checkout: signs the buyer up and posts the order, as a host backend would",
+      body: checkoutBody,
+      responses: [
+        {
+          status: 201,
+          description: "the order (200 for a repeat); a refused signup or order passes its problem through",
+          schema: orderResultView.extend({ currency: z.string() }),
+        },
+      ],
+      errors: ["validation_failed", "order_conflict", "unprocessable", "idempotency_conflict"],
+    },
+    async (req, res, { body }) => {
+      const lines = body.items.map((item, index) => {
+        const product = DEMO_PRODUCTS.find((p) => p.productId === item.productId);
+        if (!product) throw new AppError("validation_failed", `unknown product ${item.productId}`);
+        return {
+          lineId: `l${index + 1}`,
+          vendorId: product.vendorId,
+          productId: product.productId,
+          quantity: item.quantity,
+          unitAmount: product.unitAmount,
+        };
+      });
+      const bearer = { authorization: `Bearer ${await key()}` };
+      // A host forwards its visitor's signed first-touch cookie; the explicit code is the snippet's.
+      const forwarded = signedRefCookie.safeParse(parseCookies(req.get("cookie"))[REF_COOKIE]);
+      const signedRef = forwarded.success ? forwarded.data : undefined;
+      const cookie = signedRef ? { cookie: `${REF_COOKIE}=${signedRef}` } : {};
+
+      const signup = await call(
+        req,
+        "POST",
+        "/v1/members",
+        { memberId: body.buyerId, displayName: body.buyerName ?? null, refCode: body.refCode ?? null },
+        { ...bearer, ...cookie },
+      );
+      if (signup.status >= 300) {
+        res.status(signup.status).json(signup.body);
+        return;
+      }
+      const orderReference = `shop_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
+      const order = await call(
+        req,
+        "POST",
+        "/v1/orders",
+        {
+          orderReference,
+          buyerMemberId: body.buyerId,
+          refCode: body.refCode ?? null,
+          currency: CURRENCY,
+          lines,
+          shippingAmount: "0",
+          discountAmount: "0",
+        },
+        { ...bearer, ...cookie },
+      );
+      res.status(order.status).json(order.status < 300 ? { ...order.body, currency: CURRENCY } : order.body);
+    },
+  );
+
+  route(
+    router,
+    {
+      ...demo,
+      method: "post",
+      path: "/demo-shop/api/orders/:orderReference/pay",
+      summary: "Demo payment: sends a signed order.paid webhook for the order's total",
+      params: z.object({ orderReference: id }),
+      responses: [{ status: 200, description: "the webhook's answer", schema: webhookResult }],
+      errors: ["not_found", "webhook_conflict", "order_conflict", "unprocessable"],
+    },
+    async (req, res, { params: { orderReference } }) => {
+      const order = await orderResult(services.db, orderReference).catch(() => undefined);
+      if (!order) throw new AppError("not_found", `order ${orderReference} does not exist`);
+      const event = {
+        type: "order.paid",
+        data: {
+          orderReference,
+          amountPaid: order.totals.gross,
+          currency: CURRENCY,
+          paymentRail: "card",
+          paidAt: new Date().toISOString(),
+        },
       };
-    });
-    const bearer = { authorization: `Bearer ${await key()}` };
-    // A host forwards its visitor's signed first-touch cookie; the explicit code is the snippet's.
-    const forwarded = signedRefCookie.safeParse(parseCookies(req.get("cookie"))[REF_COOKIE]);
-    const signedRef = forwarded.success ? forwarded.data : undefined;
-    const cookie = signedRef ? { cookie: `${REF_COOKIE}=${signedRef}` } : {};
-
-    const signup = await call(
-      req,
-      "POST",
-      "/v1/members",
-      { memberId: body.buyerId, displayName: body.buyerName ?? null, refCode: body.refCode ?? null },
-      { ...bearer, ...cookie },
-    );
-    if (signup.status >= 300) {
-      res.status(signup.status).json(signup.body);
-      return;
-    }
-    const orderReference = `shop_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
-    const order = await call(
-      req,
-      "POST",
-      "/v1/orders",
-      {
-        orderReference,
-        buyerMemberId: body.buyerId,
-        refCode: body.refCode ?? null,
-        currency: CURRENCY,
-        lines,
-        shippingAmount: "0",
-        discountAmount: "0",
-      },
-      { ...bearer, ...cookie },
-    );
-    res.status(order.status).json(order.status < 300 ? { ...order.body, currency: CURRENCY } : order.body);
-  });
-
-  router.post("/demo-shop/api/orders/:orderReference/pay", async (req, res) => {
-    const orderReference = parse(id, req.params.orderReference, "path");
-    const order = await orderResult(services.db, orderReference).catch(() => undefined);
-    if (!order) throw new AppError("not_found", `order ${orderReference} does not exist`);
-    const event = {
-      type: "order.paid",
-      data: {
-        orderReference,
-        amountPaid: order.totals.gross,
-        currency: CURRENCY,
-        paymentRail: "card",
-        paidAt: new Date().toISOString(),
-      },
-    };
-    const raw = JSON.stringify(event);
-    const webhookId = `evt_demo_${randomBytes(8).toString("hex")}`;
-    const timestamp = Math.floor(Date.now() / 1000);
-    const delivered = await call(req, "POST", "/v1/webhooks/payments", raw, {
-      "webhook-id": webhookId,
-      "webhook-timestamp": String(timestamp),
-      "webhook-signature": signWebhook(services.config.secrets.webhook, webhookId, timestamp, raw),
-    });
-    res.status(delivered.status).json(delivered.body);
-  });
+      const raw = JSON.stringify(event);
+      const webhookId = `evt_demo_${randomBytes(8).toString("hex")}`;
+      const timestamp = Math.floor(Date.now() / 1000);
+      const delivered = await call(req, "POST", "/v1/webhooks/payments", raw, {
+        "webhook-id": webhookId,
+        "webhook-timestamp": String(timestamp),
+        "webhook-signature": signWebhook(services.config.secrets.webhook, webhookId, timestamp, raw),
+      });
+      res.status(delivered.status).json(delivered.body);
+    },
+  );
 
   return router;
 }

@@ -10,7 +10,9 @@ import { parseCookies, REF_COOKIE, verifyCookieValue } from "../../lib/cookies.j
 import type { Services } from "../../services.js";
 import { actorOf, requireRole } from "../middleware/auth.js";
 import { idempotency } from "../middleware/idempotency.js";
-import { amount, bps, currency, id, parse, text, wallet } from "../validate.js";
+import { named, route } from "../route.js";
+import { orderResultView } from "../schemas.js";
+import { amount, bps, currency, id, text, wallet } from "../validate.js";
 
 export const memberBody = z.object({
   memberId: id,
@@ -101,6 +103,18 @@ export const vendorBody = z.object({
 });
 export const productBody = z.object({ vendorId: id, referralCommissionBps: bps.nullable() });
 
+const memberResultView = named(
+  "MemberRegistration",
+  z.object({
+    memberId: z.string(),
+    referredBy: z
+      .object({ code: z.string(), memberId: z.string(), source: z.string(), attributedAt: z.string() })
+      .nullable(),
+    attribution: z.object({ applied: z.boolean(), reason: z.string().optional() }),
+  }),
+);
+const codeView = named("ReferralCode", z.object({ code: z.string(), shareUrl: z.string() }));
+
 /** The host backend's surface (role `integration`). */
 export function integrationRoutes(services: Services): Router {
   const router = Router();
@@ -118,68 +132,181 @@ export function integrationRoutes(services: Services): Router {
       maxAgeDays: config.REF_COOKIE_DAYS,
     });
 
-  router.post("/v1/members", async (req, res) => {
-    const body = parse(memberBody, req.body);
-    const cookieCode = forwardedCookieCode(req);
-    const result = await registerMember(db, actorOf(req), { ...body, cookieCode }, { config });
-    const { created, ...payload } = result;
-    res.status(created ? 201 : 200).json(payload);
-  });
+  const integration = { tag: "integration", auth: "integration" } as const;
 
-  router.patch("/v1/members/:memberId", async (req, res) => {
-    const memberId = parse(id, req.params.memberId, "path");
-    const body = parse(memberPatchBody, req.body);
-    const member = await updateMember(db, actorOf(req), memberId, body);
-    if (!member) throw new AppError("not_found", `member ${memberId} does not exist`);
-    res.json({
-      memberId: member.member_id,
-      displayName: member.display_name,
-      walletAddress: member.wallet_address,
-    });
-  });
+  route(
+    router,
+    {
+      ...integration,
+      method: "post",
+      path: "/v1/members",
+      summary: "Signup: create a member and persist referredBy (first touch)",
+      body: memberBody,
+      responses: [
+        { status: 201, description: "created", schema: memberResultView },
+        {
+          status: 200,
+          description: "already registered: referredBy unchanged (first touch)",
+          schema: memberResultView,
+        },
+      ],
+      errors: ["idempotency_conflict"],
+    },
+    async (req, res, { body }) => {
+      const cookieCode = forwardedCookieCode(req);
+      const result = await registerMember(db, actorOf(req), { ...body, cookieCode }, { config });
+      const { created, ...payload } = result;
+      res.status(created ? 201 : 200).json(payload);
+    },
+  );
 
-  router.post("/v1/members/:memberId/code", async (req, res) => {
-    const memberId = parse(id, req.params.memberId, "path");
-    const body = parse(codeBody, req.body ?? {});
-    const result = await issueCode(db, actorOf(req), memberId, body);
-    res
-      .status(result.created ? 201 : 200)
-      .json({ code: result.code, shareUrl: `${config.publicBaseUrl}/r/${result.code}` });
-  });
+  route(
+    router,
+    {
+      ...integration,
+      method: "patch",
+      path: "/v1/members/:memberId",
+      summary: "Update display name or wallet",
+      params: z.object({ memberId: id }),
+      body: memberPatchBody,
+      responses: [
+        {
+          status: 200,
+          description: "the member now",
+          schema: z.object({
+            memberId: z.string(),
+            displayName: z.string().nullable(),
+            walletAddress: z.string().nullable(),
+          }),
+        },
+      ],
+      errors: ["not_found"],
+    },
+    async (req, res, { params, body }) => {
+      const member = await updateMember(db, actorOf(req), params.memberId, body);
+      if (!member) throw new AppError("not_found", `member ${params.memberId} does not exist`);
+      res.json({
+        memberId: member.member_id,
+        displayName: member.display_name,
+        walletAddress: member.wallet_address,
+      });
+    },
+  );
 
-  router.put("/v1/vendors/:vendorId", async (req, res) => {
-    const vendorId = parse(id, req.params.vendorId, "path");
-    const body = parse(vendorBody, req.body);
-    const vendor = await upsertVendor(db, actorOf(req), { vendorId, ...body });
-    res.json({
-      vendorId: vendor.vendor_id,
-      name: vendor.name,
-      referralCommissionBps: vendor.referral_commission_bps,
-      platformFeeBps: vendor.platform_fee_bps,
-      holdDays: vendor.hold_days,
-    });
-  });
+  route(
+    router,
+    {
+      ...integration,
+      method: "post",
+      path: "/v1/members/:memberId/code",
+      summary: "Get, rotate or claim (vanity) the member's referral code",
+      params: z.object({ memberId: id }),
+      body: codeBody,
+      bodyMode: "optional",
+      responses: [
+        { status: 201, description: "a code was issued", schema: codeView },
+        { status: 200, description: "the member's active code", schema: codeView },
+      ],
+      errors: ["idempotency_conflict", "not_found", "code_taken"],
+    },
+    async (req, res, { params, body }) => {
+      const result = await issueCode(db, actorOf(req), params.memberId, body);
+      res
+        .status(result.created ? 201 : 200)
+        .json({ code: result.code, shareUrl: `${config.publicBaseUrl}/r/${result.code}` });
+    },
+  );
 
-  router.put("/v1/products/:productId", async (req, res) => {
-    const productId = parse(id, req.params.productId, "path");
-    const body = parse(productBody, req.body);
-    const product = await upsertProduct(db, actorOf(req), { productId, ...body });
-    res.json({
-      productId: product.product_id,
-      vendorId: product.vendor_id,
-      referralCommissionBps: product.referral_commission_bps,
-    });
-  });
+  route(
+    router,
+    {
+      ...integration,
+      method: "put",
+      path: "/v1/vendors/:vendorId",
+      summary: "Create or replace a vendor's terms",
+      params: z.object({ vendorId: id }),
+      body: vendorBody,
+      responses: [
+        {
+          status: 200,
+          description: "the vendor now",
+          schema: z.object({
+            vendorId: z.string(),
+            name: z.string(),
+            referralCommissionBps: z.int().nullable(),
+            platformFeeBps: z.int(),
+            holdDays: z.int(),
+          }),
+        },
+      ],
+    },
+    async (req, res, { params, body }) => {
+      const vendor = await upsertVendor(db, actorOf(req), { vendorId: params.vendorId, ...body });
+      res.json({
+        vendorId: vendor.vendor_id,
+        name: vendor.name,
+        referralCommissionBps: vendor.referral_commission_bps,
+        platformFeeBps: vendor.platform_fee_bps,
+        holdDays: vendor.hold_days,
+      });
+    },
+  );
 
-  router.post("/v1/orders", async (req, res) => {
-    const { clientIp, ...body } = parse(orderBody, req.body);
-    const cookieCode = forwardedCookieCode(req);
-    const { created, ...result } = await createOrder(db, config, actorOf(req), body, {
-      cookieCode,
-      clientIp,
-    });
-    res.status(created ? 201 : 200).json(result);
-  });
+  route(
+    router,
+    {
+      ...integration,
+      method: "put",
+      path: "/v1/products/:productId",
+      summary: "Create or replace a product's commission override",
+      params: z.object({ productId: id }),
+      body: productBody,
+      responses: [
+        {
+          status: 200,
+          description: "the product now",
+          schema: z.object({
+            productId: z.string(),
+            vendorId: z.string(),
+            referralCommissionBps: z.int().nullable(),
+          }),
+        },
+      ],
+      errors: ["unprocessable"],
+    },
+    async (req, res, { params, body }) => {
+      const product = await upsertProduct(db, actorOf(req), { productId: params.productId, ...body });
+      res.json({
+        productId: product.product_id,
+        vendorId: product.vendor_id,
+        referralCommissionBps: product.referral_commission_bps,
+      });
+    },
+  );
+
+  route(
+    router,
+    {
+      ...integration,
+      method: "post",
+      path: "/v1/orders",
+      summary: "Checkout: attribution and rates snapshotted",
+      body: orderBody,
+      responses: [
+        { status: 201, description: "created", schema: orderResultView },
+        { status: 200, description: "the same body again: the same result", schema: orderResultView },
+      ],
+      errors: ["idempotency_conflict", "order_conflict", "unprocessable"],
+    },
+    async (req, res, { body: { clientIp, ...body } }) => {
+      const cookieCode = forwardedCookieCode(req);
+      const { created, ...result } = await createOrder(db, config, actorOf(req), body, {
+        cookieCode,
+        clientIp,
+      });
+      res.status(created ? 201 : 200).json(result);
+    },
+  );
 
   return router;
 }

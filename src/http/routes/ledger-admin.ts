@@ -1,14 +1,60 @@
 import { Router } from "express";
 import { z } from "zod";
 import { inTransaction } from "../../db/transaction.js";
+import { PAYOUT_STATUSES } from "../../domain/enums.js";
 import { AppError } from "../../errors.js";
 import { buildPayouts, markPayoutPaid } from "../../ledger/build-payouts.js";
 import { releaseMismatchHold } from "../../ledger/mismatch-holds.js";
+import { listPayouts } from "../../ledger/queries/payouts.js";
 import { reconcile } from "../../ledger/reconcile.js";
 import type { Services } from "../../services.js";
 import { actorOf, requireRole } from "../middleware/auth.js";
 import { idempotency } from "../middleware/idempotency.js";
-import { id, parse, rowId } from "../validate.js";
+import { named, route } from "../route.js";
+import { decimalString, isoTime } from "../schemas.js";
+import { id, rowId } from "../validate.js";
+
+const payoutRunView = z.object({
+  payouts: z.array(
+    z.object({
+      payoutId: z.string(),
+      vendorId: z.string(),
+      currency: z.string(),
+      amount: decimalString,
+      settlementIds: z.array(z.string()),
+      adjustmentIds: z.array(z.string()),
+      adjustmentTotal: decimalString,
+    }),
+  ),
+  skipped: z.array(
+    z.object({ vendorId: z.string(), currency: z.string(), reason: z.string(), amount: decimalString }),
+  ),
+});
+
+const payoutView = named(
+  "Payout",
+  z.object({
+    payoutId: z.string(),
+    vendorId: z.string(),
+    currency: z.string(),
+    amount: decimalString,
+    adjustmentTotal: decimalString,
+    settlementCount: z.int(),
+    status: z.enum(PAYOUT_STATUSES),
+    createdAt: isoTime,
+    paidAt: isoTime.nullable(),
+  }),
+);
+
+const reconcileView = named(
+  "ReconcileReport",
+  z.object({
+    ok: z.boolean(),
+    mismatches: z.array(z.object({ check: z.string(), subject: z.string(), detail: z.string() })),
+    checked: z.record(z.string(), z.number().nullable()),
+    at: isoTime,
+  }),
+);
 
 /**
  * The admin ledger surface (role `admin`): payouts, amount-mismatch releases and reconciliation. Mounted before the general
@@ -19,62 +65,131 @@ export function ledgerAdminRoutes(services: Services): Router {
   const { db } = services;
   const guard = [requireRole(services, "admin"), idempotency(services)];
 
-  router.post("/v1/admin/payouts", ...guard, async (req, res) => {
-    const body = parse(z.object({ vendorId: id.optional() }), req.body ?? {});
-    res.json(await buildPayouts(db, actorOf(req), { vendorId: body.vendorId }));
-  });
+  const admin = { tag: "admin", auth: "admin" } as const;
 
-  router.get("/v1/admin/payouts", requireRole(services, "admin"), async (req, res) => {
-    const query = parse(
-      z.object({
+  route(
+    router,
+    {
+      ...admin,
+      method: "post",
+      path: "/v1/admin/payouts",
+      summary: "Turn due settlements into payouts (one per vendor and currency)",
+      body: z.object({ vendorId: id.optional() }),
+      bodyMode: "optional",
+      responses: [{ status: 200, description: "payouts built, vendors skipped", schema: payoutRunView }],
+      errors: ["idempotency_conflict"],
+      middleware: guard,
+    },
+    async (req, res, { body }) => {
+      res.json(await buildPayouts(db, actorOf(req), { vendorId: body.vendorId }));
+    },
+  );
+
+  route(
+    router,
+    {
+      ...admin,
+      method: "get",
+      path: "/v1/admin/payouts",
+      summary: "Payouts, newest first",
+      query: z.object({
         vendorId: id.optional(),
-        status: z.enum(["created", "paid", "failed"]).optional(),
+        status: z.enum(PAYOUT_STATUSES).optional(),
         limit: z.coerce.number().int().min(1).max(500).default(100),
       }),
-      req.query,
-      "query",
-    );
-    let q = db.selectFrom("payouts").selectAll().orderBy("id", "desc").limit(query.limit);
-    if (query.vendorId) q = q.where("vendor_id", "=", query.vendorId);
-    if (query.status) q = q.where("status", "=", query.status);
-    const rows = await q.execute();
-    res.json({
-      items: rows.map((row) => ({
-        payoutId: row.id.toString(),
-        vendorId: row.vendor_id,
-        currency: row.currency,
-        amount: row.amount.toString(),
-        adjustmentTotal: row.adjustment_total.toString(),
-        settlementCount: row.settlement_count,
-        status: row.status,
-        createdAt: row.created_at.toISOString(),
-        paidAt: row.paid_at?.toISOString() ?? null,
-      })),
-    });
-  });
+      responses: [
+        { status: 200, description: "newest first", schema: z.object({ items: z.array(payoutView) }) },
+      ],
+      middleware: [requireRole(services, "admin")],
+    },
+    async (_req, res, { query }) => {
+      const rows = await listPayouts(db, query);
+      res.json({
+        items: rows.map((row) => ({
+          payoutId: row.id.toString(),
+          vendorId: row.vendor_id,
+          currency: row.currency,
+          amount: row.amount.toString(),
+          adjustmentTotal: row.adjustment_total.toString(),
+          settlementCount: row.settlement_count,
+          status: row.status,
+          createdAt: row.created_at.toISOString(),
+          paidAt: row.paid_at?.toISOString() ?? null,
+        })),
+      });
+    },
+  );
 
-  router.post("/v1/admin/payouts/:payoutId/paid", ...guard, async (req, res) => {
-    const params = parse(z.object({ payoutId: rowId }), req.params, "path");
-    const result = await markPayoutPaid(db, actorOf(req), BigInt(params.payoutId));
-    if (!result) throw new AppError("not_found", `payout ${params.payoutId} does not exist`);
-    res.json(result);
-  });
+  route(
+    router,
+    {
+      ...admin,
+      method: "post",
+      path: "/v1/admin/payouts/:payoutId/paid",
+      summary: "Mark a payout and its settlements paid",
+      params: z.object({ payoutId: rowId }),
+      responses: [
+        {
+          status: 200,
+          description: "settlements moved to paid (0 on a repeat)",
+          schema: z.object({ payoutId: z.string(), settlements: z.int() }),
+        },
+      ],
+      errors: ["idempotency_conflict", "not_found"],
+      middleware: guard,
+    },
+    async (req, res, { params }) => {
+      const result = await markPayoutPaid(db, actorOf(req), BigInt(params.payoutId));
+      if (!result) throw new AppError("not_found", `payout ${params.payoutId} does not exist`);
+      res.json(result);
+    },
+  );
 
   // An order paid with an amount different from its total has its settlements held; this resolves
   // the mismatch for rail A (approving the held reward does the same for an order that has one).
-  router.post("/v1/admin/orders/:orderReference/release-hold", ...guard, async (req, res) => {
-    const params = parse(z.object({ orderReference: id }), req.params, "path");
-    const result = await inTransaction(
-      db,
-      (trx) => releaseMismatchHold(trx, actorOf(req), params.orderReference),
-      { name: "release mismatch hold" },
-    );
-    res.json(result);
-  });
+  route(
+    router,
+    {
+      ...admin,
+      method: "post",
+      path: "/v1/admin/orders/:orderReference/release-hold",
+      summary: "Release the settlements held for an amount mismatch (rail A)",
+      params: z.object({ orderReference: id }),
+      responses: [
+        {
+          status: 200,
+          description: "settlements released (none on a repeat)",
+          schema: z.object({ orderReference: z.string(), released: z.array(z.string()) }),
+        },
+      ],
+      errors: ["idempotency_conflict", "not_found", "invalid_transition"],
+      middleware: guard,
+    },
+    async (req, res, { params }) => {
+      const result = await inTransaction(
+        db,
+        (trx) => releaseMismatchHold(trx, actorOf(req), params.orderReference),
+        { name: "release mismatch hold" },
+      );
+      res.json(result);
+    },
+  );
 
-  router.get("/v1/admin/reconcile", requireRole(services, "admin"), async (_req, res) => {
-    res.json(await reconcile(db, services.chain));
-  });
+  route(
+    router,
+    {
+      ...admin,
+      method: "get",
+      path: "/v1/admin/reconcile",
+      summary: "Journal balance, rails agreement, DB ↔ chain",
+      responses: [{ status: 200, description: "the report", schema: reconcileView }],
+      errors: ["chain_unavailable"],
+      middleware: [requireRole(services, "admin")],
+    },
+    async (_req, res) => {
+      res.json(await reconcile(db, services.chain));
+    },
+  );
 
   return router;
 }

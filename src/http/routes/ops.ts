@@ -1,12 +1,15 @@
 import { Router } from "express";
-import { sql } from "kysely";
+import { z } from "zod";
 import { databaseHealth, describeDbError } from "../../db/connect.js";
 import { transactionMetrics } from "../../db/transaction.js";
 import { AppError } from "../../errors.js";
+import { countRewardsByStatus, pingDatabase, readMintQueue } from "../../ledger/queries/mint-queue.js";
 import { constantTimeEqual } from "../../lib/crypto.js";
 import type { Services } from "../../services.js";
 import { docsPage, openApiDocument } from "../openapi.js";
 import { publicPathMetrics } from "../public-metrics.js";
+import { route } from "../route.js";
+import { mintRunResult } from "../schemas.js";
 
 const VERSION: string = require("../../../package.json").version;
 
@@ -15,26 +18,26 @@ export function opsRoutes(services: Services): Router {
   const router = Router();
   const { db, chain, minter } = services;
 
-  router.get("/openapi.json", (_req, res) => {
-    res.json(openApiDocument(services.config.publicBaseUrl, VERSION));
+  route(router, OPENAPI, (req, res) => {
+    res.json(openApiDocument(req.app, services.config.publicBaseUrl, VERSION));
   });
-  router.get("/docs", (_req, res) => {
+  route(router, DOCS, (req, res) => {
     // Inline styles only, no script: a page-specific CSP that allows exactly that.
     res.set(
       "content-security-policy",
       "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'",
     );
-    res.type("html").send(docsPage());
+    res.type("html").send(docsPage(req.app));
   });
 
-  router.get("/healthz", (_req, res) => {
+  route(router, HEALTHZ, (_req, res) => {
     res.json({ status: "ok" });
   });
 
-  router.get("/readyz", async (_req, res) => {
+  route(router, READYZ, async (_req, res) => {
     const [database, blockNumber] = await Promise.all([
       // Bounded: during an outage the probe answers within READY_DB_TIMEOUT_MS, it does not hang.
-      withTimeout(sql`select 1`.execute(db), READY_DB_TIMEOUT_MS, "database probe timed out").then(
+      withTimeout(pingDatabase(db), READY_DB_TIMEOUT_MS, "database probe timed out").then(
         () => ({ ok: true as const, error: null }),
         (error: unknown) => ({ ok: false as const, error: describeDbError(error) }),
       ),
@@ -90,12 +93,8 @@ export function opsRoutes(services: Services): Router {
     });
   });
 
-  router.get("/metrics", async (_req, res) => {
-    const queue = await db
-      .selectFrom("referral_rewards")
-      .select(["status", (eb) => eb.fn.countAll<bigint>().as("n")])
-      .groupBy("status")
-      .execute();
+  route(router, METRICS, async (_req, res) => {
+    const queue = await countRewardsByStatus(db);
     const mint = await mintQueue();
     const stats = minter.stats;
     const lines = [
@@ -145,23 +144,7 @@ export function opsRoutes(services: Services): Router {
     res.type("text/plain; version=0.0.4").send(`${lines.join("\n")}\n`);
   });
 
-  async function mintQueue() {
-    const row = await sql<{ approved: string; minting: string; open_batches: string; oldest: string | null }>`
-      SELECT
-        (SELECT count(*) FROM referral_rewards WHERE status = 'approved')::text AS approved,
-        (SELECT count(*) FROM referral_rewards WHERE status = 'minting')::text AS minting,
-        (SELECT count(*) FROM mint_batches WHERE status IN ('claimed', 'signed'))::text AS open_batches,
-        (SELECT extract(epoch FROM now() - min(updated_at))::bigint::text
-           FROM referral_rewards WHERE status = 'approved') AS oldest`
-      .execute(db)
-      .then((result) => result.rows[0]);
-    return {
-      approved: Number(row?.approved ?? 0),
-      minting: Number(row?.minting ?? 0),
-      openBatches: Number(row?.open_batches ?? 0),
-      oldestApprovedAgeSeconds: Number(row?.oldest ?? 0),
-    };
-  }
+  const mintQueue = () => readMintQueue(db);
 
   const cronMint = async (req: import("express").Request, res: import("express").Response) => {
     const header = req.get("authorization") ?? "";
@@ -178,13 +161,13 @@ export function opsRoutes(services: Services): Router {
       failed: result.failed,
     });
   };
-  router.get("/v1/cron/mint", cronMint);
-  router.post("/v1/cron/mint", cronMint);
+  route(router, { ...CRON_MINT, method: "get" }, cronMint);
+  route(router, { ...CRON_MINT, method: "post" }, cronMint);
 
   // The embedded chain lives inside this process; this read-only JSON-RPC door lets scripts, wallets and
   // block explorers verify it. Real chains have their own RPC, so it exists only in embedded mode.
   if (chain.mode === "embedded") {
-    router.post("/v1/chain/rpc", async (req, res) => {
+    route(router, CHAIN_RPC, async (req, res) => {
       const body = req.body as { id?: unknown; method?: unknown; params?: unknown } | undefined;
       const method = typeof body?.method === "string" ? body.method : "";
       // JSON-RPC ids are strings, numbers or null; anything else is answered with null, never echoed.
@@ -212,6 +195,101 @@ export function opsRoutes(services: Services): Router {
 
   return router;
 }
+
+const ops = { tag: "operations", auth: "none" } as const;
+
+const OPENAPI = {
+  ...ops,
+  method: "get",
+  path: "/openapi.json",
+  summary: "This document: OpenAPI 3.1, generated from the route registrations",
+  responses: [{ status: 200, description: "the document", schema: z.record(z.string(), z.unknown()) }],
+} as const;
+
+const DOCS = {
+  ...ops,
+  method: "get",
+  path: "/docs",
+  summary: "Every operation on one script-free page",
+  responses: [{ status: 200, description: "the page", contentType: "text/html" }],
+} as const;
+
+const HEALTHZ = {
+  ...ops,
+  method: "get",
+  path: "/healthz",
+  summary: "Process up",
+  responses: [
+    { status: 200, description: "the process answers", schema: z.object({ status: z.literal("ok") }) },
+  ],
+} as const;
+
+const readiness = z.object({
+  status: z.enum(["ready", "unavailable"]),
+  database: z
+    .object({ ok: z.boolean(), kind: z.string(), error: z.string().nullable() })
+    .catchall(z.unknown()),
+  chain: z.object({
+    ok: z.boolean(),
+    mode: z.string(),
+    chainId: z.number(),
+    blockNumber: z.string().nullable(),
+  }),
+  minter: z.object({ state: z.enum(["idle", "running", "blocked"]) }).catchall(z.unknown()),
+});
+
+const READYZ = {
+  ...ops,
+  method: "get",
+  path: "/readyz",
+  summary: "Database, chain and minter state",
+  responses: [
+    { status: 200, description: "database and chain reachable", schema: readiness },
+    { status: 503, description: "database or chain unreachable", schema: readiness },
+  ],
+} as const;
+
+const METRICS = {
+  ...ops,
+  method: "get",
+  path: "/metrics",
+  summary: "Prometheus metrics",
+  responses: [{ status: 200, description: "text exposition format 0.0.4", contentType: "text/plain" }],
+} as const;
+
+const CRON_MINT = {
+  tag: "cron",
+  auth: "cron",
+  path: "/v1/cron/mint",
+  summary: "Scheduled mint trigger (GET and POST)",
+  responses: [
+    {
+      status: 200,
+      description: "what the run did",
+      schema: mintRunResult.pick({ batchId: true, status: true, minted: true, skipped: true, failed: true }),
+    },
+  ],
+  errors: ["chain_unavailable"],
+} as const;
+
+const CHAIN_RPC = {
+  ...ops,
+  tag: "chain",
+  method: "post",
+  path: "/v1/chain/rpc",
+  summary: "Read-only JSON-RPC of the embedded chain (embedded mode only)",
+  body: z.object({
+    jsonrpc: z.string().optional(),
+    id: z.unknown(),
+    method: z.string(),
+    params: z.unknown(),
+  }),
+  bodyMode: "raw",
+  responses: [
+    { status: 200, description: "JSON-RPC result or error", schema: z.record(z.string(), z.unknown()) },
+    { status: 403, description: "a method that is not read-only", schema: z.record(z.string(), z.unknown()) },
+  ],
+} as const;
 
 /** How long `/readyz` waits for the database before reporting it unavailable. */
 const READY_DB_TIMEOUT_MS = 2000;

@@ -12,9 +12,17 @@ import {
 } from "../../lib/cookies.js";
 import type { Services } from "../../services.js";
 import { clientIp, rateLimit } from "../middleware/rate-limit.js";
-import { parse } from "../validate.js";
+import { named, route } from "../route.js";
 
 export const trackBody = z.object({ code: z.string().max(256), path: z.string().max(2048).optional() });
+const referralView = named(
+  "Referral",
+  z.object({
+    applied: z.boolean(),
+    code: z.string().nullable(),
+    referrer: z.object({ displayName: z.string().nullable() }).nullable(),
+  }),
+);
 const DAY_MS = 86_400_000;
 /** Signed in place of a real code on the unknown-code path, so both paths do the same work. */
 const NO_CODE = "NO-CODE";
@@ -74,32 +82,77 @@ export function publicRoutes(services: Services): Router {
     return row.code;
   }
 
-  router.get("/r/:code", limited, async (req, res) => {
-    const code = await visit(req, res, req.params.code);
-    // The landing page is configuration, never the request: /r/ cannot become an open redirect, and
-    // the only request-derived part is a code that matched ^[A-Z0-9][A-Z0-9_-]{2,31}$.
-    const landing = new URL(services.config.landingUrl);
-    if (code) landing.searchParams.set("ref", code);
-    res.set("cache-control", "no-store").redirect(302, landing.toString());
-  });
+  const pub = { tag: "public", auth: "none", middleware: [limited], errors: ["rate_limited"] } as const;
 
-  router.post("/v1/track", limited, async (req, res) => {
-    const body = parse(trackBody, req.body ?? {});
-    await visit(req, res, body.code);
-    res.set("cache-control", "no-store").status(204).end();
-  });
+  route(
+    router,
+    {
+      ...pub,
+      method: "get",
+      path: "/r/:code",
+      summary: "Referral link: 302 to LANDING_URL, first-touch cookies",
+      responses: [
+        {
+          status: 302,
+          description:
+            "to LANDING_URL, with ?ref=CODE for an active code; an unknown code gets the same status",
+          headers: {
+            location: "the landing page",
+            "set-cookie": "tw_ref (httpOnly, signed) and tw_ref_visible",
+          },
+        },
+      ],
+    },
+    async (req, res) => {
+      const code = await visit(req, res, req.params.code);
+      // The landing page is configuration, never the request: /r/ cannot become an open redirect, and
+      // the only request-derived part is a code that matched ^[A-Z0-9][A-Z0-9_-]{2,31}$.
+      const landing = new URL(services.config.landingUrl);
+      if (code) landing.searchParams.set("ref", code);
+      res.set("cache-control", "no-store").redirect(302, landing.toString());
+    },
+  );
 
-  router.get("/v1/referral", limited, async (req, res) => {
-    const query = parse(z.object({ code: z.string().max(256).optional() }), req.query, "query");
-    const row = await activeCode(services, query.code ?? cookieCode(req) ?? "");
-    res
-      .set("cache-control", "no-store")
-      .json(
-        row
-          ? { applied: true, code: row.code, referrer: { displayName: row.display_name } }
-          : { applied: false, code: null, referrer: null },
-      );
-  });
+  route(
+    router,
+    {
+      ...pub,
+      method: "post",
+      path: "/v1/track",
+      summary: "Count a visit; sets the cookies if absent; always 204",
+      body: trackBody,
+      bodyMode: "optional",
+      responses: [{ status: 204, description: "counted when the code is active; the same answer otherwise" }],
+    },
+    async (req, res, { body }) => {
+      await visit(req, res, body.code);
+      res.set("cache-control", "no-store").status(204).end();
+    },
+  );
+
+  route(
+    router,
+    {
+      ...pub,
+      method: "get",
+      path: "/v1/referral",
+      summary: "Badge data from ?code= or the cookie",
+      query: z.object({ code: z.string().max(256).optional() }),
+      responses: [
+        { status: 200, description: "the referrer behind the code, if it is active", schema: referralView },
+      ],
+    },
+    async (req, res, { query }) => {
+      const row = await activeCode(services, query.code ?? cookieCode(req) ?? "");
+      res
+        .set("cache-control", "no-store")
+        .json(
+          row
+            ? { applied: true, code: row.code, referrer: { displayName: row.display_name } }
+            : { applied: false, code: null, referrer: null },
+        );
+    },
+  );
 
   return router;
 }

@@ -3,11 +3,18 @@ import path from "node:path";
 import express, { type RequestHandler, Router } from "express";
 import helmet from "helmet";
 import type { Services } from "../../services.js";
+import { route } from "../route.js";
 
 /** Where `npm run build:web` writes the pages and the snippet (git-ignored). */
 export const WEB_DIST = path.resolve(__dirname, "../../../dist/web");
 
 const SURFACES = ["admin", "vendor", "referrer", "shop", "tx"] as const;
+
+const pages = { tag: "pages", auth: "none" } as const;
+const PAGE_RESPONSES = [
+  { status: 200, description: "the page", contentType: "text/html" },
+  { status: 503, description: "the pages are not built", contentType: "text/plain" },
+] as const;
 
 /**
  * Strict CSP for the pages: scripts and styles only from this origin, no inline scripts. `data:` images
@@ -64,17 +71,30 @@ export function webRoutes(services: Services): Router {
     next();
   });
 
-  router.get("/snippet.js", (_req, res, next) => {
-    const file = path.join(WEB_DIST, "snippet.js");
-    if (!existsSync(file)) return missing(_req, res, next);
-    res
-      .set("access-control-allow-origin", "*")
-      // helmet defaults to same-origin, which would stop other storefronts from loading the script.
-      .set("cross-origin-resource-policy", "cross-origin")
-      .set("cache-control", "public, max-age=300")
-      .type("application/javascript")
-      .sendFile(file);
-  });
+  route(
+    router,
+    {
+      ...pages,
+      method: "get",
+      path: "/snippet.js",
+      summary: "Embeddable script: reads ?ref=, calls track, renders <twinrail-badge>",
+      responses: [
+        { status: 200, description: "the script (CORS: any origin)", contentType: "application/javascript" },
+        { status: 503, description: "the pages are not built", contentType: "text/plain" },
+      ],
+    },
+    (_req, res, _input, next) => {
+      const file = path.join(WEB_DIST, "snippet.js");
+      if (!existsSync(file)) return missing(_req, res, next);
+      res
+        .set("access-control-allow-origin", "*")
+        // helmet defaults to same-origin, which would stop other storefronts from loading the script.
+        .set("cross-origin-resource-policy", "cross-origin")
+        .set("cache-control", "public, max-age=300")
+        .type("application/javascript")
+        .sendFile(file);
+    },
+  );
 
   const assets = express.static(path.join(WEB_DIST, "assets"), {
     immutable: true,
@@ -93,15 +113,45 @@ export function webRoutes(services: Services): Router {
     };
   };
 
-  router.get("/", pageCsp, page(path.join(WEB_DIST, "index.html")));
+  const home = page(path.join(WEB_DIST, "index.html"));
+  route(
+    router,
+    {
+      ...pages,
+      method: "get",
+      path: "/",
+      summary: "Index of the pages",
+      responses: PAGE_RESPONSES,
+      middleware: [pageCsp],
+    },
+    (req, res, _input, next) => home(req, res, next),
+  );
   for (const surface of SURFACES) {
     const serve = page(path.join(WEB_DIST, surface, "index.html"));
     // Express matches /admin and /admin/ alike; the page needs the slash so its relative URLs resolve.
-    router.get(`/${surface}`, pageCsp, (req, res, next) => {
-      const [pathname = "", query = ""] = req.originalUrl.split(/\?(.*)/s);
-      if (!pathname.endsWith("/")) return res.redirect(301, `${pathname}/${query ? `?${query}` : ""}`);
-      serve(req, res, next);
-    });
+    route(
+      router,
+      {
+        ...pages,
+        method: "get",
+        path: `/${surface}`,
+        summary: `The ${surface} page`,
+        responses: [
+          ...PAGE_RESPONSES,
+          {
+            status: 301,
+            description: "to the same path with a trailing slash",
+            headers: { location: "the page" },
+          },
+        ],
+        middleware: [pageCsp],
+      },
+      (req, res, _input, next) => {
+        const [pathname = "", query = ""] = req.originalUrl.split(/\?(.*)/s);
+        if (!pathname.endsWith("/")) return res.redirect(301, `${pathname}/${query ? `?${query}` : ""}`);
+        serve(req, res, next);
+      },
+    );
   }
   return router;
 }

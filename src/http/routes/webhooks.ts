@@ -2,6 +2,7 @@ import express, { Router } from "express";
 import { z } from "zod";
 import type { DbOrTx } from "../../db/connect.js";
 import { DISPUTE_ID_MAX, TEXT_MAX } from "../../db/limits.js";
+import { DISPUTE_STATUSES, PAYMENT_RAILS } from "../../domain/enums.js";
 import { AppError } from "../../errors.js";
 import { recordChargeback } from "../../ledger/record-chargeback.js";
 import { recordMembershipPaid } from "../../ledger/record-membership-paid.js";
@@ -11,6 +12,8 @@ import { recordWebhook, type WebhookOutcome } from "../../ledger/record-webhook.
 import { sha256Hex } from "../../lib/crypto.js";
 import { verifyWebhook } from "../../lib/standard-webhooks.js";
 import type { Services } from "../../services.js";
+import { route } from "../route.js";
+import { webhookResult } from "../schemas.js";
 import { amount, currency, id, parse, text, timestamp } from "../validate.js";
 import { orderBody } from "./integration.js";
 
@@ -20,7 +23,7 @@ export const orderPaid = z.object({
     orderReference: id,
     amountPaid: amount,
     currency,
-    paymentRail: z.enum(["card", "credit"]),
+    paymentRail: z.enum(PAYMENT_RAILS),
     paidAt: timestamp,
     order: orderBody.optional(),
   }),
@@ -51,7 +54,7 @@ export const orderChargeback = z.object({
   data: z.object({
     orderReference: id,
     disputeId,
-    status: z.enum(["opened", "won", "lost"]),
+    status: z.enum(DISPUTE_STATUSES),
     amount,
   }),
 });
@@ -71,13 +74,35 @@ const envelope = z.object({ type: text(100, { min: 1 }), data: z.unknown() });
 
 const HANDLED = new Set(["order.paid", "order.refunded", "order.chargeback", "membership.paid"]);
 
+const PAYMENTS_WEBHOOK = {
+  method: "post",
+  path: "/v1/webhooks/payments",
+  summary: "Payment events (Standard Webhooks signature)",
+  tag: "webhook",
+  auth: "webhook",
+  // The signature covers the raw bytes: the handler verifies them, then parses the event.
+  body: z.union([orderPaid, orderRefunded, orderChargeback, membershipPaid]),
+  bodyMode: "raw",
+  responses: [{ status: 200, description: "recorded, duplicate or ignored", schema: webhookResult }],
+  errors: [
+    "webhook_conflict",
+    "order_conflict",
+    "unprocessable",
+    "refund_exceeds_paid",
+    "invalid_transition",
+    "validation_failed",
+  ],
+  // The signature needs the raw bytes: this router is mounted before the JSON parser.
+  middleware: [express.raw({ type: () => true, limit: "1mb" })],
+} as const;
+
 /**
  * `POST /v1/webhooks/payments`: Standard Webhooks signature checked on the raw bytes before anything
  * is parsed; then the event and all its effects are recorded in one transaction.
  */
 export function webhookRoutes(services: Services): Router {
   const router = Router();
-  router.post("/v1/webhooks/payments", express.raw({ type: () => true, limit: "1mb" }), async (req, res) => {
+  route(router, PAYMENTS_WEBHOOK, async (req, res) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     // Checked before the signature: an id the event table cannot hold is a 400 whoever sent it.
     parse(webhookIdHeader, req.get("webhook-id"), "header.webhook-id");

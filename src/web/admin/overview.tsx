@@ -1,6 +1,6 @@
 import { count, money, sum, tokens } from "../lib/format";
 import { useApi } from "../lib/resource";
-import type { MintBatch, Page, RewardView } from "../lib/types";
+import type { AdminStats, MintBatch, Page, RewardView } from "../lib/types";
 import { Empty, ErrorNote, Loading, Section, Stat, StatusBadge } from "../lib/ui";
 import { Funnel, funnelOf, type Stats, TopReferrers } from "./funnel";
 
@@ -61,13 +61,8 @@ export function Overview() {
   );
 }
 
-interface RailTotals {
-  fiat?: Array<{ currency: string; orders: number; gross: string; referralCommission: string }>;
-  token?: {
-    mintedWei: string;
-    byStatus?: Array<{ paymentRail: string; status: string; rewards: number; amountWei: string }>;
-  };
-}
+/** `GET /v1/admin/stats` rails. */
+type RailTotals = AdminStats["rails"];
 
 function Rails(props: { rails: RailTotals }) {
   const fiat = props.rails.fiat ?? [];

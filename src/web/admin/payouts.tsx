@@ -1,17 +1,9 @@
 import { money } from "../lib/format";
 import type { Resource } from "../lib/resource";
+import type { Payout } from "../lib/types";
 import { Empty, ErrorNote, Section, StatusBadge } from "../lib/ui";
 
-export interface Payout {
-  payoutId: string;
-  vendorId: string;
-  currency: string;
-  amount: string;
-  adjustmentTotal: string;
-  settlementCount: number;
-  status: string;
-  createdAt: string;
-}
+export type { Payout };
 
 /** Payout batches made from due settlements; a created one can be marked paid. */
 export function PayoutBatches(props: {

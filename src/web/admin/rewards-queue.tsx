@@ -1,4 +1,5 @@
 import { useMemo, useState } from "preact/hooks";
+import { REWARD_STATUSES } from "../../domain/enums";
 import { type ApiError, api, newIdempotencyKey } from "../lib/api";
 import { humanStatus, sum, tokens } from "../lib/format";
 import { ResourceStatus, useResource } from "../lib/resource";
@@ -6,17 +7,6 @@ import type { Page, RewardView } from "../lib/types";
 import { Empty, type PushToast, Section, StatusFilter } from "../lib/ui";
 import { type Decision, ReviewDialog } from "./review-dialog";
 import { RewardsTable } from "./rewards-table";
-
-const REWARD_STATUSES = [
-  "pending_approval",
-  "approved",
-  "minting",
-  "minted",
-  "held",
-  "rejected",
-  "cancelled",
-  "failed",
-];
 
 interface DecisionResult {
   approved?: string[];

@@ -1,12 +1,11 @@
 import { useState } from "preact/hooks";
+import { SETTLEMENT_STATUSES } from "../../domain/enums";
 import { type ApiError, api, newIdempotencyKey } from "../lib/api";
 import { dateTime, money, sum } from "../lib/format";
 import { ResourceStatus, useApi } from "../lib/resource";
 import type { Settlement } from "../lib/types";
 import { Empty, ErrorNote, type PushToast, Section, StatusBadge, StatusFilter } from "../lib/ui";
 import { type Payout, PayoutBatches } from "./payouts";
-
-const SETTLEMENT_STATUSES = ["pending", "due", "in_payout", "paid", "held", "cancelled"];
 
 /** Rail A: the vendors' settlements, and the payout batches made from the due ones. */
 export function Settlements(props: { toast: PushToast }) {

@@ -1,120 +1,30 @@
-/** Response shapes from /work/shared/API.md (fields the pages read; extra fields are ignored). */
+/**
+ * The response shapes the pages read: generated from the server's OpenAPI document (api.generated.ts,
+ * `npx tsx scripts/api-types.ts`), which the route registrations declare. Never restated by hand.
+ */
+import type { components } from "./api.generated";
 
-export interface FraudSignal {
-  code: string;
-  detail: string;
-}
+type Schemas = components["schemas"];
 
-export interface RewardView {
-  id: string;
-  orderReference: string;
-  referrer?: { memberId: string; displayName: string | null; wallet: string | null };
-  buyerMemberId: string | null;
-  currency: string;
-  fiatBasis: string;
-  amountWei: string;
-  paymentRail: string;
-  status: string;
-  /** Why a `held` reward is held: `dispute` (only the dispute's outcome releases it), `amount_mismatch`, `review`. */
-  holdReason?: string | null;
-  fraudSignals?: FraudSignal[];
-  approvedBy?: string | null;
-  batchId: string | null;
-  txHash: string | null;
-  blockNumber: string | null;
-  failureReason: string | null;
-  createdAt: string;
-  ageSeconds: number;
-}
+export type FraudSignal = Schemas["FraudSignal"];
+/** A reward in the admin queue (with referrer, fraud signals and approver). */
+export type RewardView = Schemas["RewardView"];
+/** A reward as its referrer sees it (`GET /v1/me/rewards`). */
+export type MemberReward = Omit<RewardView, "referrer" | "fraudSignals" | "approvedBy">;
+export type MintBatch = Schemas["MintBatch"];
+export type MintResult = Schemas["MintResult"];
+export type SettlementLine = Schemas["SettlementLine"];
+/** A settlement in the admin console (`GET /v1/admin/settlements`). */
+export type Settlement = Schemas["Settlement"];
+/** A settlement with its refund adjustments (`GET /v1/vendor/settlements`). */
+export type VendorSettlement = Schemas["VendorSettlement"];
+export type AuditEntry = Schemas["AuditEntry"];
+export type Me = Schemas["Me"];
+export type Payout = Schemas["Payout"];
+export type AdminStats = Schemas["AdminStats"];
 
+/** A list answer; keyset-paginated ones carry `nextCursor`. */
 export interface Page<T> {
   items: T[];
   nextCursor?: string | null;
-}
-
-export interface MintBatch {
-  id: string;
-  status: string;
-  rewardCount: number;
-  totalWei: string | null;
-  txHash: string | null;
-  blockNumber: string | null;
-  gasUsed: string | null;
-  nonce: string | null;
-  error: string | null;
-  createdAt: string;
-}
-
-export interface MintResult {
-  batchId: string | null;
-  status: string;
-  rewardIds: string[];
-  txHash: string | null;
-  minted?: number;
-  skipped?: number;
-  failed?: number;
-  error?: string;
-}
-
-export interface SettlementLine {
-  lineId: string;
-  productId: string | null;
-  quantity: number;
-  unitAmount: string;
-  subtotal: string;
-  discount?: string;
-  commissionBase?: string;
-  commissionBps: number;
-  rateSource: "product" | "vendor" | "platform" | string;
-  referralCommission: string;
-}
-
-export interface Settlement {
-  id: string;
-  orderReference: string;
-  vendorId: string;
-  currency: string;
-  gross: string;
-  platformFee: string;
-  platformFeeBps?: number;
-  referralCommission: string;
-  net: string;
-  lines: SettlementLine[];
-  status: string;
-  scheduledFor: string;
-  payoutId: string | null;
-  createdAt: string;
-  paidAt?: string | null;
-  adjustments?: { count: number; net: string };
-  effective?: { gross: string; platformFee: string; referralCommission: string; net: string };
-}
-
-export interface AuditEntry {
-  id: string;
-  at: string;
-  actor: string;
-  action: string;
-  subject: { type: string; id: string };
-  before: unknown;
-  after: unknown;
-  requestId: string | null;
-}
-
-export interface Me {
-  memberId: string;
-  displayName?: string | null;
-  code: string | null;
-  shareUrl: string | null;
-  visits: {
-    total: number;
-    today: number;
-    last7d: number;
-    last28d: number;
-    daily?: Array<{ day: string; visits: number }>;
-  };
-  signups: number;
-  conversions: number;
-  rewards: { pendingApproval: number; approved: number; minted: number; totalMintedWei: string };
-  clawbackDebtWei: string;
-  wallet: string | null;
 }

@@ -5,7 +5,7 @@ import { api } from "../lib/api";
 import { BarChart, lastDays } from "../lib/chart";
 import { count, date, money, shortHash, tokens } from "../lib/format";
 import { useApi } from "../lib/resource";
-import type { Me, Page, RewardView } from "../lib/types";
+import type { Me, MemberReward, Page } from "../lib/types";
 import {
   AuthGate,
   CopyButton,
@@ -60,8 +60,8 @@ function QrCode(props: { text: string }) {
 
 function Dashboard(props: { signOut: () => void }) {
   const me = useApi<Me>("/v1/me");
-  const rewards = useApi<Page<RewardView>>("/v1/me/rewards");
-  const [more, setMore] = useState<RewardView[]>([]);
+  const rewards = useApi<Page<MemberReward>>("/v1/me/rewards");
+  const [more, setMore] = useState<MemberReward[]>([]);
   const [cursor, setCursor] = useState<string | null | undefined>(undefined);
   const history = [...(rewards.data?.items ?? []), ...more];
   const nextCursor = cursor === undefined ? rewards.data?.nextCursor : cursor;
@@ -238,7 +238,9 @@ function Dashboard(props: { signOut: () => void }) {
               type="button"
               class="btn"
               onClick={async () => {
-                const page = await api<Page<RewardView>>("/v1/me/rewards", { query: { cursor: nextCursor } });
+                const page = await api<Page<MemberReward>>("/v1/me/rewards", {
+                  query: { cursor: nextCursor },
+                });
                 setMore((current) => [...current, ...page.items]);
                 setCursor(page.nextCursor ?? null);
               }}

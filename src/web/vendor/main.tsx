@@ -1,11 +1,12 @@
 import { render } from "preact";
 import { useMemo, useState } from "preact/hooks";
+import { SETTLEMENT_STATUSES } from "../../domain/enums";
 import { type ApiError, download } from "../lib/api";
 import { BarChart, weekStart } from "../lib/chart";
 import { bps, date, money, sum } from "../lib/format";
 import { Report } from "../lib/report";
 import { useApi } from "../lib/resource";
-import type { Settlement } from "../lib/types";
+import type { VendorSettlement } from "../lib/types";
 import {
   AuthGate,
   Empty,
@@ -25,8 +26,6 @@ const PERIODS = [
   { id: "month", label: "This month", days: 0 },
   { id: "all", label: "All time", days: -1 },
 ] as const;
-
-const STATUSES = ["pending", "due", "in_payout", "paid", "held", "cancelled"];
 
 const RATE_SOURCE: Record<string, string> = {
   product: "product override",
@@ -50,7 +49,7 @@ function periodRange(id: string): { from?: string; to?: string } {
 
 interface SettlementList {
   vendorId?: string;
-  items: Settlement[];
+  items: VendorSettlement[];
   totals?: unknown;
 }
 
@@ -84,7 +83,7 @@ function VendorPage(props: { signOut: () => void }) {
   const list = useApi<SettlementList>("/v1/vendor/settlements", { ...query, limit: 500 });
   const summary = useApi<unknown>("/v1/vendor/summary");
   const items = list.data?.items ?? [];
-  const vendorId = list.data?.vendorId ?? items[0]?.vendorId;
+  const vendorId = list.data?.vendorId;
   const currencies = [...new Set(items.map((item) => item.currency))];
 
   const totals = currencies.map((currency) => {
@@ -245,7 +244,7 @@ function VendorPage(props: { signOut: () => void }) {
               ))}
             </select>
           </div>
-          <StatusFilter id="status" value={status} statuses={STATUSES} onChange={setStatus} />
+          <StatusFilter id="status" value={status} statuses={SETTLEMENT_STATUSES} onChange={setStatus} />
           {csvState.error ? (
             <span class="alert alert-error small">CSV failed: {csvState.error.message}</span>
           ) : null}
