@@ -36,11 +36,13 @@ async function main() {
   const logger = createLogger(config.LOG_LEVEL).child({ job: "minter-worker", pid: process.pid });
   const connection = await connect({
     databaseUrl: config.DATABASE_URL,
+    directUrl: config.DATABASE_DIRECT_URL,
+    poolMode: config.DATABASE_POOL_MODE,
     dataDir: config.DATA_DIR,
     schema: config.DATABASE_SCHEMA,
     poolSize: 4,
   });
-  await migrate(connection.db as never);
+  await migrate(connection.sessionDb);
   // A flaky provider at boot is retried a few times rather than crash-looping the process.
   const chain = await (async () => {
     for (let attempt = 1; ; attempt++) {
@@ -60,7 +62,8 @@ async function main() {
     }
   })();
   const minter = createMinter({
-    db: connection.db,
+    // A real session (DATABASE_DIRECT_URL): the one-sender lock is a session advisory lock.
+    db: connection.sessionDb,
     dbKind: connection.kind,
     chain,
     config: minterConfig(config, chain.confirmations),

@@ -51,10 +51,12 @@ async function main(argv: string[]): Promise<number> {
     case "migrate": {
       const connection = await connect({
         databaseUrl: config.DATABASE_URL,
+        directUrl: config.DATABASE_DIRECT_URL,
+        poolMode: config.DATABASE_POOL_MODE,
         dataDir: config.DATA_DIR,
         schema: config.DATABASE_SCHEMA,
       });
-      const result = await migrate(connection.db as never);
+      const result = await migrate(connection.sessionDb);
       console.log(
         `applied: ${result.applied.join(", ") || "none"}; already applied: ${result.alreadyApplied.length}`,
       );
@@ -70,10 +72,12 @@ async function main(argv: string[]): Promise<number> {
       }
       const connection = await connect({
         databaseUrl: config.DATABASE_URL,
+        directUrl: config.DATABASE_DIRECT_URL,
+        poolMode: config.DATABASE_POOL_MODE,
         dataDir: config.DATA_DIR,
         schema: config.DATABASE_SCHEMA,
       });
-      await migrate(connection.db as never);
+      await migrate(connection.sessionDb);
       const key = await createApiKey(
         connection.db,
         { id: "cli" },

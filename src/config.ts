@@ -135,6 +135,10 @@ const envSchema = z.object({
       .optional(),
   ),
   DATA_DIR: optionalString,
+  // Migrations and the minter (session advisory locks): a direct or session-pooled URL; default DATABASE_URL.
+  DATABASE_DIRECT_URL: optionalString.pipe(z.url().optional()),
+  // `transaction`: DATABASE_URL is a transaction-pooling PgBouncer (no startup parameters sent on it).
+  DATABASE_POOL_MODE: z.enum(["session", "transaction"]).default("session"),
 
   RPC_URL: optionalString.pipe(z.url().optional()),
   CHAIN_ID: int(1, 2 ** 31).optional(),

@@ -47,11 +47,13 @@ export async function startServer(
     (async () => {
       const connection = await connect({
         databaseUrl: config.DATABASE_URL,
+        directUrl: config.DATABASE_DIRECT_URL,
+        poolMode: config.DATABASE_POOL_MODE,
         dataDir: config.DATA_DIR,
         schema: config.DATABASE_SCHEMA,
         logger: logger.child({ component: "database" }),
       });
-      const migrations = await migrate(connection.db as never);
+      const migrations = await migrate(connection.sessionDb);
       logger.info({ applied: migrations.applied, database: connection.kind }, "database ready");
       return connection;
     })(),
@@ -73,7 +75,8 @@ export async function startServer(
   logger.info({ mode: chain.mode, chainId: chain.chainId, ...chain.addresses }, "chain ready");
 
   const minter = createMinter({
-    db: connection.db,
+    // A real session (DATABASE_DIRECT_URL): the one-sender lock is a session advisory lock.
+    db: connection.sessionDb,
     dbKind: connection.kind,
     chain,
     config: minterConfig(config, chain.confirmations),

@@ -32,6 +32,19 @@ export function asDb(db: Kysely<Database>): Db {
 export interface ConnectOptions {
   /** postgres://… for a real server; absent means in-process PGlite. */
   databaseUrl?: string;
+  /**
+   * Postgres: a direct (or session-pooled) connection for what needs a real session — migrations and
+   * the minter, which hold session advisory locks. Absent: `databaseUrl` serves for both.
+   */
+  directUrl?: string;
+  /**
+   * Postgres: `transaction` when `databaseUrl` is a transaction-pooling PgBouncer. Then no startup
+   * parameters are sent on it (PgBouncer refuses them, and a session setting would not follow the
+   * next transaction): `search_path` must come from the server side (the PgBouncer `[databases]`
+   * entry's `connect_query`, or `ALTER ROLE … SET search_path`), and boot checks that it does.
+   * The `directUrl` connections keep the startup parameters. Default `session`.
+   */
+  poolMode?: "session" | "transaction";
   /** Directory for PGlite's files; absent means in memory. */
   dataDir?: string;
   /** Schema to use (created if missing); isolates tests and side-by-side installs. */
@@ -75,6 +88,11 @@ export interface DatabaseHealth {
 
 export interface Connection {
   db: Db;
+  /**
+   * Connections that are real sessions (`directUrl`, else the same pool as `db`): for migrations
+   * and the minter, whose advisory locks live as long as a session.
+   */
+  sessionDb: Db;
   kind: "postgres" | "pglite";
   /** Pool health as seen by the driver (PGlite is in-process: always ok). */
   health(): DatabaseHealth;
@@ -138,7 +156,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
     waiting: 0,
   });
   registerHealth(db, health);
-  return { db, kind: "pglite", health, close: () => db.destroy() };
+  return { db, sessionDb: db, kind: "pglite", health, close: () => db.destroy() };
 }
 
 /**
@@ -154,15 +172,22 @@ async function connectPostgres(databaseUrl: string, options: ConnectOptions): Pr
     `idle_in_transaction_session_timeout=${options.idleInTransactionTimeoutMs ?? 60_000}`,
     ...(options.statementTimeoutMs ? [`statement_timeout=${options.statementTimeoutMs}`] : []),
   ];
-  const pool = new pg.Pool({
-    connectionString: databaseUrl,
-    max: options.poolSize ?? 10,
-    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
-    // A peer that vanished without a FIN/RST (failover, network cut) is noticed by TCP keepalive.
-    keepAlive: true,
-    keepAliveInitialDelayMillis: 10_000,
-    options: settings.map((setting) => `-c ${setting}`).join(" "),
-  });
+  const startupOptions = settings.map((setting) => `-c ${setting}`).join(" ");
+  const transactionPooled = options.poolMode === "transaction";
+  const newPool = (connectionString: string, max: number, withOptions: boolean) =>
+    new pg.Pool({
+      connectionString,
+      max,
+      connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+      // A peer that vanished without a FIN/RST (failover, network cut) is noticed by TCP keepalive.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      ...(withOptions ? { options: startupOptions } : {}),
+    });
+  const pool = newPool(databaseUrl, options.poolSize ?? 10, !transactionPooled);
+  // Migrations and the minter: a lock session plus the transactions of one run at a time.
+  const directPool =
+    options.directUrl && options.directUrl !== databaseUrl ? newPool(options.directUrl, 4, true) : undefined;
   let fallbackLogger: ConnectOptions["logger"];
   const log = () => {
     if (options.logger) return options.logger;
@@ -186,6 +211,8 @@ async function connectPostgres(databaseUrl: string, options: ConnectOptions): Pr
   };
   // Emitted for an idle client whose server went away; without a listener it is fatal.
   pool.on("error", () => undefined);
+  directPool?.on("error", () => undefined);
+  directPool?.on("connect", (client) => client.on("error", lost));
   pool.on("connect", (client) => {
     // A checked-out client (a transaction between statements, the minter's session) emits 'error'
     // too; it is dropped from the pool when released (pg-pool checks that it is still queryable).
@@ -210,6 +237,7 @@ async function connectPostgres(databaseUrl: string, options: ConnectOptions): Pr
     } catch (error) {
       if (isConnectTimeout(error) && Date.now() < bootDeadline) continue;
       await pool.end().catch(() => undefined);
+      await directPool?.end().catch(() => undefined);
       throw new Error(`PostgreSQL is unavailable at ${redactUrl(databaseUrl)}: ${describeDbError(error)}`, {
         cause: error,
       });
@@ -221,10 +249,34 @@ async function connectPostgres(databaseUrl: string, options: ConnectOptions): Pr
       await client.query(
         `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY}); CREATE SCHEMA IF NOT EXISTS ${schema}`,
       );
+    // Behind a transaction pooler the schema comes from the server side: refuse to run in another one.
+    if (transactionPooled) {
+      const { rows } = await client.query<{ schema: string | null }>("SELECT current_schema() AS schema");
+      const actual = rows[0]?.schema ?? null;
+      if (actual !== (schema ?? "public")) {
+        await pool.end().catch(() => undefined);
+        await directPool?.end().catch(() => undefined);
+        throw new Error(
+          `DATABASE_POOL_MODE=transaction: the pooled connection's schema is ${actual ?? "none"}, not ` +
+            `${schema ?? "public"}. No search_path is sent through a transaction pooler; set it on the ` +
+            `server side (PgBouncer [databases] entry: connect_query='SET search_path TO ${schema ?? "public"}', ` +
+            "or ALTER ROLE … SET search_path)",
+        );
+      }
+    }
   } finally {
     client.release();
   }
+  if (transactionPooled && !directPool)
+    log().warn(
+      {},
+      "DATABASE_POOL_MODE=transaction without DATABASE_DIRECT_URL: migrations and the minter's " +
+        "session advisory locks go through the pooler, where they do not hold",
+    );
   const db = asDb(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }));
+  const sessionDb = directPool
+    ? asDb(new Kysely<Database>({ dialect: new PostgresDialect({ pool: directPool }) }))
+    : db;
   const health = (): DatabaseHealth => ({
     ...state,
     total: pool.totalCount,
@@ -232,7 +284,16 @@ async function connectPostgres(databaseUrl: string, options: ConnectOptions): Pr
     waiting: pool.waitingCount,
   });
   registerHealth(db, health);
-  return { db, kind: "postgres", health, close: () => db.destroy() };
+  return {
+    db,
+    sessionDb,
+    kind: "postgres",
+    health,
+    close: async () => {
+      await db.destroy();
+      if (sessionDb !== db) await sessionDb.destroy();
+    },
+  };
 }
 
 /** SQLSTATEs after which the statement may succeed on a new connection: the server is going or gone. */
