@@ -374,7 +374,7 @@ export interface PayoutAdjustmentsTable {
 export interface ClawbacksTable {
   id: Generated<bigint>;
   referrer_member_id: string;
-  kind: "debt" | "netted" | "restored";
+  kind: "debt" | "netted" | "restored" | "released";
   amount_wei: Wei;
   debt_after: Wei;
   reward_id: bigint;

@@ -1,6 +1,5 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../db/connect.js";
-import type { ClawbacksTable } from "../db/schema.js";
 import { canTransition } from "../domain/reward-state.js";
 import { type Actor, audit } from "./audit.js";
 import { appendClawback, clawbackDebt, lockReferrers } from "./clawbacks.js";
@@ -24,8 +23,6 @@ import { accounts, postJournal, WEI } from "./journal.js";
  * (`shortfallWei`) and booked against the reward expense.
  */
 
-/** 0009: a debt undone because the reward it was booked against was released unpaid (negative). */
-type ClawbackKind = ClawbacksTable["kind"] | "released";
 
 export interface ReleasedRewardChange {
   rewardId: bigint;
@@ -93,7 +90,7 @@ export async function reapplyRefundsOnRelease(
     if (undone > 0n) {
       await appendClawback(trx, {
         referrer,
-        kind: "released" as ClawbackKind as ClawbacksTable["kind"],
+        kind: "released",
         amountWei: -undone,
         rewardId: reward.id,
         orderReference: reward.order_reference,
