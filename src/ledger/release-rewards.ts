@@ -23,7 +23,6 @@ import { accounts, postJournal, WEI } from "./journal.js";
  * (`shortfallWei`) and booked against the reward expense.
  */
 
-
 export interface ReleasedRewardChange {
   rewardId: bigint;
   action: "reduced" | "cancelled";
