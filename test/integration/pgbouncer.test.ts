@@ -258,10 +258,13 @@ describe.runIf(available)("two instances behind pgbouncer (pool_mode=transaction
     expect(orders.filter((r) => r.status >= 300).map((r) => `${r.status} ${r.text.slice(0, 200)}`)).toEqual(
       [],
     );
+    // One body per event (paidAt included): a redelivery carries the same bytes.
+    const bodies = Array.from({ length: ORDERS }, (_, i) =>
+      JSON.stringify(paidEvent(`ord_pgb_${i}`, "170000")),
+    );
     const deliveries = Array.from({ length: ORDERS * 2 }, (_, k) => {
       const i = k >> 1;
-      const body = JSON.stringify(paidEvent(`ord_pgb_${i}`, "170000"));
-      return () => deliver(urls[k % 2]!, `evt_pgb_${i}`, body);
+      return () => deliver(urls[k % 2]!, `evt_pgb_${i}`, bodies[i]!);
     });
     const responses = await withConcurrency(16, deliveries);
     expect(
