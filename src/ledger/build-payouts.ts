@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import type { Db } from "../db/connect.js";
 import { type Actor, audit } from "./audit.js";
 import { accounts, postJournal } from "./journal.js";
+import { moveSettlements } from "./status-changes.js";
 
 export interface BuiltPayout {
   payoutId: string;
@@ -96,17 +97,14 @@ async function buildVendorPayouts(trx: Db, actor: Actor, vendorId: string): Prom
       })
       .returning("id")
       .executeTakeFirstOrThrow();
-    const moved = await trx
-      .updateTable("settlements")
-      .set({ status: "in_payout", payout_id: payout.id, updated_at: sql<Date>`now()` })
-      .where(
-        "id",
-        "in",
-        settlements.map((row) => row.id),
-      )
-      .where("status", "=", "due")
-      .returning("id")
-      .execute();
+    const moved = await moveSettlements(trx, actor, {
+      where: { ids: settlements.map((row) => row.id) },
+      from: "due",
+      to: "in_payout",
+      action: "settlement.in_payout",
+      set: { payout_id: payout.id },
+      detail: { payoutId: payout.id },
+    });
     if (moved.length !== settlements.length) {
       // Cannot happen under the lock; refuse rather than pay a total that no longer matches the rows.
       throw new Error(
@@ -118,16 +116,6 @@ async function buildVendorPayouts(trx: Db, actor: Actor, vendorId: string): Prom
         .insertInto("payout_adjustments")
         .values(nettable.map((row) => ({ adjustment_id: row.id, payout_id: payout.id })))
         .execute();
-    }
-    for (const row of moved) {
-      await audit(
-        trx,
-        actor,
-        "settlement.in_payout",
-        { type: "settlement", id: row.id },
-        { status: "due" },
-        { status: "in_payout", payoutId: payout.id },
-      );
     }
     await postJournal(trx, {
       event: "payout.created",
@@ -141,7 +129,7 @@ async function buildVendorPayouts(trx: Db, actor: Actor, vendorId: string): Prom
       vendorId,
       currency,
       amount,
-      settlementIds: moved.map((row) => row.id),
+      settlementIds: moved,
       adjustmentIds: nettable.map((row) => row.id),
     });
     result.payouts.push({
@@ -149,7 +137,7 @@ async function buildVendorPayouts(trx: Db, actor: Actor, vendorId: string): Prom
       vendorId,
       currency,
       amount: amount.toString(),
-      settlementIds: moved.map((row) => row.id.toString()),
+      settlementIds: moved.map((id) => id.toString()),
       adjustmentIds: nettable.map((row) => row.id.toString()),
       adjustmentTotal: adjustmentTotal.toString(),
     });
@@ -179,26 +167,13 @@ export async function markPayoutPaid(
       .set({ status: "paid", paid_at: sql<Date>`now()` })
       .where("id", "=", payoutId)
       .execute();
-    const rows = await trx
-      .updateTable("settlements")
-      .set({ status: "paid", updated_at: sql<Date>`now()` })
-      .where("payout_id", "=", payoutId)
-      .where("status", "=", "in_payout")
-      .returning("id")
-      .execute();
-    for (const row of rows) {
-      await audit(
-        trx,
-        actor,
-        "settlement.paid",
-        { type: "settlement", id: row.id },
-        { status: "in_payout" },
-        {
-          status: "paid",
-          payoutId,
-        },
-      );
-    }
+    const moved = await moveSettlements(trx, actor, {
+      where: { payoutId },
+      from: "in_payout",
+      to: "paid",
+      action: "settlement.paid",
+      detail: { payoutId },
+    });
     await audit(
       trx,
       actor,
@@ -207,6 +182,6 @@ export async function markPayoutPaid(
       { status: payout.status },
       { status: "paid" },
     );
-    return { payoutId: payoutId.toString(), settlements: rows.length };
+    return { payoutId: payoutId.toString(), settlements: moved.length };
   });
 }

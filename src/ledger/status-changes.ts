@@ -33,6 +33,48 @@ export async function moveSettlement(
 }
 
 /**
+ * Moves many settlements from `from` to `to` in ONE conditional UPDATE — the ones named (`ids`) or
+ * those of a payout (`payoutId`) — checked against the state machine first, as `moveSettlement`;
+ * rows no longer in `from` are left alone, each moved row is audited. `set`: the payout a settlement
+ * joins. Returns the ids moved.
+ */
+export async function moveSettlements(
+  trx: DbOrTx,
+  actor: Actor,
+  move: {
+    where: { ids: bigint[] } | { payoutId: bigint };
+    from: SettlementStatus;
+    to: SettlementStatus;
+    action: string;
+    set?: { payout_id: bigint };
+    detail?: Record<string, unknown>;
+  },
+): Promise<bigint[]> {
+  if (checkSettlementTransition(move.from, move.to) === "noop") return [];
+  if ("ids" in move.where && move.where.ids.length === 0) return [];
+  let query = trx
+    .updateTable("settlements")
+    .set({ ...move.set, status: move.to, updated_at: sql<Date>`now()` })
+    .where("status", "=", move.from);
+  query =
+    "ids" in move.where
+      ? query.where("id", "in", move.where.ids)
+      : query.where("payout_id", "=", move.where.payoutId);
+  const rows = await query.returning("id").execute();
+  for (const row of rows) {
+    await audit(
+      trx,
+      actor,
+      move.action,
+      { type: "settlement", id: row.id },
+      { status: move.from },
+      { status: move.to, ...move.detail },
+    );
+  }
+  return rows.map((row) => row.id);
+}
+
+/**
  * The same for a reward (see `moveSettlement`). A move into `held` names its `holdReason` (stored on
  * the row; leaving `held` clears it); `fromHoldReason` moves a held reward only while it is held for
  * that reason (a dispute releases only its own hold).

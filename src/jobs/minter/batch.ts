@@ -1,0 +1,242 @@
+import { sql } from "kysely";
+import { keccak256 } from "viem";
+import { OPEN_BATCH_STATUSES } from "../../domain/mint-batch-state.js";
+import { describe } from "../minter-rpc.js";
+import { claim, mintingRewards, openBatch } from "./claim.js";
+import { at, clearBackoff, enterBackoff, fail, type MinterContext } from "./context.js";
+import { fitToGas, fitToPeriod, noteWaitingForPeriod } from "./fit.js";
+import { release } from "./release.js";
+import { resolveFromChain } from "./resolve.js";
+import { broadcast, drive, planFirstTx, signAndPersist } from "./send.js";
+import { settle } from "./settle.js";
+import { simulateAndIsolate } from "./simulate.js";
+import type { BatchBase, ClaimedReward, MintRunResult, TxPlan } from "./types.js";
+
+/** What one batch has put aside so far: every result of the run reports it. */
+interface Tally {
+  alreadyPaid: number;
+  failed: number;
+  deferred: number;
+  waitingForPeriod: number;
+}
+
+type Prepared = { result: MintRunResult } | { plan: TxPlan; remaining: ClaimedReward[] };
+
+const EMPTY = { batchId: null, rewardIds: [], txHash: null, minted: 0, skipped: 0, failed: 0 };
+
+/** A result of a batch released before anything was signed (`error` when it was refused). */
+function releasedResult(base: BatchBase, tally: Tally, error?: string): MintRunResult {
+  return {
+    ...base,
+    status: "released",
+    txHash: null,
+    minted: 0,
+    skipped: tally.alreadyPaid,
+    failed: tally.failed,
+    ...(error
+      ? { waitingForPeriod: tally.waitingForPeriod, error }
+      : {
+          ...(tally.deferred ? { deferred: tally.deferred } : {}),
+          ...(tally.waitingForPeriod ? { waitingForPeriod: tally.waitingForPeriod } : {}),
+        }),
+  };
+}
+
+/** Claims one batch and takes it through to the chain: check, fit, simulate, sign, send, settle. */
+export async function mintBatch(ctx: MinterContext, limit: number): Promise<MintRunResult> {
+  const open = await openBatch(ctx);
+  if (open)
+    return { ...EMPTY, batchId: open.id.toString(), status: "waiting", error: "a batch is in flight" };
+
+  const claimed = await claim(ctx, limit);
+  if (!claimed) return { ...EMPTY, status: "empty" };
+  const { batchId } = claimed;
+  const base = {
+    batchId: batchId.toString(),
+    rewardIds: claimed.rewards.map((reward) => reward.id.toString()),
+  };
+  ctx.stats.batches++;
+  at(ctx, "after-claim", batchId);
+
+  const tally: Tally = { alreadyPaid: 0, failed: 0, deferred: 0, waitingForPeriod: 0 };
+  let prepared: Prepared;
+  try {
+    prepared = await prepare(ctx, batchId, claimed.rewards, base, tally);
+  } catch (error) {
+    return releaseBeforeSigning(ctx, batchId, base, tally, error);
+  }
+  if ("result" in prepared) return prepared.result;
+  return sendBatch(ctx, prepared.plan, prepared.remaining, base, tally);
+}
+
+/**
+ * Steps 3 to 4, before anything is signed: what the chain already paid, the period cap, the
+ * simulation, the gas; the rest goes back to `approved` in one step. Returns the first transaction's
+ * plan, or the run's result when nothing is to be sent.
+ */
+async function prepare(
+  ctx: MinterContext,
+  batchId: bigint,
+  claimed: ClaimedReward[],
+  base: BatchBase,
+  tally: Tally,
+): Promise<Prepared> {
+  // Step 3: what the chain already paid (a crash after broadcast, another instance) is not paid again.
+  // A reward claimed for the first time was never in a transaction of ours: nothing to look up (were
+  // it paid by anything else, the contract skips it and the receipt's check resolves it from its log).
+  const seen = claimed.filter((reward) => reward.attempts > 1);
+  const unpaid = [
+    ...claimed.filter((reward) => reward.attempts <= 1),
+    ...(await resolveFromChain(ctx, batchId, seen)),
+  ];
+  tally.alreadyPaid = claimed.length - unpaid.length;
+  // Step 3b: fit the period cap (read from the contract); what does not fit waits for the next period.
+  const period = await fitToPeriod(ctx, unpaid);
+  tally.waitingForPeriod = period.wait.length;
+  await noteWaitingForPeriod(ctx, period.wait, period.leftWei);
+  const waitGroup = { ids: period.wait.map((reward) => reward.id), reason: "PeriodCapExceeded" };
+  if (period.send.length === 0 && period.wait.length > 0) {
+    // Nothing fits the period's remaining allowance: the one case of a cap back-off.
+    await release(ctx, batchId, waitGroup.ids, "PeriodCapExceeded", "released");
+    enterBackoff(ctx, "PeriodCapExceeded", ctx.stats.nextPeriodAt);
+    return { result: releasedResult(base, tally, "PeriodCapExceeded") };
+  }
+  const simulated = await simulateAndIsolate(ctx, batchId, period.send);
+  tally.failed = simulated.failed;
+  if (simulated.globalError) {
+    const ids = simulated.remaining.map((reward) => reward.id);
+    await release(ctx, batchId, ids, simulated.globalError, "released", { more: [waitGroup] });
+    enterBackoff(ctx, simulated.globalError);
+    return { result: releasedResult(base, tally, simulated.globalError) };
+  }
+  return fitAndPlan(ctx, batchId, simulated.remaining, waitGroup, base, tally);
+}
+
+/**
+ * Step 3c: size by gas — the largest prefix whose transaction fits; the rest go to the next batch,
+ * released with what waits for the period in one step before anything is signed. Then step 4: the
+ * plan of the first transaction (nonce and fees).
+ */
+async function fitAndPlan(
+  ctx: MinterContext,
+  batchId: bigint,
+  simulated: ClaimedReward[],
+  waitGroup: { ids: bigint[]; reason: string },
+  base: BatchBase,
+  tally: Tally,
+): Promise<Prepared> {
+  const fitted = await fitToGas(ctx, batchId, simulated);
+  tally.failed += fitted.failed;
+  const remaining = fitted.send;
+  tally.deferred = fitted.rest.length;
+  const restGroup = { ids: fitted.rest.map((reward) => reward.id), reason: "does not fit the transaction" };
+  if (remaining.length === 0) {
+    await release(ctx, batchId, [], "nothing left to send", "released", { more: [waitGroup, restGroup] });
+    if (tally.alreadyPaid > 0) clearBackoff(ctx);
+    return { result: releasedResult(base, tally) };
+  }
+  if (fitted.rest.length || waitGroup.ids.length) {
+    // Released in one step before anything is signed: the batch keeps only what it will send.
+    await release(ctx, batchId, waitGroup.ids, "PeriodCapExceeded", null, { more: [restGroup], trim: true });
+    const trimmed = new Set([...waitGroup.ids, ...restGroup.ids].map((id) => id.toString()));
+    base.rewardIds = base.rewardIds.filter((id) => !trimmed.has(id));
+    if (tally.deferred) {
+      ctx.stats.deferredForGas += tally.deferred;
+      ctx.logger.info(
+        {
+          batchId: base.batchId,
+          sending: remaining.length,
+          deferred: tally.deferred,
+          gas: fitted.gas.toString(),
+        },
+        "mint batch cut to what fits one transaction; the rest go to the next batch",
+      );
+    }
+  }
+  clearBackoff(ctx);
+  // Step 4: nonce and fees (gas from step 3c); then sign, persist nonce + raw tx + hash, only then broadcast.
+  return { plan: await planFirstTx(ctx, batchId, remaining, fitted.gas), remaining };
+}
+
+/** Nothing was signed: every reward of the batch goes straight back to `approved`. */
+async function releaseBeforeSigning(
+  ctx: MinterContext,
+  batchId: bigint,
+  base: BatchBase,
+  tally: Tally,
+  error: unknown,
+): Promise<MintRunResult> {
+  const message = describe(error);
+  const left = await mintingRewards(ctx, batchId);
+  await release(
+    ctx,
+    batchId,
+    left.map((reward) => reward.id),
+    `before signing: ${message}`,
+    "released",
+  );
+  fail(ctx, "rpc", message);
+  ctx.logger.error({ batchId: base.batchId, error: message }, "mint batch released before signing");
+  return {
+    ...base,
+    status: "failed",
+    txHash: null,
+    minted: 0,
+    skipped: tally.alreadyPaid,
+    failed: tally.failed,
+    error: message,
+  };
+}
+
+/** Signs, persists, broadcasts, waits for the receipt (step 5) and settles the rows from it. */
+async function sendBatch(
+  ctx: MinterContext,
+  plan: TxPlan,
+  remaining: ClaimedReward[],
+  base: BatchBase,
+  tally: Tally,
+): Promise<MintRunResult> {
+  const { batchId } = plan;
+  try {
+    const rawTx = await signAndPersist(ctx, plan);
+    plan.latestRaw = rawTx;
+    plan.hashes = [keccak256(rawTx)];
+    plan.signedAt = Date.now();
+    await broadcast(ctx, batchId, rawTx);
+    at(ctx, "after-broadcast", batchId);
+    // Step 5: receipt with CHAIN_CONFIRMATIONS, then the logs decide which rows are minted.
+    const outcome = await drive(ctx, plan, { rebroadcastNow: false });
+    const result = await settle(ctx, batchId, remaining, outcome, base);
+    return {
+      ...result,
+      skipped: result.skipped + tally.alreadyPaid,
+      failed: result.failed + tally.failed,
+      ...(tally.deferred ? { deferred: tally.deferred } : {}),
+      ...(tally.waitingForPeriod ? { waitingForPeriod: tally.waitingForPeriod } : {}),
+    };
+  } catch (error) {
+    // Possibly signed and sent: never release blindly. Expire the lease; recovery asks the chain.
+    const message = describe(error);
+    await ctx.db
+      .updateTable("mint_batches")
+      .set({ lease_expires_at: sql<Date>`now()`, error: message })
+      .where("id", "=", batchId)
+      .where("status", "in", OPEN_BATCH_STATUSES)
+      .execute()
+      .catch(() => undefined);
+    fail(ctx, "interrupted", message);
+    ctx.logger.error(
+      { batchId: base.batchId, err: error },
+      "mint batch interrupted; recovery resolves it from the chain",
+    );
+    return {
+      ...base,
+      status: "failed",
+      txHash: null,
+      minted: 0,
+      skipped: tally.alreadyPaid,
+      failed: tally.failed,
+      error: message,
+    };
+  }
+}

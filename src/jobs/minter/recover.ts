@@ -1,0 +1,91 @@
+import { sql } from "kysely";
+import { type Hex, parseTransaction } from "viem";
+import type { MintBatch } from "../../db/schema.js";
+import { OPEN_BATCH_STATUSES } from "../../domain/mint-batch-state.js";
+import { mintingRewards } from "./claim.js";
+import { lease, type MinterContext } from "./context.js";
+import { release } from "./release.js";
+import { resolveFromChain } from "./resolve.js";
+import { drive } from "./send.js";
+import { settle } from "./settle.js";
+import type { MintRunResult, TxPlan } from "./types.js";
+
+/** Resolves one batch whose run is gone: resumes its transaction, or asks the chain what was paid. */
+async function resolveBatch(
+  ctx: MinterContext,
+  batch: MintBatch,
+  waitSeconds: number,
+): Promise<MintRunResult> {
+  const { db } = ctx;
+  const rewards = await mintingRewards(ctx, batch.id);
+  const base = { batchId: batch.id.toString(), rewardIds: rewards.map((reward) => reward.id.toString()) };
+  await db
+    .updateTable("mint_batches")
+    .set({ lease_expires_at: lease(ctx) })
+    .where("id", "=", batch.id)
+    .execute();
+  const txs = await db
+    .selectFrom("mint_batch_txs")
+    .selectAll()
+    .where("batch_id", "=", batch.id)
+    .orderBy("created_at")
+    .orderBy("max_fee_per_gas")
+    .execute();
+  const latest = txs.at(-1);
+  if (!latest) {
+    // Never signed or never persisted, so never broadcast by us: the chain says what others paid.
+    const unpaid = await resolveFromChain(ctx, batch.id, rewards);
+    await release(
+      ctx,
+      batch.id,
+      unpaid.map((reward) => reward.id),
+      "lease expired before a transaction was persisted",
+      "released",
+    );
+    return {
+      ...base,
+      status: "released",
+      txHash: null,
+      minted: 0,
+      skipped: rewards.length - unpaid.length,
+      failed: 0,
+    };
+  }
+  const parsed = parseTransaction(latest.raw_tx as Hex);
+  const plan: TxPlan = {
+    batchId: batch.id,
+    nonce: Number(latest.nonce),
+    gas: parsed.gas ?? 0n,
+    data: (parsed.data ?? "0x") as Hex,
+    maxFeePerGas: parsed.maxFeePerGas ?? BigInt(latest.max_fee_per_gas),
+    maxPriorityFeePerGas: parsed.maxPriorityFeePerGas ?? BigInt(latest.max_priority_fee_per_gas),
+    hashes: txs.map((tx) => tx.tx_hash as Hex),
+    latestRaw: latest.raw_tx as Hex,
+    signedAt: Date.now(),
+    bumps: batch.fee_bumps,
+  };
+  ctx.logger.warn({ batchId: base.batchId, hashes: plan.hashes.length }, "recovering a batch from the chain");
+  const outcome = await drive(ctx, plan, { rebroadcastNow: true, timeoutSeconds: waitSeconds });
+  return settle(ctx, batch.id, rewards, outcome, base);
+}
+
+/**
+ * Resolves every batch of this operator whose lease expired (its run died). `waitSeconds` bounds the
+ * wait for a resumed transaction (short at boot, so startup is not held up).
+ */
+export async function recover(ctx: MinterContext, waitSeconds: number): Promise<{ resolved: number }> {
+  const stale = await ctx.db
+    .selectFrom("mint_batches")
+    .selectAll()
+    .where("status", "in", OPEN_BATCH_STATUSES)
+    .where("operator", "=", ctx.operator)
+    .where("lease_expires_at", "<", sql<Date>`now()`)
+    .orderBy("id")
+    .execute();
+  let resolved = 0;
+  for (const batch of stale) {
+    const result = await resolveBatch(ctx, batch, waitSeconds);
+    if (result.status !== "waiting") resolved++;
+  }
+  return { resolved };
+}
