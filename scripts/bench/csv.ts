@@ -23,8 +23,8 @@ import { createApiKey } from "../../src/ledger/api-keys.js";
 import { SYSTEM } from "../../src/ledger/audit.js";
 import { issueCode } from "../../src/ledger/issue-code.js";
 import { registerMember } from "../../src/ledger/register-member.js";
-import { upsertProduct, upsertVendor } from "../../src/ledger/upsert-catalog.js";
 import { signWebhook } from "../../src/lib/standard-webhooks.js";
+import { seedCatalogRows } from "../../test/support/catalog.js";
 import {
   BENCH_DATABASE_URL,
   dropSchema,
@@ -117,24 +117,7 @@ async function main() {
   try {
     await migrate(connection.db);
     const db = connection.db;
-    await upsertVendor(db, SYSTEM, { vendorId: "v_books", name: "Books", platformFeeBps: 1000, holdDays: 0 });
-    await upsertVendor(db, SYSTEM, {
-      vendorId: "v_games",
-      name: "Games",
-      referralCommissionBps: 800,
-      platformFeeBps: 1200,
-      holdDays: 7,
-    });
-    await upsertProduct(db, SYSTEM, {
-      productId: "p_novel",
-      vendorId: "v_books",
-      referralCommissionBps: 1000,
-    });
-    await upsertProduct(db, SYSTEM, {
-      productId: "p_chess",
-      vendorId: "v_games",
-      referralCommissionBps: null,
-    });
+    await seedCatalogRows(db);
     await registerMember(db, SYSTEM, { memberId: "m_ref", displayName: "Referrer" });
     const code = (await issueCode(db, SYSTEM, "m_ref")).code;
     const vendorKey = (await createApiKey(db, SYSTEM, { role: "vendor", vendorId: "v_books" })).key;

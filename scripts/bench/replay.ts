@@ -19,9 +19,9 @@ import { orderRefHash } from "../../src/domain/order-ref.js";
 import { SYSTEM } from "../../src/ledger/audit.js";
 import { issueCode } from "../../src/ledger/issue-code.js";
 import { registerMember } from "../../src/ledger/register-member.js";
-import { upsertProduct, upsertVendor } from "../../src/ledger/upsert-catalog.js";
 import { signWebhook } from "../../src/lib/standard-webhooks.js";
 import { startServer } from "../../src/server.js";
+import { seedCatalogRows } from "../../test/support/catalog.js";
 import {
   BENCH_DATABASE_URL,
   dropSchema,
@@ -64,24 +64,7 @@ async function main() {
   const dir = mkdtempSync(path.join(tmpdir(), "twinrail-replay-"));
   try {
     const db = running.services.db;
-    await upsertVendor(db, SYSTEM, { vendorId: "v_books", name: "Books", platformFeeBps: 1000, holdDays: 0 });
-    await upsertVendor(db, SYSTEM, {
-      vendorId: "v_games",
-      name: "Games",
-      referralCommissionBps: 800,
-      platformFeeBps: 1200,
-      holdDays: 7,
-    });
-    await upsertProduct(db, SYSTEM, {
-      productId: "p_novel",
-      vendorId: "v_books",
-      referralCommissionBps: 1000,
-    });
-    await upsertProduct(db, SYSTEM, {
-      productId: "p_chess",
-      vendorId: "v_games",
-      referralCommissionBps: null,
-    });
+    await seedCatalogRows(db);
     await registerMember(db, SYSTEM, { memberId: "m_ref" });
     const code = (await issueCode(db, SYSTEM, "m_ref")).code;
 

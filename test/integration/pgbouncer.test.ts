@@ -13,8 +13,8 @@ import { createApiKey } from "../../src/ledger/api-keys.js";
 import { SYSTEM } from "../../src/ledger/audit.js";
 import { issueCode } from "../../src/ledger/issue-code.js";
 import { registerMember } from "../../src/ledger/register-member.js";
-import { upsertProduct, upsertVendor } from "../../src/ledger/upsert-catalog.js";
 import { signWebhook } from "../../src/lib/standard-webhooks.js";
+import { seedCatalogRows } from "../support/catalog.js";
 import { orderBody, paidEvent, TEST_DATABASE_URL, TEST_DB } from "../support/harness.js";
 import { startProcess, withConcurrency } from "../support/processes.js";
 
@@ -66,24 +66,7 @@ describe.runIf(available)("two instances behind pgbouncer (pool_mode=transaction
     connection = await connect({ databaseUrl: TEST_DATABASE_URL, schema });
     await migrate(connection.db);
     const db = connection.db;
-    await upsertVendor(db, SYSTEM, { vendorId: "v_books", name: "Books", platformFeeBps: 1000, holdDays: 0 });
-    await upsertVendor(db, SYSTEM, {
-      vendorId: "v_games",
-      name: "Games",
-      referralCommissionBps: 800,
-      platformFeeBps: 1200,
-      holdDays: 7,
-    });
-    await upsertProduct(db, SYSTEM, {
-      productId: "p_novel",
-      vendorId: "v_books",
-      referralCommissionBps: 1000,
-    });
-    await upsertProduct(db, SYSTEM, {
-      productId: "p_chess",
-      vendorId: "v_games",
-      referralCommissionBps: null,
-    });
+    await seedCatalogRows(db);
     for (let i = 0; i < 5; i++) {
       await registerMember(db, SYSTEM, {
         memberId: `m_ref${i}`,

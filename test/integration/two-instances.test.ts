@@ -9,8 +9,8 @@ import { createApiKey } from "../../src/ledger/api-keys.js";
 import { SYSTEM } from "../../src/ledger/audit.js";
 import { issueCode } from "../../src/ledger/issue-code.js";
 import { registerMember } from "../../src/ledger/register-member.js";
-import { upsertProduct, upsertVendor } from "../../src/ledger/upsert-catalog.js";
 import { signWebhook } from "../../src/lib/standard-webhooks.js";
+import { seedCatalogRows } from "../support/catalog.js";
 import { orderBody, paidEvent, TEST_DATABASE_URL, TEST_DB } from "../support/harness.js";
 import { startProcess, withConcurrency } from "../support/processes.js";
 
@@ -59,24 +59,7 @@ describe.runIf(TEST_DB === "postgres")("two instances, distinct events sharing r
     connection = await connect({ databaseUrl: TEST_DATABASE_URL, schema });
     await migrate(connection.db as never);
     const db = connection.db;
-    await upsertVendor(db, SYSTEM, { vendorId: "v_books", name: "Books", platformFeeBps: 1000, holdDays: 0 });
-    await upsertVendor(db, SYSTEM, {
-      vendorId: "v_games",
-      name: "Games",
-      referralCommissionBps: 800,
-      platformFeeBps: 1200,
-      holdDays: 7,
-    });
-    await upsertProduct(db, SYSTEM, {
-      productId: "p_novel",
-      vendorId: "v_books",
-      referralCommissionBps: 1000,
-    });
-    await upsertProduct(db, SYSTEM, {
-      productId: "p_chess",
-      vendorId: "v_games",
-      referralCommissionBps: null,
-    });
+    await seedCatalogRows(db);
     for (let i = 0; i <= SPREAD_REFERRERS; i++) {
       await registerMember(db, SYSTEM, { memberId: `m_ref${i}`, displayName: `Referrer ${i}` });
       codes.push((await issueCode(db, SYSTEM, `m_ref${i}`)).code);
