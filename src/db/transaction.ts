@@ -7,6 +7,7 @@ import type {
   UnknownRow,
 } from "kysely";
 import type { Logger } from "pino";
+import { processMetrics } from "../metrics/registry.js";
 import type { Db, Tx } from "./connect.js";
 
 /**
@@ -96,19 +97,23 @@ export const statementCounter: KyselyPlugin = {
   },
 };
 
-/** The transaction counters in Prometheus text format. */
-export function transactionMetrics(): string[] {
-  const { retries, exhausted, statements } = transactionStats;
-  return [
-    "# HELP twinrail_db_transaction_retries_total Transactions run again after a deadlock or serialization failure.",
-    "# TYPE twinrail_db_transaction_retries_total counter",
-    `twinrail_db_transaction_retries_total{cause="deadlock"} ${retries.deadlock}`,
-    `twinrail_db_transaction_retries_total{cause="serialization"} ${retries.serialization}`,
-    "# HELP twinrail_db_transaction_retries_exhausted_total Transactions that failed on their last attempt.",
-    "# TYPE twinrail_db_transaction_retries_exhausted_total counter",
-    `twinrail_db_transaction_retries_exhausted_total ${exhausted}`,
-    "# HELP twinrail_db_statements_total SQL statements sent by the service (BEGIN and COMMIT not counted).",
-    "# TYPE twinrail_db_statements_total counter",
-    `twinrail_db_statements_total ${statements}`,
-  ];
-}
+// The transaction counters (module state, so per process): read at scrape time.
+processMetrics.counter({
+  name: "twinrail_db_transaction_retries_total",
+  help: "Transactions run again after a deadlock or serialization failure.",
+  labelNames: ["cause"],
+  read: () => [
+    [{ cause: "deadlock" }, transactionStats.retries.deadlock],
+    [{ cause: "serialization" }, transactionStats.retries.serialization],
+  ],
+});
+processMetrics.counter({
+  name: "twinrail_db_transaction_retries_exhausted_total",
+  help: "Transactions that failed on their last attempt.",
+  read: () => transactionStats.exhausted,
+});
+processMetrics.counter({
+  name: "twinrail_db_statements_total",
+  help: "SQL statements sent by the service (BEGIN and COMMIT not counted).",
+  read: () => transactionStats.statements,
+});

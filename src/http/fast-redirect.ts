@@ -9,6 +9,7 @@ import {
   signCookieValue,
   verifyCookieValue,
 } from "../lib/cookies.js";
+import type { RedirectObserver } from "../metrics/http.js";
 import type { Services } from "../services.js";
 import { type RateDecision, type RateLimiter, rateLimiterOf } from "./middleware/rate-limit.js";
 
@@ -94,6 +95,8 @@ export function createFastRedirect(
   const trust = services.config.TRUST_PROXY ? options.trust : undefined;
   let cache: CodeCache | undefined;
   let limiter: RateLimiter | undefined;
+  // The duration histogram's children for 302/429/500, bound once: one observe per request.
+  let observer: RedirectObserver | undefined;
 
   // Precomputed per configuration: the landing page and the parts of the cookies that never change.
   let built: ReturnType<typeof build> | undefined;
@@ -168,6 +171,7 @@ export function createFastRedirect(
     ip: string,
     row: PublicCode | null,
     decision: RateDecision | undefined,
+    start: number,
   ) {
     const b = built!;
     const { config } = b;
@@ -255,10 +259,12 @@ export function createFastRedirect(
     );
     res.writeHead(302, headers);
     res.end(body);
+    observer?.found(start);
   }
 
-  function fail(res: ServerResponse, requestId: string, error: unknown) {
+  function fail(res: ServerResponse, requestId: string, error: unknown, start: number) {
     stats.errors += 1;
+    observer?.failed(start);
     services.logger.error({ err: error, reqId: requestId, route: "/r/:code" }, "redirect failed");
     if (res.headersSent) {
       res.destroy();
@@ -295,7 +301,9 @@ export function createFastRedirect(
       return false;
     }
 
+    const start = performance.now();
     built ??= build();
+    observer ??= services.metrics?.redirect;
     cache ??= codeCacheOf(services);
     limiter ??= rateLimiterOf(services);
     const incoming = req.headers["x-request-id"];
@@ -305,6 +313,7 @@ export function createFastRedirect(
     const proceed = (decision: RateDecision | undefined) => {
       if (decision && !decision.allowed) {
         stats.rateLimited += 1;
+        observer?.limited(start);
         problem(
           res,
           requestId,
@@ -331,12 +340,12 @@ export function createFastRedirect(
       const key = cache!.key(raw);
       const cached = cache!.peek(key);
       if (cached !== undefined) {
-        respond(req, res, requestId, ip, cached, decision);
+        respond(req, res, requestId, ip, cached, decision, start);
         return;
       }
       cache!.load(key).then(
-        (row) => respond(req, res, requestId, ip, row, decision),
-        (error) => fail(res, requestId, error),
+        (row) => respond(req, res, requestId, ip, row, decision, start),
+        (error) => fail(res, requestId, error, start),
       );
     };
 
@@ -346,13 +355,13 @@ export function createFastRedirect(
       } else {
         const decision = limiter.hit("public", ip);
         if (decision instanceof Promise) {
-          decision.then(proceed).catch((error) => fail(res, requestId, error));
+          decision.then(proceed).catch((error) => fail(res, requestId, error, start));
         } else {
           proceed(decision);
         }
       }
     } catch (error) {
-      fail(res, requestId, error);
+      fail(res, requestId, error, start);
     }
     return true;
   };

@@ -45,6 +45,8 @@ export class VisitBuffer {
   /** Consecutive failed flushes (database down): early flushes wait for the timer meanwhile. */
   private failures = 0;
   private closed = false;
+  /** For /metrics: flushes that wrote rows, visits written, failed flushes. */
+  readonly stats = { flushes: 0, flushedVisits: 0, failures: 0 };
 
   constructor(
     private readonly db: Db,
@@ -115,6 +117,8 @@ export class VisitBuffer {
     this.pendingVisits = 0;
     try {
       const result = await writeVisits(this.db, batch);
+      this.stats.flushes++;
+      this.stats.flushedVisits += result.visits;
       if (this.failures > 0) {
         this.options.logger?.info({ failedFlushes: this.failures, ...result }, "visit flush recovered");
       }
@@ -124,6 +128,7 @@ export class VisitBuffer {
       this.restore(batch);
       // The first failure of a streak is an error; the retries of an outage are not repeated at that level.
       this.failures++;
+      this.stats.failures++;
       this.options.logger?.[this.failures === 1 ? "error" : "debug"](
         { err: error, entries: batch.length, pending: this.pendingVisits, failedFlushes: this.failures },
         "visit flush failed; will retry",

@@ -1,13 +1,12 @@
 import { Router } from "express";
 import { z } from "zod";
 import { databaseHealth, describeDbError } from "../../db/connect.js";
-import { transactionMetrics } from "../../db/transaction.js";
 import { AppError } from "../../errors.js";
-import { countRewardsByStatus, pingDatabase, readMintQueue } from "../../ledger/queries/mint-queue.js";
+import { pingDatabase, readMintQueue } from "../../ledger/queries/mint-queue.js";
 import { constantTimeEqual } from "../../lib/crypto.js";
+import { createServiceMetrics } from "../../metrics/service.js";
 import type { Services } from "../../services.js";
 import { docsPage, openApiDocument } from "../openapi.js";
-import { publicPathMetrics } from "../public-metrics.js";
 import { route } from "../route.js";
 import { mintRunResult } from "../schemas.js";
 
@@ -94,54 +93,10 @@ export function opsRoutes(services: Services): Router {
   });
 
   route(router, METRICS, async (_req, res) => {
-    const queue = await countRewardsByStatus(db);
-    const mint = await mintQueue();
-    const stats = minter.stats;
-    const lines = [
-      "# HELP twinrail_mint_queue_depth Approved rewards waiting to be minted.",
-      "# TYPE twinrail_mint_queue_depth gauge",
-      `twinrail_mint_queue_depth ${mint.approved}`,
-      "# HELP twinrail_mint_in_flight_batches Mint batches claimed or signed and not resolved yet.",
-      "# TYPE twinrail_mint_in_flight_batches gauge",
-      `twinrail_mint_in_flight_batches ${mint.openBatches}`,
-      "# HELP twinrail_mint_oldest_approved_age_seconds Age of the oldest approved reward (0 when none).",
-      "# TYPE twinrail_mint_oldest_approved_age_seconds gauge",
-      `twinrail_mint_oldest_approved_age_seconds ${mint.oldestApprovedAgeSeconds}`,
-      "# HELP twinrail_mint_blocked 1 while the minter backs off after a global revert (paused, mint cap).",
-      "# TYPE twinrail_mint_blocked gauge",
-      `twinrail_mint_blocked ${stats.blockedReason ? 1 : 0}`,
-      "# HELP twinrail_mint_waiting_for_period Rewards the last run held back for the next period (mint cap).",
-      "# TYPE twinrail_mint_waiting_for_period gauge",
-      `twinrail_mint_waiting_for_period ${stats.waitingForPeriod}`,
-      "# HELP twinrail_mint_deferred_for_gas_total Claimed rewards moved to a later batch: the transaction would not fit them.",
-      "# TYPE twinrail_mint_deferred_for_gas_total counter",
-      `twinrail_mint_deferred_for_gas_total ${stats.deferredForGas}`,
-      "# HELP twinrail_mint_failures_by_kind_total Minter failures by kind.",
-      "# TYPE twinrail_mint_failures_by_kind_total counter",
-      ...Object.entries(stats.failuresByKind).map(
-        ([kind, n]) => `twinrail_mint_failures_by_kind_total{kind="${kind}"} ${n}`,
-      ),
-      "# HELP twinrail_mint_fee_bumps_total Stuck transactions replaced with a higher fee.",
-      "# TYPE twinrail_mint_fee_bumps_total counter",
-      `twinrail_mint_fee_bumps_total ${stats.feeBumps}`,
-      "# HELP twinrail_rewards Rewards by status.",
-      "# TYPE twinrail_rewards gauge",
-      ...queue.map((row) => `twinrail_rewards{status="${row.status}"} ${row.n}`),
-      "# HELP twinrail_mint_batches_total Mint batches started by this process.",
-      "# TYPE twinrail_mint_batches_total counter",
-      `twinrail_mint_batches_total ${minter.stats.batches}`,
-      "# TYPE twinrail_minted_rewards_total counter",
-      `twinrail_minted_rewards_total ${minter.stats.minted}`,
-      "# TYPE twinrail_mint_failures_total counter",
-      `twinrail_mint_failures_total ${minter.stats.failures}`,
-      "# TYPE twinrail_mint_gas_used_total counter",
-      `twinrail_mint_gas_used_total ${minter.stats.gasUsed}`,
-      "# TYPE twinrail_mint_last_success_timestamp_seconds gauge",
-      `twinrail_mint_last_success_timestamp_seconds ${minter.stats.lastSuccessAt ? Math.floor(minter.stats.lastSuccessAt.getTime() / 1000) : 0}`,
-      ...publicPathMetrics(services),
-      ...transactionMetrics(),
-    ];
-    res.type("text/plain; version=0.0.4").send(`${lines.join("\n")}\n`);
+    // prom-client registries (src/metrics/): the process's default metrics and this instance's.
+    const metrics = services.metrics ?? createServiceMetrics(services);
+    services.metrics = metrics;
+    res.type(metrics.contentType).send(await metrics.text());
   });
 
   const mintQueue = () => readMintQueue(db);
