@@ -21,7 +21,13 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string
 const config: HardhatUserConfig = {
   solidity: {
     version: SOLC_VERSION,
-    settings: { optimizer: { enabled: true, runs: 10_000 }, evmVersion: "cancun" },
+    settings: {
+      optimizer: { enabled: true, runs: 10_000 },
+      evmVersion: "cancun",
+      // Storage layouts in the build info: test/contracts/ReferralRewardsV2.layout.test.ts validates upgrades
+      // with @openzeppelin/upgrades-core. Bytecode is unchanged by it.
+      outputSelection: { "*": { "*": ["storageLayout"] } },
+    },
   },
   networks: {
     hardhat: { chainId: 31337 },

@@ -1,6 +1,7 @@
 /**
- * Gas per payout of `payReferralBatch` against the EVM floor and against one `payReferral` per transaction,
- * on the in-process Hardhat network.
+ * Gas per payout of `payReferralBatch` (v1) and of `payReferralBatchApproved` (v2, approvals on, one EIP-712
+ * signature per batch) against the EVM floor and against one `payReferral` per transaction, on the
+ * in-process Hardhat network.
  *
  *   npx hardhat compile && npx tsx scripts/gas.ts
  *
@@ -25,7 +26,8 @@ import {
   type WalletClient,
 } from "viem";
 import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
-import { referralRewardsAbi } from "../src/chain/abi.generated.js";
+import { referralRewardsAbi, referralRewardsV2Abi } from "../src/chain/abi.generated.js";
+import { signApproval } from "../src/chain/approvals.js";
 import { deployContracts } from "../src/chain/deploy.js";
 import { HARDHAT_ACCOUNT_0, HARDHAT_CHAIN_ID, startEmbeddedChain } from "../src/chain/embedded.js";
 
@@ -87,42 +89,65 @@ async function main(): Promise<void> {
     pollingInterval: 20,
   });
   // Caps off (0 = unlimited): the measurement is about the payout path, not the limits.
-  const { referralRewards } = await deployContracts({
-    walletClient,
-    publicClient,
-    admin: account.address,
-    operator: account.address,
-    periodCap: 0n,
-    periodLength: 86_400,
-    maxPayout: 0n,
+  const caps = { periodCap: 0n, periodLength: 86_400, maxPayout: 0n };
+  const base = { walletClient, publicClient, admin: account.address, operator: account.address, ...caps };
+  const { referralRewards } = await deployContracts(base);
+  // v2 with approvals on; the approver is Hardhat account #1, a key the operator does not hold.
+  const approver = privateKeyToAccount(embedded.accounts[1]!.privateKey);
+  const v2 = await deployContracts({
+    ...base,
+    v2: { approvers: [approver.address], approvalsRequired: true },
   });
 
   let batchId = 0n;
-  const payBatch = async (items: Payout[]): Promise<bigint> => {
-    const hash = await walletClient.writeContract({
-      address: referralRewards,
-      abi: referralRewardsAbi,
-      functionName: "payReferralBatch",
-      args: [items, ++batchId],
-      gas: 16_000_000n,
-    });
+  const mined = async (hash: `0x${string}`): Promise<bigint> => {
     const receipt = await publicClient.waitForTransactionReceipt({ hash });
     if (receipt.status !== "success") throw new Error("batch reverted");
     return receipt.gasUsed;
   };
-  const paySingle = async (item: Payout): Promise<bigint> => {
-    const hash = await walletClient.writeContract({
-      address: referralRewards,
-      abi: referralRewardsAbi,
-      functionName: "payReferral",
-      args: [item.orderRef, item.to, item.amount],
+  const payBatch = async (items: Payout[]): Promise<bigint> =>
+    mined(
+      await walletClient.writeContract({
+        address: referralRewards,
+        abi: referralRewardsAbi,
+        functionName: "payReferralBatch",
+        args: [items, ++batchId],
+        gas: 16_000_000n,
+      }),
+    );
+  const payApproved = async (items: Payout[]): Promise<bigint> => {
+    const id = ++batchId;
+    const deadline = BigInt(Math.floor(Date.now() / 1000) + 3600);
+    const approval = await signApproval(approver, {
+      chainId: HARDHAT_CHAIN_ID,
+      contract: v2.referralRewards,
+      payouts: items,
+      batchId: id,
+      deadline,
     });
-    const receipt = await publicClient.waitForTransactionReceipt({ hash });
-    if (receipt.status !== "success") throw new Error("payReferral reverted");
-    return receipt.gasUsed;
+    return mined(
+      await walletClient.writeContract({
+        address: v2.referralRewards,
+        abi: referralRewardsV2Abi,
+        functionName: "payReferralBatchApproved",
+        args: [items, id, deadline, approval.approver, approval.signature],
+        gas: 16_000_000n,
+      }),
+    );
   };
-  // Warm the contracts' one-time state (period slot, total supply) so every row measures steady state.
+  const paySingle = async (item: Payout): Promise<bigint> =>
+    mined(
+      await walletClient.writeContract({
+        address: referralRewards,
+        abi: referralRewardsAbi,
+        functionName: "payReferral",
+        args: [item.orderRef, item.to, item.amount],
+      }),
+    );
+  // Warm the contracts' one-time state (period slot, total supply, the first approval bitmap word) so every
+  // row measures steady state.
   await payBatch([{ orderRef: nextRef(), to: freshAddress(), amount: AMOUNT }]);
+  await payApproved([{ orderRef: nextRef(), to: freshAddress(), amount: AMOUNT }]);
 
   const single: Record<Scenario, number> = {
     "new holders": Number(await paySingle({ orderRef: nextRef(), to: freshAddress(), amount: AMOUNT })),
@@ -135,30 +160,32 @@ async function main(): Promise<void> {
   single["one recipient"] = single["existing holders"];
 
   const rows: string[] = [
-    "| scenario | N | batch gas / payout | floor / payout | batch / floor | 1 payReferral per tx | batch / single-tx |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| scenario | N | floor / payout | v1 batch / payout | v1 / floor | v2 approved / payout | v2 / floor | v2 / v1 | 1 payReferral per tx (v1) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
+  const fmt = (gas: number) => Math.round(gas).toLocaleString("en-US");
   const scenarios: Scenario[] = ["new holders", "existing holders", "one recipient"];
   for (const scenario of scenarios) {
     for (const n of SIZES) {
-      let items: Payout[];
+      // The same recipients (so the same balance-slot costs) on v1 and on v2, with fresh order refs each.
+      let recipients: Address[];
       if (scenario === "one recipient") {
         const to = freshAddress();
-        items = Array.from({ length: n }, () => ({ orderRef: nextRef(), to, amount: AMOUNT }));
+        recipients = Array.from({ length: n }, () => to);
       } else {
-        items = Array.from({ length: n }, () => ({
-          orderRef: nextRef(),
-          to: freshAddress(),
-          amount: AMOUNT,
-        }));
-        if (scenario === "existing holders") {
-          await payBatch(items.map((item) => ({ ...item, orderRef: nextRef() })));
-        }
+        recipients = Array.from({ length: n }, () => freshAddress());
       }
-      const perPayout = Number(await payBatch(items)) / n;
+      const batch = () => recipients.map((to) => ({ orderRef: nextRef(), to, amount: AMOUNT }));
+      if (scenario === "existing holders") {
+        await payBatch(batch());
+        await payApproved(batch());
+      }
+      const items = batch();
+      const v1 = Number(await payBatch(items)) / n;
+      const approved = Number(await payApproved(batch())) / n;
       const floor = floorPerPayout(scenario, items);
       rows.push(
-        `| ${scenario} | ${n} | ${Math.round(perPayout).toLocaleString("en-US")} | ${Math.round(floor).toLocaleString("en-US")} | ${(perPayout / floor).toFixed(3)}× | ${single[scenario].toLocaleString("en-US")} | ${(perPayout / single[scenario]).toFixed(3)}× |`,
+        `| ${scenario} | ${n} | ${fmt(floor)} | ${fmt(v1)} | ${(v1 / floor).toFixed(3)}× | ${fmt(approved)} | ${(approved / floor).toFixed(3)}× | ${(approved / v1).toFixed(3)}× | ${single[scenario].toLocaleString("en-US")} |`,
       );
     }
   }

@@ -19,6 +19,7 @@ const outFile = path.join(root, "src/chain/abi.generated.ts");
 export const GENERATED_CONTRACTS = {
   rewardToken: "artifacts/contracts/RewardToken.sol/RewardToken.json",
   referralRewards: "artifacts/contracts/ReferralRewards.sol/ReferralRewards.json",
+  referralRewardsV2: "artifacts/contracts/ReferralRewardsV2.sol/ReferralRewardsV2.json",
   erc1967Proxy: "artifacts/@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol/ERC1967Proxy.json",
 } as const;
 

@@ -1749,6 +1749,1275 @@ export const referralRewardsAbi = [
 export const referralRewardsBytecode: `0x${string}` =
   "0x60a060405230608052348015610013575f5ffd5b5061001c610021565b6100d3565b7ff0c57e16840df040f15088dc2f81fe391c3923bec73e23a9662efc9c229c6a00805468010000000000000000900460ff16156100715760405163f92ee8a960e01b815260040160405180910390fd5b80546001600160401b03908116146100d05780546001600160401b0319166001600160401b0390811782556040519081527fc7f505b2f371ae2175ee4913f4499e1f2633a7b5936321eed1cdaeb6115181d29060200160405180910390a15b50565b6080516127106100f95f395f8181611882015281816118ab0152611daf01526127105ff3fe6080604052600436106101c5575f3560e01c806356b4997f116100f2578063a217fddf11610092578063e0176de811610062578063e0176de8146106ec578063e63ab1e91461071f578063f5b541a614610752578063fc0c546a14610785575f5ffd5b8063a217fddf146105fc578063ad3cb1cc1461060f578063d2ca211514610664578063d547741f146106cd575f5ffd5b8063806d9a60116100cd578063806d9a60146105265780638456cb59146105455780638c050aa71461055957806391d148541461058c575f5ffd5b806356b4997f1461049e5780635c975abb146104bd5780637e110137146104f3575f5ffd5b806336568abe116101685780634f1ef286116101385780634f1ef2861461042f578063502fec801461044257806352d1902d1461047657806353bf516d1461048a575f5ffd5b806336568abe1461033b57806339c51fea1461035a5780633ea0d70a146103a45780633f4ba83a1461041b575f5ffd5b806311ec4920116101a357806311ec492014610240578063248a9ca3146102b05780632f2ff15d146102fd578063354fdb4f1461031c575f5ffd5b806301ffc9a7146101c95780630710df63146101fd5780630febd4271461021f575b5f5ffd5b3480156101d4575f5ffd5b506101e86101e33660046122c1565b6107d8565b60405190151581526020015b60405180910390f35b348015610208575f5ffd5b50610211610870565b6040519081526020016101f4565b34801561022a575f5ffd5b5061023e61023936600461231c565b610910565b005b34801561024b575f5ffd5b5061028861025a366004612346565b7f80000000000000000000000000000000000000000000000000000000000000008116151591604082901c90565b60408051931515845267ffffffffffffffff92831660208501529116908201526060016101f4565b3480156102bb575f5ffd5b506102116102ca366004612346565b5f9081527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b626800602052604090206001015490565b348015610308575f5ffd5b5061023e610317366004612380565b61094a565b348015610327575f5ffd5b5061023e6103363660046123a1565b610993565b348015610346575f5ffd5b5061023e610355366004612380565b610cb7565b348015610365575f5ffd5b50610211610374366004612346565b5f9081527f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e900602052604090205490565b3480156103af575f5ffd5b506102886103be366004612346565b5f9081527f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e900602052604090819020547f80000000000000000000000000000000000000000000000000000000000000008116151592909182901c90565b348015610426575f5ffd5b5061023e610d10565b61023e61043d366004612432565b610d45565b34801561044d575f5ffd5b5061046161045c366004612533565b610d64565b604080519283526020830191909152016101f4565b348015610481575f5ffd5b5061021161107b565b348015610495575f5ffd5b506102116110a9565b3480156104a9575f5ffd5b5061023e6104b8366004612346565b6110d8565b3480156104c8575f5ffd5b507fcd5ed15c6e187e77e9aee88184c21f4f2182ab5827cb3b7e07fbedcd63f033005460ff166101e8565b3480156104fe575f5ffd5b506102117f800000000000000000000000000000000000000000000000000000000000000081565b348015610531575f5ffd5b5061023e6105403660046125b2565b61110c565b348015610550575f5ffd5b5061023e6112e4565b348015610564575f5ffd5b507f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90354610211565b348015610597575f5ffd5b506101e86105a6366004612380565b5f9182527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b6268006020908152604080842073ffffffffffffffffffffffffffffffffffffffff93909316845291905290205460ff1690565b348015610607575f5ffd5b506102115f81565b34801561061a575f5ffd5b506106576040518060400160405280600581526020017f352e302e3000000000000000000000000000000000000000000000000000000081525081565b6040516101f491906125e5565b34801561066f575f5ffd5b507f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e9015474010000000000000000000000000000000000000000900467ffffffffffffffff1660405167ffffffffffffffff90911681526020016101f4565b3480156106d8575f5ffd5b5061023e6106e7366004612380565b611316565b3480156106f7575f5ffd5b507f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90454610211565b34801561072a575f5ffd5b506102117f65d7a28e3265b37a6474929f336521b332c1681b933f6cb9f3376673440d862a81565b34801561075d575f5ffd5b506102117f97667070c54ef182b0f5858b034beac1b6f3089aa2d3188bb1e8929f4fa9b92981565b348015610790575f5ffd5b507f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e9015460405173ffffffffffffffffffffffffffffffffffffffff90911681526020016101f4565b5f7fffffffff0000000000000000000000000000000000000000000000000000000082167f7965db0b00000000000000000000000000000000000000000000000000000000148061086a57507f01ffc9a7000000000000000000000000000000000000000000000000000000007fffffffff000000000000000000000000000000000000000000000000000000008316145b92915050565b7f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e903545f907f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e900908083036108e5577fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff9250505090565b5f6108ef83611359565b90508082116108fe575f610908565b6109088183612665565b935050505090565b5f61091a816113f2565b6109457f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90084846113fc565b505050565b5f8281527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b6268006020526040902060010154610983816113f2565b61098d838361155c565b50505050565b5f61099c611681565b805490915060ff68010000000000000000820416159067ffffffffffffffff165f811580156109c85750825b90505f8267ffffffffffffffff1660011480156109e45750303b155b9050811580156109f2575080155b15610a29576040517ff92ee8a900000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b84547fffffffffffffffffffffffffffffffffffffffffffffffff00000000000000001660011785558315610a8a5784547fffffffffffffffffffffffffffffffffffffffffffffff00ffffffffffffffff16680100000000000000001785555b73ffffffffffffffffffffffffffffffffffffffff8b161580610ac1575073ffffffffffffffffffffffffffffffffffffffff8916155b15610af8576040517fd92e233d00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b610b006116a9565b610b086116a9565b610b125f8c61155c565b50610b3d7f65d7a28e3265b37a6474929f336521b332c1681b933f6cb9f3376673440d862a8c61155c565b5073ffffffffffffffffffffffffffffffffffffffff8a1615610b8657610b847f97667070c54ef182b0f5858b034beac1b6f3089aa2d3188bb1e8929f4fa9b9298b61155c565b505b7f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90180547fffffffffffffffffffffffff00000000000000000000000000000000000000001673ffffffffffffffffffffffffffffffffffffffff8b169081179091556040517f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90091907f2d6b04df9b7d358407d1a014f1114b064add34c19d63d395db155a7e533e967a905f90a2610c3e818a8a6113fc565b610c4881886116b3565b508315610caa5784547fffffffffffffffffffffffffffffffffffffffffffffff00ffffffffffffffff168555604051600181527fc7f505b2f371ae2175ee4913f4499e1f2633a7b5936321eed1cdaeb6115181d29060200160405180910390a15b5050505050505050505050565b73ffffffffffffffffffffffffffffffffffffffff81163314610d06576040517f6697b23200000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b61094582826116f1565b7f65d7a28e3265b37a6474929f336521b332c1681b933f6cb9f3376673440d862a610d3a816113f2565b610d426117cd565b50565b610d4d61186a565b610d568261196e565b610d608282611978565b5050565b5f5f7f97667070c54ef182b0f5858b034beac1b6f3089aa2d3188bb1e8929f4fa9b929610d90816113f2565b610d98611ab1565b5f610dc27f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e900611b0d565b60408051600689901b8101909152909150805f5b88811015610f7d57606081028a01803590602081013590604001355f60a083901c15610e00575f5ffd5b835f527f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90060205260405f208054915081610e5f578c4360401b177f80000000000000000000000000000000000000000000000000000000000000001781555b508015610ea15760405167ffffffffffffffff8d169085907f661ab2f4e26de5efbbeb21699540793505ac1ac2567857e2ea3b9a1e85388731905f90a3610f6e565b610ead8484848b611b49565b6040805183815267ffffffffffffffff8e16602082015273ffffffffffffffffffffffffffffffffffffffff85169186917f1b5fb2374dfcefa2f47244d090beca64a3d1696d9583fa9df4522f8fc3bc572c910160405180910390a3610f13828b612678565b99508a6001019a50826040870351148787111660018114610f4257838752826020880152604087019650610f6c565b7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe087018051840190525b505b84600101945050505050610dd6565b50841561106f577f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e900610faf8187611bef565b600181015473ffffffffffffffffffffffffffffffffffffffff16835b8381101561106b57805160208201516040517f40c10f1900000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff8084166004830152602482018390528516906340c10f19906044015f604051808303815f87803b158015611048575f5ffd5b505af115801561105a573d5f5f3e3d5ffd5b505050506040830192505050610fcc565b5050505b50505050935093915050565b5f611084611d97565b507f360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc90565b5f6110d37f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e900611359565b905090565b5f6110e2816113f2565b610d607f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e900836116b3565b7f97667070c54ef182b0f5858b034beac1b6f3089aa2d3188bb1e8929f4fa9b929611136816113f2565b61113e611ab1565b5f8481527f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e9006020819052604090912054156111ad576040517ff4b76a0e000000000000000000000000000000000000000000000000000000008152600481018690526024015b60405180910390fd5b6111c18585856111bc85611b0d565b611b49565b7f80000000000000000000000000000000000000000000000000000000000000004360401b175f868152602083815260408083209390935582518681529081019190915273ffffffffffffffffffffffffffffffffffffffff86169187917f1b5fb2374dfcefa2f47244d090beca64a3d1696d9583fa9df4522f8fc3bc572c910160405180910390a36112548184611bef565b60018101546040517f40c10f1900000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff868116600483015260248201869052909116906340c10f19906044015f604051808303815f87803b1580156112c7575f5ffd5b505af11580156112d9573d5f5f3e3d5ffd5b505050505050505050565b7f65d7a28e3265b37a6474929f336521b332c1681b933f6cb9f3376673440d862a61130e816113f2565b610d42611e06565b5f8281527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b626800602052604090206001015461134f816113f2565b61098d83836116f1565b60018101545f9061138c9074010000000000000000000000000000000000000000900467ffffffffffffffff164261268b565b600283015467ffffffffffffffff16146113a6575f6113d2565b600282015468010000000000000000900477ffffffffffffffffffffffffffffffffffffffffffffffff165b77ffffffffffffffffffffffffffffffffffffffffffffffff1692915050565b610d428133611e7f565b8067ffffffffffffffff165f0361143f576040517f25bc859700000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b60018301545f9074010000000000000000000000000000000000000000900467ffffffffffffffff161561147b5761147684611359565b61147d565b5f5b600385018490556001850180547fffffffff0000000000000000ffffffffffffffffffffffffffffffffffffffff167401000000000000000000000000000000000000000067ffffffffffffffff8616908102919091179091559091506114e4904261268b565b67ffffffffffffffff9081166801000000000000000077ffffffffffffffffffffffffffffffffffffffffffffffff8416021760028601556040805185815291841660208301527f31d04897f1e4b9d7213ea5c4f9740ce795856385f38fbb8590c4f3d96aceda23910160405180910390a150505050565b5f8281527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b6268006020818152604080842073ffffffffffffffffffffffffffffffffffffffff8616855290915282205460ff16611671575f8481526020828152604080832073ffffffffffffffffffffffffffffffffffffffff87168452909152902080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff0016600117905561160d3390565b73ffffffffffffffffffffffffffffffffffffffff168373ffffffffffffffffffffffffffffffffffffffff16857f2f8788117e7eff1d82e926ec794901d17c78024a50270940304540a733656f0d60405160405180910390a4600191505061086a565b5f91505061086a565b5092915050565b5f807ff0c57e16840df040f15088dc2f81fe391c3923bec73e23a9662efc9c229c6a0061086a565b6116b1611f25565b565b600482018190556040518181527fdb28ac4f9958e2fe1dfad93ff381a51eef9e7afd7a876fb8d33a416e1d49bd789060200160405180910390a15050565b5f8281527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b6268006020818152604080842073ffffffffffffffffffffffffffffffffffffffff8616855290915282205460ff1615611671575f8481526020828152604080832073ffffffffffffffffffffffffffffffffffffffff8716808552925280832080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff0016905551339287917ff6391f5c32d9c69d2a47ea670b442974b53935d1edc7fd64eb21e047a839171b9190a4600191505061086a565b6117d5611f63565b7fcd5ed15c6e187e77e9aee88184c21f4f2182ab5827cb3b7e07fbedcd63f0330080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff001681557f5db9ee0a495bf2e6ff9c91a7834c1ba4fdd244a5e8aa4e537bd38aeae4b073aa335b60405173ffffffffffffffffffffffffffffffffffffffff909116815260200160405180910390a150565b3073ffffffffffffffffffffffffffffffffffffffff7f000000000000000000000000000000000000000000000000000000000000000016148061193757507f000000000000000000000000000000000000000000000000000000000000000073ffffffffffffffffffffffffffffffffffffffff1661191e7f360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc5473ffffffffffffffffffffffffffffffffffffffff1690565b73ffffffffffffffffffffffffffffffffffffffff1614155b156116b1576040517fe07c8dba00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f610d60816113f2565b8173ffffffffffffffffffffffffffffffffffffffff166352d1902d6040518163ffffffff1660e01b8152600401602060405180830381865afa9250505080156119fd575060408051601f3d9081017fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe01682019092526119fa918101906126c3565b60015b611a4b576040517f4c9c8ce300000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff831660048201526024016111a4565b7f360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc8114611aa7576040517faa1d49a4000000000000000000000000000000000000000000000000000000008152600481018290526024016111a4565b6109458383611fbe565b7fcd5ed15c6e187e77e9aee88184c21f4f2182ab5827cb3b7e07fbedcd63f033005460ff16156116b1576040517fd93c066500000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b60048101545f908015611b205780611b42565b7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff5b9392505050565b73ffffffffffffffffffffffffffffffffffffffff83161580611b6a575081155b15611ba4576040517fb5c5585f000000000000000000000000000000000000000000000000000000008152600481018590526024016111a4565b8082111561098d576040517f7aa3b9190000000000000000000000000000000000000000000000000000000081526004810185905260248101839052604481018290526064016111a4565b60018201545f90611c229074010000000000000000000000000000000000000000900467ffffffffffffffff164261268b565b60028401549091505f9067ffffffffffffffff808416911614611c45575f611c71565b600284015468010000000000000000900477ffffffffffffffffffffffffffffffffffffffffffffffff165b77ffffffffffffffffffffffffffffffffffffffffffffffff1690505f611c988483612678565b60038601549091508015801590611cae57508082115b15611d065784838211611cc1575f611ccb565b611ccb8483612665565b6040517f32616b64000000000000000000000000000000000000000000000000000000008152600481019290925260248201526044016111a4565b6002860180547fffffffffffffffffffffffffffffffffffffffffffffffff00000000000000001667ffffffffffffffff8616179055611d4582612020565b8660020160086101000a81548177ffffffffffffffffffffffffffffffffffffffffffffffff021916908377ffffffffffffffffffffffffffffffffffffffffffffffff160217905550505050505050565b3073ffffffffffffffffffffffffffffffffffffffff7f000000000000000000000000000000000000000000000000000000000000000016146116b1576040517fe07c8dba00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b611e0e611ab1565b7fcd5ed15c6e187e77e9aee88184c21f4f2182ab5827cb3b7e07fbedcd63f0330080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff001660011781557f62e78cea01bee320cd4e420270b5ea74000d11b0c9f74754ebdbfc544b05a2583361183f565b5f8281527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b6268006020908152604080832073ffffffffffffffffffffffffffffffffffffffff8516845290915290205460ff16610d60576040517fe2517d3f00000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff82166004820152602481018390526044016111a4565b611f2d612081565b6116b1576040517fd7e6bcf800000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b7fcd5ed15c6e187e77e9aee88184c21f4f2182ab5827cb3b7e07fbedcd63f033005460ff166116b1576040517f8dfc202b00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b611fc78261209f565b60405173ffffffffffffffffffffffffffffffffffffffff8316907fbc7cd75a20ee27fd9adebab32041f755214dbc6bffa90cc0225b39da2e5c2d3b905f90a280511561201857610945828261216d565b610d60612252565b5f77ffffffffffffffffffffffffffffffffffffffffffffffff82111561207d576040517f6dfcc65000000000000000000000000000000000000000000000000000000000815260c06004820152602481018390526044016111a4565b5090565b5f61208a611681565b5468010000000000000000900460ff16919050565b8073ffffffffffffffffffffffffffffffffffffffff163b5f03612107576040517f4c9c8ce300000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff821660048201526024016111a4565b7f360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc80547fffffffffffffffffffffffff00000000000000000000000000000000000000001673ffffffffffffffffffffffffffffffffffffffff92909216919091179055565b60605f61217a848461228a565b90508080156121a857505f3d11806121a857505f8473ffffffffffffffffffffffffffffffffffffffff163b115b156121bd576121b561229d565b91505061086a565b801561220d576040517f9996b31500000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff851660048201526024016111a4565b3d156122205761221b6122b6565b61167a565b6040517fd6bda27500000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b34156116b1576040517fb398979f00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f5f5f835160208501865af49392505050565b6040513d81523d5f602083013e3d602001810160405290565b6040513d5f823e3d81fd5b5f602082840312156122d1575f5ffd5b81357fffffffff0000000000000000000000000000000000000000000000000000000081168114611b42575f5ffd5b803567ffffffffffffffff81168114612317575f5ffd5b919050565b5f5f6040838503121561232d575f5ffd5b8235915061233d60208401612300565b90509250929050565b5f60208284031215612356575f5ffd5b5035919050565b803573ffffffffffffffffffffffffffffffffffffffff81168114612317575f5ffd5b5f5f60408385031215612391575f5ffd5b8235915061233d6020840161235d565b5f5f5f5f5f5f60c087890312156123b6575f5ffd5b6123bf8761235d565b95506123cd6020880161235d565b94506123db6040880161235d565b9350606087013592506123f060808801612300565b9598949750929591949360a090920135925050565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52604160045260245ffd5b5f5f60408385031215612443575f5ffd5b61244c8361235d565b9150602083013567ffffffffffffffff811115612467575f5ffd5b8301601f81018513612477575f5ffd5b803567ffffffffffffffff81111561249157612491612405565b6040517fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe0603f7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe0601f8501160116810181811067ffffffffffffffff821117156124fd576124fd612405565b604052818152828201602001871015612514575f5ffd5b816020840160208301375f602083830101528093505050509250929050565b5f5f5f60408486031215612545575f5ffd5b833567ffffffffffffffff81111561255b575f5ffd5b8401601f8101861361256b575f5ffd5b803567ffffffffffffffff811115612581575f5ffd5b866020606083028401011115612595575f5ffd5b6020918201945092506125a9908501612300565b90509250925092565b5f5f5f606084860312156125c4575f5ffd5b833592506125d46020850161235d565b929592945050506040919091013590565b602081525f82518060208401528060208501604085015e5f6040828501015260407fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe0601f83011684010191505092915050565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52601160045260245ffd5b8181038181111561086a5761086a612638565b8082018082111561086a5761086a612638565b5f826126be577f4e487b71000000000000000000000000000000000000000000000000000000005f52601260045260245ffd5b500490565b5f602082840312156126d3575f5ffd5b505191905056fea2646970667358221220d05541ec2435fde8e8cde3ced2eacad3a202d672c7d3815544ac200e56ad6bc564736f6c634300081c0033";
 
+/** ABI of `ReferralRewardsV2` (contracts/ReferralRewardsV2.sol). */
+export const referralRewardsV2Abi = [
+  {
+    inputs: [],
+    stateMutability: "nonpayable",
+    type: "constructor",
+  },
+  {
+    inputs: [],
+    name: "AccessControlBadConfirmation",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "account",
+        type: "address",
+      },
+      {
+        internalType: "bytes32",
+        name: "neededRole",
+        type: "bytes32",
+      },
+    ],
+    name: "AccessControlUnauthorizedAccount",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "target",
+        type: "address",
+      },
+    ],
+    name: "AddressEmptyCode",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "orderRef",
+        type: "bytes32",
+      },
+    ],
+    name: "AlreadyPaid",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "deadline",
+        type: "uint64",
+      },
+    ],
+    name: "ApprovalExpired",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "batchId",
+        type: "uint64",
+      },
+    ],
+    name: "ApprovalReplayed",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "ApprovalRequired",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "implementation",
+        type: "address",
+      },
+    ],
+    name: "ERC1967InvalidImplementation",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "ERC1967NonPayable",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "EnforcedPause",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "ExpectedPause",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "FailedCall",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "approver",
+        type: "address",
+      },
+    ],
+    name: "InvalidApproval",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "InvalidInitialization",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "orderRef",
+        type: "bytes32",
+      },
+    ],
+    name: "InvalidPayout",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "InvalidPeriodLength",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "approver",
+        type: "address",
+      },
+    ],
+    name: "NotApprover",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "NotInitializing",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "orderRef",
+        type: "bytes32",
+      },
+      {
+        internalType: "uint256",
+        name: "amount",
+        type: "uint256",
+      },
+      {
+        internalType: "uint256",
+        name: "max",
+        type: "uint256",
+      },
+    ],
+    name: "PayoutTooLarge",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "requested",
+        type: "uint256",
+      },
+      {
+        internalType: "uint256",
+        name: "remaining",
+        type: "uint256",
+      },
+    ],
+    name: "PeriodCapExceeded",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint8",
+        name: "bits",
+        type: "uint8",
+      },
+      {
+        internalType: "uint256",
+        name: "value",
+        type: "uint256",
+      },
+    ],
+    name: "SafeCastOverflowedUintDowncast",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "UUPSUnauthorizedCallContext",
+    type: "error",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "slot",
+        type: "bytes32",
+      },
+    ],
+    name: "UUPSUnsupportedProxiableUUID",
+    type: "error",
+  },
+  {
+    inputs: [],
+    name: "ZeroAddress",
+    type: "error",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: false,
+        internalType: "bool",
+        name: "required",
+        type: "bool",
+      },
+    ],
+    name: "ApprovalsRequiredSet",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "uint64",
+        name: "batchId",
+        type: "uint64",
+      },
+      {
+        indexed: true,
+        internalType: "address",
+        name: "approver",
+        type: "address",
+      },
+    ],
+    name: "BatchApproved",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [],
+    name: "EIP712DomainChanged",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: false,
+        internalType: "uint64",
+        name: "version",
+        type: "uint64",
+      },
+    ],
+    name: "Initialized",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: false,
+        internalType: "uint256",
+        name: "maxPayout",
+        type: "uint256",
+      },
+    ],
+    name: "MaxPayoutUpdated",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: false,
+        internalType: "uint256",
+        name: "periodCap",
+        type: "uint256",
+      },
+      {
+        indexed: false,
+        internalType: "uint64",
+        name: "periodLength",
+        type: "uint64",
+      },
+    ],
+    name: "MintCapUpdated",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: false,
+        internalType: "address",
+        name: "account",
+        type: "address",
+      },
+    ],
+    name: "Paused",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "bytes32",
+        name: "orderRef",
+        type: "bytes32",
+      },
+      {
+        indexed: true,
+        internalType: "address",
+        name: "to",
+        type: "address",
+      },
+      {
+        indexed: false,
+        internalType: "uint256",
+        name: "amount",
+        type: "uint256",
+      },
+      {
+        indexed: false,
+        internalType: "uint64",
+        name: "batchId",
+        type: "uint64",
+      },
+    ],
+    name: "ReferralPaid",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "bytes32",
+        name: "orderRef",
+        type: "bytes32",
+      },
+      {
+        indexed: true,
+        internalType: "uint64",
+        name: "batchId",
+        type: "uint64",
+      },
+    ],
+    name: "ReferralSkipped",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "address",
+        name: "token",
+        type: "address",
+      },
+    ],
+    name: "RewardTokenSet",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "bytes32",
+        name: "role",
+        type: "bytes32",
+      },
+      {
+        indexed: true,
+        internalType: "bytes32",
+        name: "previousAdminRole",
+        type: "bytes32",
+      },
+      {
+        indexed: true,
+        internalType: "bytes32",
+        name: "newAdminRole",
+        type: "bytes32",
+      },
+    ],
+    name: "RoleAdminChanged",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "bytes32",
+        name: "role",
+        type: "bytes32",
+      },
+      {
+        indexed: true,
+        internalType: "address",
+        name: "account",
+        type: "address",
+      },
+      {
+        indexed: true,
+        internalType: "address",
+        name: "sender",
+        type: "address",
+      },
+    ],
+    name: "RoleGranted",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "bytes32",
+        name: "role",
+        type: "bytes32",
+      },
+      {
+        indexed: true,
+        internalType: "address",
+        name: "account",
+        type: "address",
+      },
+      {
+        indexed: true,
+        internalType: "address",
+        name: "sender",
+        type: "address",
+      },
+    ],
+    name: "RoleRevoked",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: false,
+        internalType: "address",
+        name: "account",
+        type: "address",
+      },
+    ],
+    name: "Unpaused",
+    type: "event",
+  },
+  {
+    anonymous: false,
+    inputs: [
+      {
+        indexed: true,
+        internalType: "address",
+        name: "implementation",
+        type: "address",
+      },
+    ],
+    name: "Upgraded",
+    type: "event",
+  },
+  {
+    inputs: [],
+    name: "APPROVER_ROLE",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "DEFAULT_ADMIN_ROLE",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "OPERATOR_ROLE",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "PAID_FLAG",
+    outputs: [
+      {
+        internalType: "uint256",
+        name: "",
+        type: "uint256",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "PAUSER_ROLE",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "PAYOUT_BATCH_TYPEHASH",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "PAYOUT_TYPEHASH",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "UPGRADE_INTERFACE_VERSION",
+    outputs: [
+      {
+        internalType: "string",
+        name: "",
+        type: "string",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        components: [
+          {
+            internalType: "bytes32",
+            name: "orderRef",
+            type: "bytes32",
+          },
+          {
+            internalType: "address",
+            name: "to",
+            type: "address",
+          },
+          {
+            internalType: "uint256",
+            name: "amount",
+            type: "uint256",
+          },
+        ],
+        internalType: "struct ReferralRewardsV2.Payout[]",
+        name: "payouts",
+        type: "tuple[]",
+      },
+      {
+        internalType: "uint64",
+        name: "batchId",
+        type: "uint64",
+      },
+      {
+        internalType: "uint64",
+        name: "deadline",
+        type: "uint64",
+      },
+    ],
+    name: "approvalDigest",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "approvalsRequired",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint64",
+        name: "batchId",
+        type: "uint64",
+      },
+    ],
+    name: "batchIdUsed",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "word",
+        type: "uint256",
+      },
+    ],
+    name: "decodePaid",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "paid",
+        type: "bool",
+      },
+      {
+        internalType: "uint64",
+        name: "batchId",
+        type: "uint64",
+      },
+      {
+        internalType: "uint64",
+        name: "blockNumber",
+        type: "uint64",
+      },
+    ],
+    stateMutability: "pure",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "eip712Domain",
+    outputs: [
+      {
+        internalType: "bytes1",
+        name: "fields",
+        type: "bytes1",
+      },
+      {
+        internalType: "string",
+        name: "name",
+        type: "string",
+      },
+      {
+        internalType: "string",
+        name: "version",
+        type: "string",
+      },
+      {
+        internalType: "uint256",
+        name: "chainId",
+        type: "uint256",
+      },
+      {
+        internalType: "address",
+        name: "verifyingContract",
+        type: "address",
+      },
+      {
+        internalType: "bytes32",
+        name: "salt",
+        type: "bytes32",
+      },
+      {
+        internalType: "uint256[]",
+        name: "extensions",
+        type: "uint256[]",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "role",
+        type: "bytes32",
+      },
+    ],
+    name: "getRoleAdmin",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "role",
+        type: "bytes32",
+      },
+      {
+        internalType: "address",
+        name: "account",
+        type: "address",
+      },
+    ],
+    name: "grantRole",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "role",
+        type: "bytes32",
+      },
+      {
+        internalType: "address",
+        name: "account",
+        type: "address",
+      },
+    ],
+    name: "hasRole",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "admin",
+        type: "address",
+      },
+      {
+        internalType: "address",
+        name: "operator",
+        type: "address",
+      },
+      {
+        internalType: "address",
+        name: "token_",
+        type: "address",
+      },
+      {
+        internalType: "uint256",
+        name: "periodCap_",
+        type: "uint256",
+      },
+      {
+        internalType: "uint64",
+        name: "periodLength_",
+        type: "uint64",
+      },
+      {
+        internalType: "uint256",
+        name: "maxPayout_",
+        type: "uint256",
+      },
+    ],
+    name: "initialize",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "initializeV2",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "maxPayout",
+    outputs: [
+      {
+        internalType: "uint256",
+        name: "",
+        type: "uint256",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "mintedInCurrentPeriod",
+    outputs: [
+      {
+        internalType: "uint256",
+        name: "",
+        type: "uint256",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "orderRef",
+        type: "bytes32",
+      },
+    ],
+    name: "paidInfo",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "paid",
+        type: "bool",
+      },
+      {
+        internalType: "uint64",
+        name: "batchId",
+        type: "uint64",
+      },
+      {
+        internalType: "uint64",
+        name: "blockNumber",
+        type: "uint64",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "orderRef",
+        type: "bytes32",
+      },
+    ],
+    name: "paidOrders",
+    outputs: [
+      {
+        internalType: "uint256",
+        name: "",
+        type: "uint256",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "pause",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "paused",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "orderRef",
+        type: "bytes32",
+      },
+      {
+        internalType: "address",
+        name: "to",
+        type: "address",
+      },
+      {
+        internalType: "uint256",
+        name: "amount",
+        type: "uint256",
+      },
+    ],
+    name: "payReferral",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        components: [
+          {
+            internalType: "bytes32",
+            name: "orderRef",
+            type: "bytes32",
+          },
+          {
+            internalType: "address",
+            name: "to",
+            type: "address",
+          },
+          {
+            internalType: "uint256",
+            name: "amount",
+            type: "uint256",
+          },
+        ],
+        internalType: "struct ReferralRewardsV2.Payout[]",
+        name: "payouts",
+        type: "tuple[]",
+      },
+      {
+        internalType: "uint64",
+        name: "batchId",
+        type: "uint64",
+      },
+    ],
+    name: "payReferralBatch",
+    outputs: [
+      {
+        internalType: "uint256",
+        name: "paidCount",
+        type: "uint256",
+      },
+      {
+        internalType: "uint256",
+        name: "paidAmount",
+        type: "uint256",
+      },
+    ],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        components: [
+          {
+            internalType: "bytes32",
+            name: "orderRef",
+            type: "bytes32",
+          },
+          {
+            internalType: "address",
+            name: "to",
+            type: "address",
+          },
+          {
+            internalType: "uint256",
+            name: "amount",
+            type: "uint256",
+          },
+        ],
+        internalType: "struct ReferralRewardsV2.Payout[]",
+        name: "payouts",
+        type: "tuple[]",
+      },
+      {
+        internalType: "uint64",
+        name: "batchId",
+        type: "uint64",
+      },
+      {
+        internalType: "uint64",
+        name: "deadline",
+        type: "uint64",
+      },
+      {
+        internalType: "address",
+        name: "approver",
+        type: "address",
+      },
+      {
+        internalType: "bytes",
+        name: "signature",
+        type: "bytes",
+      },
+    ],
+    name: "payReferralBatchApproved",
+    outputs: [
+      {
+        internalType: "uint256",
+        name: "paidCount",
+        type: "uint256",
+      },
+      {
+        internalType: "uint256",
+        name: "paidAmount",
+        type: "uint256",
+      },
+    ],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "periodCap",
+    outputs: [
+      {
+        internalType: "uint256",
+        name: "",
+        type: "uint256",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "periodLength",
+    outputs: [
+      {
+        internalType: "uint64",
+        name: "",
+        type: "uint64",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "proxiableUUID",
+    outputs: [
+      {
+        internalType: "bytes32",
+        name: "",
+        type: "bytes32",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "remainingInCurrentPeriod",
+    outputs: [
+      {
+        internalType: "uint256",
+        name: "",
+        type: "uint256",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "role",
+        type: "bytes32",
+      },
+      {
+        internalType: "address",
+        name: "callerConfirmation",
+        type: "address",
+      },
+    ],
+    name: "renounceRole",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes32",
+        name: "role",
+        type: "bytes32",
+      },
+      {
+        internalType: "address",
+        name: "account",
+        type: "address",
+      },
+    ],
+    name: "revokeRole",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bool",
+        name: "required",
+        type: "bool",
+      },
+    ],
+    name: "setApprovalsRequired",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "maxPayout_",
+        type: "uint256",
+      },
+    ],
+    name: "setMaxPayout",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "uint256",
+        name: "periodCap_",
+        type: "uint256",
+      },
+      {
+        internalType: "uint64",
+        name: "periodLength_",
+        type: "uint64",
+      },
+    ],
+    name: "setMintCap",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "bytes4",
+        name: "interfaceId",
+        type: "bytes4",
+      },
+    ],
+    name: "supportsInterface",
+    outputs: [
+      {
+        internalType: "bool",
+        name: "",
+        type: "bool",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "token",
+    outputs: [
+      {
+        internalType: "address",
+        name: "",
+        type: "address",
+      },
+    ],
+    stateMutability: "view",
+    type: "function",
+  },
+  {
+    inputs: [],
+    name: "unpause",
+    outputs: [],
+    stateMutability: "nonpayable",
+    type: "function",
+  },
+  {
+    inputs: [
+      {
+        internalType: "address",
+        name: "newImplementation",
+        type: "address",
+      },
+      {
+        internalType: "bytes",
+        name: "data",
+        type: "bytes",
+      },
+    ],
+    name: "upgradeToAndCall",
+    outputs: [],
+    stateMutability: "payable",
+    type: "function",
+  },
+] as const;
+
+/** Creation bytecode of `ReferralRewardsV2`. */
+export const referralRewardsV2Bytecode: `0x${string}` =
+  "0x60a060405230608052348015610013575f5ffd5b5061001c610021565b6100d3565b7ff0c57e16840df040f15088dc2f81fe391c3923bec73e23a9662efc9c229c6a00805468010000000000000000900460ff16156100715760405163f92ee8a960e01b815260040160405180910390fd5b80546001600160401b03908116146100d05780546001600160401b0319166001600160401b0390811782556040519081527fc7f505b2f371ae2175ee4913f4499e1f2633a7b5936321eed1cdaeb6115181d29060200160405180910390a15b50565b60805161396f6100f95f395f8181612448015281816124710152612671015261396f5ff3fe6080604052600436106102ab575f3560e01c80635cd8a76b11610165578063ad3cb1cc116100c6578063e63ab1e91161007c578063eff3429611610062578063eff34296146109e6578063f5b541a614610a05578063fc0c546a14610a38575f5ffd5b8063e63ab1e91461097d578063ea1d59c9146109b0575f5ffd5b8063d2ca2115116100ac578063d2ca2115146108c2578063d547741f1461092b578063e0176de81461094a575f5ffd5b8063ad3cb1cc1461083a578063d006e68d1461088f575f5ffd5b80638456cb591161011b5780638c050aa7116101015780638c050aa71461078457806391d14854146107b7578063a217fddf14610827575f5ffd5b80638456cb591461074957806384b0196e1461075d575f5ffd5b806368f9d6c11161014b57806368f9d6c1146106d85780637e110137146106f7578063806d9a601461072a575f5ffd5b80635cd8a76b1461065e578063630b25ca14610672575f5ffd5b80633ea0d70a1161020f578063502fec80116101c557806353bf516d116101ab57806353bf516d146105f557806356b4997f146106095780635c975abb14610628575f5ffd5b8063502fec80146105c257806352d1902d146105e1575f5ffd5b80634245962b116101f55780634245962b146105485780634e6a93621461057b5780634f1ef286146105af575f5ffd5b80633ea0d70a146104bd5780633f4ba83a14610534575f5ffd5b8063248a9ca311610264578063354fdb4f1161024a578063354fdb4f1461043557806336568abe1461045457806339c51fea14610473575f5ffd5b8063248a9ca3146103c95780632f2ff15d14610416575f5ffd5b80630febd427116102945780630febd4271461030557806311ec4920146103265780632204b90914610396575f5ffd5b806301ffc9a7146102af5780630710df63146102e3575b5f5ffd5b3480156102ba575f5ffd5b506102ce6102c93660046131aa565b610a8b565b60405190151581526020015b60405180910390f35b3480156102ee575f5ffd5b506102f7610b23565b6040519081526020016102da565b348015610310575f5ffd5b5061032461031f366004613205565b610ba4565b005b348015610331575f5ffd5b5061036e61034036600461322f565b7f80000000000000000000000000000000000000000000000000000000000000008116151591604082901c90565b60408051931515845267ffffffffffffffff92831660208501529116908201526060016102da565b3480156103a1575f5ffd5b506102f77fd9f08c939a7555abce06c3746c904a18a2f18e7bc7f301320d6544d87eefe9ae81565b3480156103d4575f5ffd5b506102f76103e336600461322f565b5f9081527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b626800602052604090206001015490565b348015610421575f5ffd5b50610324610430366004613269565b610bde565b348015610440575f5ffd5b5061032461044f36600461328a565b610c27565b34801561045f575f5ffd5b5061032461046e366004613269565b610fbf565b34801561047e575f5ffd5b506102f761048d36600461322f565b5f9081527f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e900602052604090205490565b3480156104c8575f5ffd5b5061036e6104d736600461322f565b5f9081527f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e900602052604090819020547f80000000000000000000000000000000000000000000000000000000000000008116151592909182901c90565b34801561053f575f5ffd5b50610324611018565b348015610553575f5ffd5b506102f77f408a36151f841709116a4e8aca4e0202874f7f54687dcb863b1ea4672dc9d8cf81565b348015610586575f5ffd5b5061059a610595366004613336565b61104d565b604080519283526020830191909152016102da565b6103246105bd366004613433565b6112e2565b3480156105cd575f5ffd5b5061059a6105dc3660046134f8565b611301565b3480156105ec575f5ffd5b506102f76113a9565b348015610600575f5ffd5b506102f76113d7565b348015610614575f5ffd5b5061032461062336600461322f565b611406565b348015610633575f5ffd5b507fcd5ed15c6e187e77e9aee88184c21f4f2182ab5827cb3b7e07fbedcd63f033005460ff166102ce565b348015610669575f5ffd5b5061032461143a565b34801561067d575f5ffd5b506102ce61068c366004613548565b600881901c66ffffffffffffff165f9081527f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e9066020526040902054600160ff9092169190911b16151590565b3480156106e3575f5ffd5b506103246106f2366004613561565b61160d565b348015610702575f5ffd5b506102f77f800000000000000000000000000000000000000000000000000000000000000081565b348015610735575f5ffd5b50610324610744366004613580565b611695565b348015610754575f5ffd5b506103246118c4565b348015610768575f5ffd5b506107716118f6565b6040516102da97969594939291906135e1565b34801561078f575f5ffd5b507f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e903546102f7565b3480156107c2575f5ffd5b506102ce6107d1366004613269565b5f9182527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b6268006020908152604080842073ffffffffffffffffffffffffffffffffffffffff93909316845291905290205460ff1690565b348015610832575f5ffd5b506102f75f81565b348015610845575f5ffd5b506108826040518060400160405280600581526020017f352e302e3000000000000000000000000000000000000000000000000000000081525081565b6040516102da91906136a0565b34801561089a575f5ffd5b506102f77f5b8f78740eb4ff65ec19f59c493eead44809340a9d8b08a099dccd2c55eeeacd81565b3480156108cd575f5ffd5b507f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e9015474010000000000000000000000000000000000000000900467ffffffffffffffff1660405167ffffffffffffffff90911681526020016102da565b348015610936575f5ffd5b50610324610945366004613269565b611954565b348015610955575f5ffd5b507f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e904546102f7565b348015610988575f5ffd5b506102f77f65d7a28e3265b37a6474929f336521b332c1681b933f6cb9f3376673440d862a81565b3480156109bb575f5ffd5b507f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e9055460ff166102ce565b3480156109f1575f5ffd5b506102f7610a003660046136b2565b611997565b348015610a10575f5ffd5b506102f77f97667070c54ef182b0f5858b034beac1b6f3089aa2d3188bb1e8929f4fa9b92981565b348015610a43575f5ffd5b507f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e9015460405173ffffffffffffffffffffffffffffffffffffffff90911681526020016102da565b5f7fffffffff0000000000000000000000000000000000000000000000000000000082167f7965db0b000000000000000000000000000000000000000000000000000000001480610b1d57507f01ffc9a7000000000000000000000000000000000000000000000000000000007fffffffff000000000000000000000000000000000000000000000000000000008316145b92915050565b7f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e903545f907f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90090808303610b79575f199250505090565b5f610b83836119fe565b9050808211610b92575f610b9c565b610b9c8183613740565b935050505090565b5f610bae81611a97565b610bd97f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e9008484611aa1565b505050565b5f8281527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b6268006020526040902060010154610c1781611a97565b610c218383611c01565b50505050565b5f610c30611d26565b805490915060ff68010000000000000000820416159067ffffffffffffffff165f81158015610c5c5750825b90505f8267ffffffffffffffff166001148015610c785750303b155b905081158015610c86575080155b15610cbd576040517ff92ee8a900000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b84547fffffffffffffffffffffffffffffffffffffffffffffffff00000000000000001660011785558315610d1e5784547fffffffffffffffffffffffffffffffffffffffffffffff00ffffffffffffffff16680100000000000000001785555b73ffffffffffffffffffffffffffffffffffffffff8b161580610d55575073ffffffffffffffffffffffffffffffffffffffff8916155b15610d8c576040517fd92e233d00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b610d94611d4e565b610d9c611d4e565b610e106040518060400160405280601881526020017f5477696e7261696c20526566657272616c5265776172647300000000000000008152506040518060400160405280600181526020017f3200000000000000000000000000000000000000000000000000000000000000815250611d58565b610e1a5f8c611c01565b50610e457f65d7a28e3265b37a6474929f336521b332c1681b933f6cb9f3376673440d862a8c611c01565b5073ffffffffffffffffffffffffffffffffffffffff8a1615610e8e57610e8c7f97667070c54ef182b0f5858b034beac1b6f3089aa2d3188bb1e8929f4fa9b9298b611c01565b505b7f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90180547fffffffffffffffffffffffff00000000000000000000000000000000000000001673ffffffffffffffffffffffffffffffffffffffff8b169081179091556040517f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90091907f2d6b04df9b7d358407d1a014f1114b064add34c19d63d395db155a7e533e967a905f90a2610f46818a8a611aa1565b610f508188611d6a565b508315610fb25784547fffffffffffffffffffffffffffffffffffffffffffffff00ffffffffffffffff168555604051600181527fc7f505b2f371ae2175ee4913f4499e1f2633a7b5936321eed1cdaeb6115181d29060200160405180910390a15b5050505050505050505050565b73ffffffffffffffffffffffffffffffffffffffff8116331461100e576040517f6697b23200000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b610bd98282611da1565b7f65d7a28e3265b37a6474929f336521b332c1681b933f6cb9f3376673440d862a61104281611a97565b61104a611e7d565b50565b5f5f7f97667070c54ef182b0f5858b034beac1b6f3089aa2d3188bb1e8929f4fa9b92961107981611a97565b611081611f1a565b8667ffffffffffffffff164211156110d6576040517f0cda829700000000000000000000000000000000000000000000000000000000815267ffffffffffffffff881660048201526024015b60405180910390fd5b73ffffffffffffffffffffffffffffffffffffffff86165f9081527fdd2b03978755574964de3a540f0737454491b33185af74da97113472c72356d7602052604090205460ff1661116b576040517fec37f14600000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff871660048201526024016110cd565b61117488611f76565b5f6111e97f5b8f78740eb4ff65ec19f59c493eead44809340a9d8b08a099dccd2c55eeeacd6111a38d8d61201b565b60408051602081019390935282015267ffffffffffffffff808c1660608301528a16608082015260a0015b60405160208183030381529060405280519060200120612089565b905061122b878288888080601f0160208091040260200160405190810160405280939291908181526020018383808284375f920191909152506120d092505050565b611279576040517f5284c7fe00000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff881660048201526024016110cd565b60405173ffffffffffffffffffffffffffffffffffffffff88169067ffffffffffffffff8b16907f15531f4e8c7b14265f739b97cb44b3cb7c179b8e0ebf9ecceba1081e17616d95905f90a36112d08b8b8b61216a565b93509350505097509795505050505050565b6112ea612430565b6112f382612534565b6112fd828261253e565b5050565b5f5f7f97667070c54ef182b0f5858b034beac1b6f3089aa2d3188bb1e8929f4fa9b92961132d81611a97565b611335611f1a565b7f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e9055460ff1615611391576040517f5fcb45ee00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b61139c86868661216a565b9250925050935093915050565b5f6113b2612659565b507f360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc90565b5f6114017f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e9006119fe565b905090565b5f61141081611a97565b6112fd7f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90083611d6a565b60025f611445611d26565b805490915068010000000000000000900460ff16806114725750805467ffffffffffffffff808416911610155b156114a9576040517ff92ee8a900000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b80547fffffffffffffffffffffffffffffffffffffffffffffff0000000000000000001667ffffffffffffffff831617680100000000000000001781555f6114f081611a97565b6114f86126c8565b5115611530576040517ff92ee8a900000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b6115a46040518060400160405280601881526020017f5477696e7261696c20526566657272616c5265776172647300000000000000008152506040518060400160405280600181526020017f3200000000000000000000000000000000000000000000000000000000000000815250611d58565b5080547fffffffffffffffffffffffffffffffffffffffffffffff00ffffffffffffffff16815560405167ffffffffffffffff831681527fc7f505b2f371ae2175ee4913f4499e1f2633a7b5936321eed1cdaeb6115181d2906020015b60405180910390a15050565b5f61161781611a97565b7f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90580547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff00168315159081179091556040519081527f9af1fabbdf4293221460eeff500da95bd479baaf79f7412815d5de3cebee69e390602001611601565b7f97667070c54ef182b0f5858b034beac1b6f3089aa2d3188bb1e8929f4fa9b9296116bf81611a97565b6116c7611f1a565b7f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e905547f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e9009060ff1615611745576040517f5fcb45ee00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f858152602082905260409020541561178d576040517ff4b76a0e000000000000000000000000000000000000000000000000000000008152600481018690526024016110cd565b6117a185858561179c8561279b565b6127b7565b7f80000000000000000000000000000000000000000000000000000000000000004360401b175f868152602083815260408083209390935582518681529081019190915273ffffffffffffffffffffffffffffffffffffffff86169187917f1b5fb2374dfcefa2f47244d090beca64a3d1696d9583fa9df4522f8fc3bc572c910160405180910390a3611834818461285d565b60018101546040517f40c10f1900000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff868116600483015260248201869052909116906340c10f19906044015f604051808303815f87803b1580156118a7575f5ffd5b505af11580156118b9573d5f5f3e3d5ffd5b505050505050505050565b7f65d7a28e3265b37a6474929f336521b332c1681b933f6cb9f3376673440d862a6118ee81611a97565b61104a612a05565b5f6060805f5f5f60606119076126c8565b61190f612a7e565b604080515f808252602082019092527f0f000000000000000000000000000000000000000000000000000000000000009b939a50919850469750309650945092509050565b5f8281527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b626800602052604090206001015461198d81611a97565b610c218383611da1565b5f6119f57f5b8f78740eb4ff65ec19f59c493eead44809340a9d8b08a099dccd2c55eeeacd6119c6878761201b565b60408051602081019390935282015267ffffffffffffffff80861660608301528416608082015260a0016111ce565b95945050505050565b60018101545f90611a319074010000000000000000000000000000000000000000900467ffffffffffffffff1642613753565b600283015467ffffffffffffffff1614611a4b575f611a77565b600282015468010000000000000000900477ffffffffffffffffffffffffffffffffffffffffffffffff165b77ffffffffffffffffffffffffffffffffffffffffffffffff1692915050565b61104a8133612acf565b8067ffffffffffffffff165f03611ae4576040517f25bc859700000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b60018301545f9074010000000000000000000000000000000000000000900467ffffffffffffffff1615611b2057611b1b846119fe565b611b22565b5f5b600385018490556001850180547fffffffff0000000000000000ffffffffffffffffffffffffffffffffffffffff167401000000000000000000000000000000000000000067ffffffffffffffff861690810291909117909155909150611b899042613753565b67ffffffffffffffff9081166801000000000000000077ffffffffffffffffffffffffffffffffffffffffffffffff8416021760028601556040805185815291841660208301527f31d04897f1e4b9d7213ea5c4f9740ce795856385f38fbb8590c4f3d96aceda23910160405180910390a150505050565b5f8281527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b6268006020818152604080842073ffffffffffffffffffffffffffffffffffffffff8616855290915282205460ff16611d16575f8481526020828152604080832073ffffffffffffffffffffffffffffffffffffffff87168452909152902080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff00166001179055611cb23390565b73ffffffffffffffffffffffffffffffffffffffff168373ffffffffffffffffffffffffffffffffffffffff16857f2f8788117e7eff1d82e926ec794901d17c78024a50270940304540a733656f0d60405160405180910390a46001915050610b1d565b5f915050610b1d565b5092915050565b5f807ff0c57e16840df040f15088dc2f81fe391c3923bec73e23a9662efc9c229c6a00610b1d565b611d56612b75565b565b611d60612b75565b6112fd8282612bb3565b600482018190556040518181527fdb28ac4f9958e2fe1dfad93ff381a51eef9e7afd7a876fb8d33a416e1d49bd7890602001611601565b5f8281527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b6268006020818152604080842073ffffffffffffffffffffffffffffffffffffffff8616855290915282205460ff1615611d16575f8481526020828152604080832073ffffffffffffffffffffffffffffffffffffffff8716808552925280832080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff0016905551339287917ff6391f5c32d9c69d2a47ea670b442974b53935d1edc7fd64eb21e047a839171b9190a46001915050610b1d565b611e85612c16565b7fcd5ed15c6e187e77e9aee88184c21f4f2182ab5827cb3b7e07fbedcd63f0330080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff001681557f5db9ee0a495bf2e6ff9c91a7834c1ba4fdd244a5e8aa4e537bd38aeae4b073aa335b60405173ffffffffffffffffffffffffffffffffffffffff909116815260200160405180910390a150565b7fcd5ed15c6e187e77e9aee88184c21f4f2182ab5827cb3b7e07fbedcd63f033005460ff1615611d56576040517fd93c066500000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b600881901c66ffffffffffffff165f8181527f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e9066020819052604090912054909190600160ff85161b9081811615612005576040517f2f13bb1500000000000000000000000000000000000000000000000000000000815267ffffffffffffffff861660048201526024016110cd565b5f92835260209390935260409091209117905550565b5f5f7fd9f08c939a7555abce06c3746c904a18a2f18e7bc7f301320d6544d87eefe9ae9050826040518160051b81018381525f5b838110156120775760608082028901602084013760808220600582901b84015260010161204f565b505060059190911b9020949350505050565b5f610b1d612095612c71565b836040517f19010000000000000000000000000000000000000000000000000000000000008152600281019290925260228201526042902090565b5f8373ffffffffffffffffffffffffffffffffffffffff163b5f03612155575f5f6120fb8585612c7a565b5090925090505f8160038111156121145761211461378b565b14801561214c57508573ffffffffffffffffffffffffffffffffffffffff168273ffffffffffffffffffffffffffffffffffffffff16145b92505050612163565b612160848484612cc3565b90505b9392505050565b5f80806121967f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90061279b565b60408051600688901b8101909152909150805f5b8781101561233357606081028901803590602081013590604001355f60a083901c156121d4575f5ffd5b835f527f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e90060205260405f208054915081612233578b4360401b177f80000000000000000000000000000000000000000000000000000000000000001781555b5080156122755760405167ffffffffffffffff8c169085907f661ab2f4e26de5efbbeb21699540793505ac1ac2567857e2ea3b9a1e85388731905f90a3612324565b6122818484848b6127b7565b6040805183815267ffffffffffffffff8d16602082015273ffffffffffffffffffffffffffffffffffffffff85169186917f1b5fb2374dfcefa2f47244d090beca64a3d1696d9583fa9df4522f8fc3bc572c910160405180910390a36122e7828a6137b8565b985089600101995082604087035114878711166001811461231657838752826020880152604087019650612322565b601f1987018051840190525b505b846001019450505050506121aa565b508315612425577f3cc0539b9c0f227546941538baa22fe597046c99ff572d16f80961b20987e900612365818661285d565b600181015473ffffffffffffffffffffffffffffffffffffffff16835b8381101561242157805160208201516040517f40c10f1900000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff8084166004830152602482018390528516906340c10f19906044015f604051808303815f87803b1580156123fe575f5ffd5b505af1158015612410573d5f5f3e3d5ffd5b505050506040830192505050612382565b5050505b505050935093915050565b3073ffffffffffffffffffffffffffffffffffffffff7f00000000000000000000000000000000000000000000000000000000000000001614806124fd57507f000000000000000000000000000000000000000000000000000000000000000073ffffffffffffffffffffffffffffffffffffffff166124e47f360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc5473ffffffffffffffffffffffffffffffffffffffff1690565b73ffffffffffffffffffffffffffffffffffffffff1614155b15611d56576040517fe07c8dba00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f6112fd81611a97565b8173ffffffffffffffffffffffffffffffffffffffff166352d1902d6040518163ffffffff1660e01b8152600401602060405180830381865afa9250505080156125a5575060408051601f3d908101601f191682019092526125a2918101906137cb565b60015b6125f3576040517f4c9c8ce300000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff831660048201526024016110cd565b7f360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc811461264f576040517faa1d49a4000000000000000000000000000000000000000000000000000000008152600481018290526024016110cd565b610bd98383612d41565b3073ffffffffffffffffffffffffffffffffffffffff7f00000000000000000000000000000000000000000000000000000000000000001614611d56576040517fe07c8dba00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b7fa16a46d94261c7517cc8ff89f61c0ce93598e3c849801011dee649a6a557d10280546060917fa16a46d94261c7517cc8ff89f61c0ce93598e3c849801011dee649a6a557d10091612719906137e2565b80601f0160208091040260200160405190810160405280929190818152602001828054612745906137e2565b80156127905780601f1061276757610100808354040283529160200191612790565b820191905f5260205f20905b81548152906001019060200180831161277357829003601f168201915b505050505091505090565b60048101545f9080156127ae5780612163565b5f199392505050565b73ffffffffffffffffffffffffffffffffffffffff831615806127d8575081155b15612812576040517fb5c5585f000000000000000000000000000000000000000000000000000000008152600481018590526024016110cd565b80821115610c21576040517f7aa3b9190000000000000000000000000000000000000000000000000000000081526004810185905260248101839052604481018290526064016110cd565b60018201545f906128909074010000000000000000000000000000000000000000900467ffffffffffffffff1642613753565b60028401549091505f9067ffffffffffffffff8084169116146128b3575f6128df565b600284015468010000000000000000900477ffffffffffffffffffffffffffffffffffffffffffffffff165b77ffffffffffffffffffffffffffffffffffffffffffffffff1690505f61290684836137b8565b6003860154909150801580159061291c57508082115b15612974578483821161292f575f612939565b6129398483613740565b6040517f32616b64000000000000000000000000000000000000000000000000000000008152600481019290925260248201526044016110cd565b6002860180547fffffffffffffffffffffffffffffffffffffffffffffffff00000000000000001667ffffffffffffffff86161790556129b382612da3565b8660020160086101000a81548177ffffffffffffffffffffffffffffffffffffffffffffffff021916908377ffffffffffffffffffffffffffffffffffffffffffffffff160217905550505050505050565b612a0d611f1a565b7fcd5ed15c6e187e77e9aee88184c21f4f2182ab5827cb3b7e07fbedcd63f0330080547fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff001660011781557f62e78cea01bee320cd4e420270b5ea74000d11b0c9f74754ebdbfc544b05a25833611eef565b7fa16a46d94261c7517cc8ff89f61c0ce93598e3c849801011dee649a6a557d10380546060917fa16a46d94261c7517cc8ff89f61c0ce93598e3c849801011dee649a6a557d10091612719906137e2565b5f8281527f02dd7bc7dec4dceedda775e58dd541e08a116c6c53815c0bd028192f7b6268006020908152604080832073ffffffffffffffffffffffffffffffffffffffff8516845290915290205460ff166112fd576040517fe2517d3f00000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff82166004820152602481018390526044016110cd565b612b7d612e04565b611d56576040517fd7e6bcf800000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b612bbb612b75565b7fa16a46d94261c7517cc8ff89f61c0ce93598e3c849801011dee649a6a557d1007fa16a46d94261c7517cc8ff89f61c0ce93598e3c849801011dee649a6a557d102612c07848261387e565b5060038101610c21838261387e565b7fcd5ed15c6e187e77e9aee88184c21f4f2182ab5827cb3b7e07fbedcd63f033005460ff16611d56576040517f8dfc202b00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f611401612e22565b5f5f5f8351604103612cb1576020840151604085015160608601515f1a612ca388828585612e95565b955095509550505050612cbc565b505081515f91506002905b9250925092565b8051604080517f1626ba7e000000000000000000000000000000000000000000000000000000008082526004820186905260248201929092525f92906020820185604483015e5f82606483010152601f820160051c60051b915060205f60648401838a5afa9050825f5114601f3d1116811693505050509392505050565b612d4a82612f6a565b60405173ffffffffffffffffffffffffffffffffffffffff8316907fbc7cd75a20ee27fd9adebab32041f755214dbc6bffa90cc0225b39da2e5c2d3b905f90a2805115612d9b57610bd98282613038565b6112fd61311d565b5f77ffffffffffffffffffffffffffffffffffffffffffffffff821115612e00576040517f6dfcc65000000000000000000000000000000000000000000000000000000000815260c06004820152602481018390526044016110cd565b5090565b5f612e0d611d26565b5468010000000000000000900460ff16919050565b5f7f8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f612e4c613155565b612e5461316a565b60408051602081019490945283019190915260608201524660808201523060a082015260c00160405160208183030381529060405280519060200120905090565b5f80807f7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0841115612ece57505f91506003905082612f60565b604080515f808252602082018084528a905260ff891692820192909252606081018790526080810186905260019060a0016020604051602081039080840390855afa158015612f1f573d5f5f3e3d5ffd5b5050604051601f19015191505073ffffffffffffffffffffffffffffffffffffffff8116612f5757505f925060019150829050612f60565b92505f91508190505b9450945094915050565b8073ffffffffffffffffffffffffffffffffffffffff163b5f03612fd2576040517f4c9c8ce300000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff821660048201526024016110cd565b7f360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc80547fffffffffffffffffffffffff00000000000000000000000000000000000000001673ffffffffffffffffffffffffffffffffffffffff92909216919091179055565b60605f6130458484613173565b905080801561307357505f3d118061307357505f8473ffffffffffffffffffffffffffffffffffffffff163b115b1561308857613080613186565b915050610b1d565b80156130d8576040517f9996b31500000000000000000000000000000000000000000000000000000000815273ffffffffffffffffffffffffffffffffffffffff851660048201526024016110cd565b3d156130eb576130e661319f565b611d1f565b6040517fd6bda27500000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b3415611d56576040517fb398979f00000000000000000000000000000000000000000000000000000000815260040160405180910390fd5b5f61315e6126c8565b80519060200120905090565b5f61315e612a7e565b5f5f5f835160208501865af49392505050565b6040513d81523d5f602083013e3d602001810160405290565b6040513d5f823e3d81fd5b5f602082840312156131ba575f5ffd5b81357fffffffff0000000000000000000000000000000000000000000000000000000081168114612163575f5ffd5b803567ffffffffffffffff81168114613200575f5ffd5b919050565b5f5f60408385031215613216575f5ffd5b82359150613226602084016131e9565b90509250929050565b5f6020828403121561323f575f5ffd5b5035919050565b803573ffffffffffffffffffffffffffffffffffffffff81168114613200575f5ffd5b5f5f6040838503121561327a575f5ffd5b8235915061322660208401613246565b5f5f5f5f5f5f60c0878903121561329f575f5ffd5b6132a887613246565b95506132b660208801613246565b94506132c460408801613246565b9350606087013592506132d9608088016131e9565b9598949750929591949360a090920135925050565b5f5f83601f8401126132fe575f5ffd5b50813567ffffffffffffffff811115613315575f5ffd5b60208301915083602060608302850101111561332f575f5ffd5b9250929050565b5f5f5f5f5f5f5f60a0888a03121561334c575f5ffd5b873567ffffffffffffffff811115613362575f5ffd5b61336e8a828b016132ee565b90985096506133819050602089016131e9565b945061338f604089016131e9565b935061339d60608901613246565b9250608088013567ffffffffffffffff8111156133b8575f5ffd5b8801601f81018a136133c8575f5ffd5b803567ffffffffffffffff8111156133de575f5ffd5b8a60208284010111156133ef575f5ffd5b602082019350809250505092959891949750929550565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52604160045260245ffd5b5f5f60408385031215613444575f5ffd5b61344d83613246565b9150602083013567ffffffffffffffff811115613468575f5ffd5b8301601f81018513613478575f5ffd5b803567ffffffffffffffff81111561349257613492613406565b604051601f19603f601f19601f8501160116810181811067ffffffffffffffff821117156134c2576134c2613406565b6040528181528282016020018710156134d9575f5ffd5b816020840160208301375f602083830101528093505050509250929050565b5f5f5f6040848603121561350a575f5ffd5b833567ffffffffffffffff811115613520575f5ffd5b61352c868287016132ee565b909450925061353f9050602085016131e9565b90509250925092565b5f60208284031215613558575f5ffd5b612163826131e9565b5f60208284031215613571575f5ffd5b81358015158114612163575f5ffd5b5f5f5f60608486031215613592575f5ffd5b833592506135a260208501613246565b929592945050506040919091013590565b5f81518084528060208401602086015e5f602082860101526020601f19601f83011685010191505092915050565b7fff000000000000000000000000000000000000000000000000000000000000008816815260e060208201525f61361b60e08301896135b3565b828103604084015261362d81896135b3565b6060840188905273ffffffffffffffffffffffffffffffffffffffff8716608085015260a0840186905283810360c0850152845180825260208087019350909101905f5b8181101561368f578351835260209384019390920191600101613671565b50909b9a5050505050505050505050565b602081525f61216360208301846135b3565b5f5f5f5f606085870312156136c5575f5ffd5b843567ffffffffffffffff8111156136db575f5ffd5b6136e7878288016132ee565b90955093506136fa9050602086016131e9565b9150613708604086016131e9565b905092959194509250565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52601160045260245ffd5b81810381811115610b1d57610b1d613713565b5f82613786577f4e487b71000000000000000000000000000000000000000000000000000000005f52601260045260245ffd5b500490565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52602160045260245ffd5b80820180821115610b1d57610b1d613713565b5f602082840312156137db575f5ffd5b5051919050565b600181811c908216806137f657607f821691505b60208210810361382d577f4e487b71000000000000000000000000000000000000000000000000000000005f52602260045260245ffd5b50919050565b601f821115610bd957805f5260205f20601f840160051c810160208510156138585750805b601f840160051c820191505b81811015613877575f8155600101613864565b5050505050565b815167ffffffffffffffff81111561389857613898613406565b6138ac816138a684546137e2565b84613833565b6020601f8211600181146138de575f83156138c75750848201515b5f19600385901b1c1916600184901b178455613877565b5f84815260208120601f198516915b8281101561390d57878501518255602094850194600190920191016138ed565b508482101561392a57868401515f19600387901b60f8161c191681555b50505050600190811b0190555056fea2646970667358221220ce391241e20788d4985c9c151bb61125787dd593529e4577d5d496a66419d41864736f6c634300081c0033";
+
 /** ABI of `ERC1967Proxy` (@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol). */
 export const erc1967ProxyAbi = [
   {

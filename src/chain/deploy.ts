@@ -14,6 +14,8 @@ import {
   erc1967ProxyBytecode,
   referralRewardsAbi,
   referralRewardsBytecode,
+  referralRewardsV2Abi,
+  referralRewardsV2Bytecode,
   rewardTokenAbi,
   rewardTokenBytecode,
 } from "./abi.generated.js";
@@ -38,6 +40,11 @@ export interface DeployContractsOptions {
   tokenSymbol?: string;
   /** Blocks to wait for each transaction; default 1. */
   confirmations?: number;
+  /**
+   * Deploy `ReferralRewardsV2` (EIP-712 approvals) instead of v1: `approvers` get APPROVER_ROLE and, when
+   * `approvalsRequired`, the switch is turned on before the admin roles are handed over.
+   */
+  v2?: { approvers: Address[]; approvalsRequired: boolean };
 }
 
 export interface DeployedContracts {
@@ -79,8 +86,10 @@ export async function deployContracts(options: DeployContractsOptions): Promise<
     "RewardToken",
   );
   const implementation = await deploy(
-    await walletClient.deployContract({ abi: referralRewardsAbi, bytecode: referralRewardsBytecode }),
-    "ReferralRewards implementation",
+    options.v2
+      ? await walletClient.deployContract({ abi: referralRewardsV2Abi, bytecode: referralRewardsV2Bytecode })
+      : await walletClient.deployContract({ abi: referralRewardsAbi, bytecode: referralRewardsBytecode }),
+    options.v2 ? "ReferralRewardsV2 implementation" : "ReferralRewards implementation",
   );
   const initialize = encodeFunctionData({
     abi: referralRewardsAbi,
@@ -146,6 +155,7 @@ export async function deployContracts(options: DeployContractsOptions): Promise<
         });
 
   await confirm(await grant("token", minterRole, proxy.address));
+  if (options.v2) await enableApprovals(options, proxy.address, confirm);
   if (pauser && !sameAddress(pauser, admin)) await confirm(await grant("rewards", pauserRole, pauser));
   if (!sameAddress(admin, deployer)) {
     // Grant before renouncing, so the contracts are never without an admin.
@@ -163,6 +173,42 @@ export async function deployContracts(options: DeployContractsOptions): Promise<
     referralRewardsImplementation: implementation.address,
     deployBlock: token.blockNumber,
   };
+}
+
+/** v2: APPROVER_ROLE for the approvers, then the switch, while the deployer is still admin. */
+async function enableApprovals(
+  options: DeployContractsOptions,
+  proxy: Address,
+  confirm: (hash: Hash) => Promise<unknown>,
+): Promise<void> {
+  const { walletClient, publicClient } = options;
+  const v2 = options.v2;
+  if (!v2) return;
+  const approverRole = await publicClient.readContract({
+    address: proxy,
+    abi: referralRewardsV2Abi,
+    functionName: "APPROVER_ROLE",
+  });
+  for (const approver of v2.approvers) {
+    await confirm(
+      await walletClient.writeContract({
+        address: proxy,
+        abi: referralRewardsV2Abi,
+        functionName: "grantRole",
+        args: [approverRole, approver],
+      }),
+    );
+  }
+  if (v2.approvalsRequired) {
+    await confirm(
+      await walletClient.writeContract({
+        address: proxy,
+        abi: referralRewardsV2Abi,
+        functionName: "setApprovalsRequired",
+        args: [true],
+      }),
+    );
+  }
 }
 
 function sameAddress(a: Address, b: Address): boolean {

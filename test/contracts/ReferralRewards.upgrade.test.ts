@@ -21,13 +21,13 @@ describe("ReferralRewards upgrades (UUPS)", () => {
     await rewards.connect(operator).getFunction("payReferralBatch")([paid], 11n);
     const wordBefore = (await rewards.getFunction("paidOrders")(paid.orderRef)) as bigint;
 
-    const v2 = await ethers.deployContract("ReferralRewardsV2");
+    const v2 = await ethers.deployContract("ReferralRewardsMarker");
     await expect(rewards.connect(admin).getFunction("upgradeToAndCall")(await v2.getAddress(), "0x"))
       .to.emit(rewards, "Upgraded")
       .withArgs(await v2.getAddress());
     expect(await implementationOf(rewards)).to.equal(await v2.getAddress());
 
-    const upgraded = await ethers.getContractAt("ReferralRewardsV2", await rewards.getAddress());
+    const upgraded = await ethers.getContractAt("ReferralRewardsMarker", await rewards.getAddress());
     expect(await upgraded.getFunction("version")()).to.equal("2");
     expect(await upgraded.getFunction("paidOrders")(paid.orderRef)).to.equal(wordBefore);
     expect(await upgraded.getFunction("token")()).to.equal(await token.getAddress());
@@ -45,7 +45,7 @@ describe("ReferralRewards upgrades (UUPS)", () => {
 
   it("refuses upgrades from anyone but the admin, the operator included", async () => {
     const { rewards, operator, pauser, stranger, roles } = await loadFixture(deployRewardsFixture);
-    const v2 = await ethers.deployContract("ReferralRewardsV2");
+    const v2 = await ethers.deployContract("ReferralRewardsMarker");
     const before = await implementationOf(rewards);
     for (const caller of [operator, pauser, stranger]) {
       await expect(rewards.connect(caller).getFunction("upgradeToAndCall")(await v2.getAddress(), "0x"))
