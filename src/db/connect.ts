@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { createLogger } from "../logger.js";
 import { MIGRATION_LOCK_KEY } from "./migrate.js";
 import { PGliteDialect } from "./pglite-dialect.js";
+import { usePreparedStatements } from "./prepared.js";
 import type { Database } from "./schema.js";
 
 declare const databaseBrand: unique symbol;
@@ -217,6 +218,7 @@ async function connectPostgres(databaseUrl: string, options: ConnectOptions): Pr
     // A checked-out client (a transaction between statements, the minter's session) emits 'error'
     // too; it is dropped from the pool when released (pg-pool checks that it is still queryable).
     client.on("error", lost);
+    if (!transactionPooled) usePreparedStatements(client);
     if (!state.ok) {
       log().info(
         { lostConnections: lostSinceReport, lastError: state.lastError },

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
+import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
 import type { JournalRow } from "../journal.js";
 
@@ -47,7 +48,7 @@ export async function insertRailA(
     audit: AuditRow[];
   },
 ): Promise<number> {
-  const result = await sql<{ n: number }>`
+  const result = await sql<{ n: number }>`${prepared("insert-rail-a")}
     WITH s AS (
       INSERT INTO settlements (${columns(SETTLEMENT_COLUMNS)})
       SELECT ${columns(SETTLEMENT_COLUMNS, "x")}

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
+import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
 import type { JournalRow } from "../journal.js";
 
@@ -40,7 +41,11 @@ export async function insertReward(
     audit: AuditRow;
   },
 ): Promise<{ id: bigint; status: string; amount_wei: string } | undefined> {
-  const result = await sql<{ id: bigint | string; status: string; amount_wei: string }>`
+  const result = await sql<{
+    id: bigint | string;
+    status: string;
+    amount_wei: string;
+  }>`${prepared("insert-reward")}
     WITH r AS (
       INSERT INTO referral_rewards (${columns(REWARD_COLUMNS)})
       SELECT ${columns(REWARD_COLUMNS, "x")}

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
+import { prepared } from "../../db/prepared.js";
 import type { PaymentRail } from "../../db/schema.js";
 import type { RateSource } from "../../domain/rates.js";
 
@@ -77,7 +78,7 @@ export async function markOrderPaid(
   // payment of another cart of the same buyer (it waits for it), whatever this statement's snapshot.
   // Under `first_order`, a referred order that does not get the row is paid without its referral:
   // the order row (and its lines) lose the commission, and both rails are written without it.
-  const result = await sql<Row>`
+  const result = await sql<Row>`${prepared("mark-order-paid")}
     WITH target AS (
       SELECT o.order_reference, o.buyer_member_id, o.referral_applied FROM orders o
        WHERE o.order_reference = ${event.orderReference} AND o.status = 'created' AND o.currency = ${event.currency}
