@@ -1,10 +1,12 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
+import { readMemberCountsRollup } from "./member-counts-rollup.js";
 
 /**
  * What `GET /v1/me` shows a referrer: the member row (undefined when there is none), the active
  * code, visits (today, last 7 and 28 UTC days, per day over the last 28, lifetime), signups,
- * conversions and reward counts. Counts arrive as the drivers return them (strings or bigints).
+ * conversions (from the referrer's day rollup) and reward counts. Counts arrive as the drivers return
+ * them (strings or bigints).
  */
 export async function readMemberDashboard(db: DbOrTx, memberId: string) {
   const member = await db
@@ -51,6 +53,12 @@ export async function readMemberDashboard(db: DbOrTx, memberId: string) {
     .select(sql<string>`coalesce(sum(visits_total), 0)`.as("total"))
     .where("owner_member_id", "=", memberId)
     .executeTakeFirstOrThrow();
+  const { signups, conversions, rewards } = await readMemberCountsRollup(db, memberId);
+  return { member, code, visits, daily, totalVisits, signups, conversions, rewards };
+}
+
+/** The counts `readMemberCountsRollup` keeps, by scanning members, orders and rewards (tests, checks). */
+export async function readMemberCountsScan(db: DbOrTx, memberId: string) {
   const signups = await db
     .selectFrom("members")
     .select((eb) => eb.fn.countAll<bigint>().as("n"))
@@ -72,5 +80,5 @@ export async function readMemberDashboard(db: DbOrTx, memberId: string) {
     ])
     .where("referrer_member_id", "=", memberId)
     .executeTakeFirstOrThrow();
-  return { member, code, visits, daily, totalVisits, signups, conversions, rewards };
+  return { signups, conversions, rewards };
 }
