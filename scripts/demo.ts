@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createPublicClient, http } from "viem";
 import { referralRewardsAbi, rewardTokenAbi } from "../src/chain/abi.generated.js";
-import { type HttpRequestOptions, httpRequest, webhookHeaders } from "../src/client/http.js";
+import { createTwinrailClient, sendPaymentWebhook, type TwinrailClient } from "../src/client/index.js";
 import type { DemoFile } from "../src/demo/seed.js";
 import { orderRefHash } from "../src/domain/order-ref.js";
 
@@ -57,8 +57,12 @@ async function startInstance(): Promise<DemoFile> {
   return demo;
 }
 
-const api = (demo: DemoFile, method: string, pathname: string, options?: HttpRequestOptions) =>
-  httpRequest(demo.baseUrl, method, pathname, options);
+/** The typed client (`twinrail/client`) with the demo file's key of each role. */
+function clients(demo: DemoFile) {
+  const client = (token?: string): TwinrailClient =>
+    createTwinrailClient({ baseUrl: demo.baseUrl, token, redirect: "manual" });
+  return { anonymous: client(), integration: client(demo.keys.integration), admin: client(demo.keys.admin) };
+}
 
 async function main() {
   const urlFile = process.argv.includes("--url-file")
@@ -68,32 +72,35 @@ async function main() {
   const run = randomBytes(3).toString("hex");
   const buyer = `m_bob_${run}`;
   const orderReference = `ord_demo_${run}`;
+  const api = clients(demo);
 
   // 1. The referral link.
-  const link = await api(demo, "GET", `/r/${demo.referrer.code}`);
-  const setCookies = link.headers.getSetCookie();
+  // The redirect declares no path schema (a plain node:http handler answers it): the code goes in as is.
+  const link = await api.anonymous.GET("/r/{code}", {
+    params: { path: { code: demo.referrer.code } } as never,
+    parseAs: "text",
+  });
+  const setCookies = link.response.headers.getSetCookie();
   const cookie = setCookies.map((c) => c.split(";")[0]).join("; ");
   step(
     "follow the referral link",
-    link.status === 302 && cookie.includes("tw_ref="),
-    `302 → ${link.headers.get("location")}; cookies: ${setCookies.map((c) => c.split("=")[0]).join(", ")}`,
+    link.response.status === 302 && cookie.includes("tw_ref="),
+    `302 → ${link.response.headers.get("location")}; cookies: ${setCookies.map((c) => c.split("=")[0]).join(", ")}`,
   );
 
   // 2. Signup carries the cookie's code.
-  const signup = await api(demo, "POST", "/v1/members", {
-    key: demo.keys.integration,
+  const signup = await api.integration.POST("/v1/members", {
     headers: { cookie },
     body: { memberId: buyer, displayName: "Bob", walletAddress: `0x${randomBytes(20).toString("hex")}` },
   });
   step(
     "signup with the cookie's code",
-    signup.status === 201 && signup.body?.referredBy?.code === demo.referrer.code,
-    `${buyer} referredBy ${signup.body?.referredBy?.memberId} via ${signup.body?.referredBy?.code}`,
+    signup.response.status === 201 && signup.data?.referredBy?.code === demo.referrer.code,
+    `${buyer} referredBy ${signup.data?.referredBy?.memberId} via ${signup.data?.referredBy?.code}`,
   );
 
   // 3. An order with two vendors.
-  const order = await api(demo, "POST", "/v1/orders", {
-    key: demo.keys.integration,
+  const order = await api.integration.POST("/v1/orders", {
     body: {
       orderReference,
       buyerMemberId: buyer,
@@ -107,43 +114,45 @@ async function main() {
       discountAmount: "10000",
     },
   });
-  if (order.status !== 201) console.error(order.body);
+  if (!order.data) console.error(order.error);
   step(
     "order with two vendors",
-    order.status === 201 && order.body?.referralApplied === true,
-    `gross ${order.body?.totals?.gross}, commission ${order.body?.totals?.referralCommission}; rates ${order.body?.lines?.map((l: any) => `${l.lineId}:${l.commissionBps}bps/${l.rateSource}`).join(" ")}`,
+    order.response.status === 201 && order.data?.referralApplied === true,
+    `gross ${order.data?.totals?.gross}, commission ${order.data?.totals?.referralCommission}; rates ${order.data?.lines?.map((l) => `${l.lineId}:${l.commissionBps}bps/${l.rateSource}`).join(" ")}`,
   );
+  if (!order.data) throw new Error("no order");
 
   // 4. The payment provider's signed webhook.
-  const body = JSON.stringify({
-    type: "order.paid",
-    data: {
-      orderReference,
-      amountPaid: order.body.totals.gross,
-      currency: "UAH",
-      paymentRail: "card",
-      paidAt: new Date().toISOString(),
+  const paid = await sendPaymentWebhook(
+    api.anonymous,
+    demo.webhookSecret,
+    {
+      type: "order.paid",
+      data: {
+        orderReference,
+        amountPaid: order.data.totals.gross,
+        currency: "UAH",
+        paymentRail: "card",
+        paidAt: new Date().toISOString(),
+      },
     },
-  });
-  const paid = await api(demo, "POST", "/v1/webhooks/payments", {
-    body,
-    headers: webhookHeaders(demo.webhookSecret, body, { id: `evt_${run}` }),
-  });
-  if (paid.status !== 200) console.error(paid.body);
+    { id: `evt_${run}` },
+  );
+  if (!paid.data) console.error(paid.error);
   step(
     "signed order.paid",
-    paid.status === 200 && paid.body?.result === "recorded",
-    `result ${paid.body?.result}, ${paid.body?.settlements} settlements, reward ${paid.body?.reward?.status}`,
+    paid.response.status === 200 && paid.data?.result === "recorded",
+    `result ${paid.data?.result}, ${paid.data?.settlements} settlements, reward ${(paid.data?.reward as { status?: string } | undefined)?.status}`,
   );
 
   // 5. Both rails.
-  const settlements = await api(demo, "GET", "/v1/admin/settlements?limit=500", { key: demo.keys.admin });
-  const mine = (settlements.body?.items ?? []).filter((s: any) => s.orderReference === orderReference);
-  const rewards = await api(demo, "GET", `/v1/admin/rewards?referrer=${demo.referrer.memberId}&limit=200`, {
-    key: demo.keys.admin,
+  const settlements = await api.admin.GET("/v1/admin/settlements", { params: { query: { limit: 500 } } });
+  const mine = (settlements.data?.items ?? []).filter((s) => s.orderReference === orderReference);
+  const rewards = await api.admin.GET("/v1/admin/rewards", {
+    params: { query: { referrer: demo.referrer.memberId, limit: 200 } },
   });
-  const reward = (rewards.body?.items ?? []).find((r: any) => r.orderReference === orderReference);
-  const commissionSum = mine.reduce((sum: bigint, s: any) => sum + BigInt(s.referralCommission), 0n);
+  const reward = (rewards.data?.items ?? []).find((r) => r.orderReference === orderReference);
+  const commissionSum = mine.reduce((sum, s) => sum + BigInt(s.referralCommission), 0n);
   for (const s of mine) {
     report.push(
       `    rail A ${s.vendorId.padEnd(8)} gross ${s.gross} − fee ${s.platformFee} − commission ${s.referralCommission} = net ${s.net} ${s.currency} (${s.status}, due ${s.scheduledFor.slice(0, 10)})`,
@@ -157,19 +166,19 @@ async function main() {
   );
   step(
     "rail B: one reward, basis = Σ commission",
-    Boolean(reward) && BigInt(reward.fiatBasis) === commissionSum,
+    Boolean(reward) && BigInt(reward?.fiatBasis ?? -1) === commissionSum,
     `reward #${reward?.id} ${reward?.amountWei} wei from ${reward?.fiatBasis} minor units, ${reward?.status}`,
   );
+  if (!reward) throw new Error("no reward");
 
   // 6. Admin approves, 7. batch mint.
-  const approve = await api(demo, "POST", "/v1/admin/rewards/approve", {
-    key: demo.keys.admin,
+  const approve = await api.admin.POST("/v1/admin/rewards/approve", {
     body: { ids: [reward.id], note: "demo" },
   });
   step(
     "admin approves",
-    approve.status === 200 && approve.body?.approved?.includes(reward.id),
-    JSON.stringify(approve.body),
+    approve.response.status === 200 && approve.data?.approved?.includes(reward.id) === true,
+    JSON.stringify(approve.data ?? approve.error),
   );
   const rpc = createPublicClient({ transport: http(demo.chain.rpcUrl) });
   const balanceOf = () =>
@@ -180,11 +189,14 @@ async function main() {
       args: [demo.referrer.wallet as `0x${string}`],
     });
   const before = await balanceOf();
-  const mint = await api(demo, "POST", "/v1/admin/mint", { key: demo.keys.admin, body: {} });
+  const mint = await api.admin.POST("/v1/admin/mint", { body: {} });
+  const batch = mint.data;
   step(
     "batch mint",
-    mint.status === 200 && mint.body?.status === "confirmed" && mint.body?.rewardIds?.includes(reward.id),
-    `batch ${mint.body?.batchId} tx ${mint.body?.txHash}`,
+    mint.response.status === 200 &&
+      batch?.status === "confirmed" &&
+      batch?.rewardIds?.includes(reward.id) === true,
+    `batch ${batch?.batchId} tx ${batch?.txHash}`,
   );
 
   // 8. On-chain verification, through the chain's own JSON-RPC.
@@ -201,21 +213,18 @@ async function main() {
     after - before === BigInt(reward.amountWei),
     `${demo.referrer.wallet} +${after - before} wei (total ${after})`,
   );
-  const minted = await api(
-    demo,
-    "GET",
-    `/v1/admin/rewards?referrer=${demo.referrer.memberId}&status=minted&limit=200`,
-    { key: demo.keys.admin },
-  );
-  const row = minted.body?.items?.find((r: any) => r.orderReference === orderReference);
-  step("reward row minted with tx hash", row?.txHash === mint.body?.txHash, `block ${row?.blockNumber}`);
+  const minted = await api.admin.GET("/v1/admin/rewards", {
+    params: { query: { referrer: demo.referrer.memberId, status: "minted", limit: 200 } },
+  });
+  const row = minted.data?.items?.find((r) => r.orderReference === orderReference);
+  step("reward row minted with tx hash", row?.txHash === batch?.txHash, `block ${row?.blockNumber}`);
 
   // 9. The books: journal balance, rails agreement, DB minted rows vs on-chain ReferralPaid logs.
-  const reconcile = await api(demo, "GET", "/v1/admin/reconcile", { key: demo.keys.admin });
+  const reconcile = await api.admin.GET("/v1/admin/reconcile");
   step(
     "reconcile: 0 mismatches",
-    reconcile.status === 200 && reconcile.body?.ok === true,
-    `${reconcile.body?.mismatches?.length} mismatches; checked ${JSON.stringify(reconcile.body?.checked)}`,
+    reconcile.response.status === 200 && reconcile.data?.ok === true,
+    `${reconcile.data?.mismatches?.length} mismatches; checked ${JSON.stringify(reconcile.data?.checked)}`,
   );
 
   console.log("\nDemo report");

@@ -1,10 +1,12 @@
 /**
- * A small HTTP client for Twinrail's API, as its callers see it from outside the process: the demo
- * (`scripts/demo.ts`) and the integration harness drive an instance through it. Redirects are not
- * followed (a 302 is an answer to assert on), and a JSON answer is parsed while its text is kept.
+ * The untyped side of `twinrail/client`, for callers that send what the API must refuse (the
+ * integration harness: unknown paths, malformed bodies, forged signatures) or read answers of every
+ * route alike: any method and path through a typed client (its base URL, middleware, serializer), the
+ * answer's text kept next to its parsed JSON. Redirects are not followed (a 302 is an answer).
  */
-import { randomBytes } from "node:crypto";
-import { signWebhook } from "../lib/standard-webhooks.js";
+import { createTwinrailClient, type TwinrailClient } from "./index.js";
+
+export { webhookHeaders } from "./webhooks.js";
 
 export interface HttpRequestOptions {
   /** An API key or member token, sent as `authorization: Bearer …`. */
@@ -23,49 +25,61 @@ export interface HttpResponse {
   text: string;
 }
 
-/** `method baseUrl+path`, JSON in and out. */
-export async function httpRequest(
-  baseUrl: string,
+/** Bodies read by `textKeepingFetch`, by the response handed on to openapi-fetch. */
+const texts = new WeakMap<Response, string>();
+const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+
+/** fetch that reads the body once and hands on a copy, so the exact text survives openapi-fetch's parsing. */
+async function textKeepingFetch(input: Request, init?: RequestInit): Promise<Response> {
+  const original = await fetch(input, init);
+  const text = await original.text();
+  const copy = new Response(NULL_BODY_STATUSES.has(original.status) || text === "" ? null : text, {
+    status: original.status,
+    statusText: original.statusText,
+    headers: original.headers,
+  });
+  texts.set(copy, text);
+  return copy;
+}
+
+/** `method path` through `client` (made by `rawClient`, so the answer's text is kept). */
+export async function requestRaw(
+  client: TwinrailClient,
   method: string,
   path: string,
   options: HttpRequestOptions = {},
 ): Promise<HttpResponse> {
-  const res = await fetch(`${baseUrl}${path}`, {
-    method,
+  const loose = client as unknown as {
+    request(method: string, url: string, init: Record<string, unknown>): Promise<{ response: Response }>;
+  };
+  const { response } = await loose.request(method, path, {
+    body: options.body,
     redirect: "manual",
-    headers: {
-      ...(options.body !== undefined ? { "content-type": "application/json" } : {}),
-      ...(options.key ? { authorization: `Bearer ${options.key}` } : {}),
-      ...options.headers,
-    },
-    body:
-      options.body === undefined
-        ? undefined
-        : typeof options.body === "string"
-          ? options.body
-          : JSON.stringify(options.body),
+    headers: { ...(options.key ? { authorization: `Bearer ${options.key}` } : {}), ...options.headers },
+    // The answer is read from the kept text below, whatever its type.
+    parseAs: "text",
   });
-  const text = await res.text();
+  const text = texts.get(response) ?? "";
   let body: unknown;
   try {
     body = text ? JSON.parse(text) : undefined;
   } catch {
     body = text;
   }
-  return { status: res.status, headers: res.headers, body, text };
+  return { status: response.status, headers: response.headers, body, text };
 }
 
-/** The Standard Webhooks headers a payment provider sends with `body`; id and timestamp default to fresh ones. */
-export function webhookHeaders(
-  secret: string,
-  body: string,
-  options: { id?: string; timestamp?: number; signature?: string } = {},
-): Record<string, string> {
-  const id = options.id ?? `evt_${randomBytes(8).toString("hex")}`;
-  const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
-  return {
-    "webhook-id": id,
-    "webhook-timestamp": String(timestamp),
-    "webhook-signature": options.signature ?? signWebhook(secret, id, timestamp, body),
-  };
+/** A client whose answers `requestRaw` can read as text. */
+export function rawClient(baseUrl: string): TwinrailClient {
+  return createTwinrailClient({ baseUrl, fetch: textKeepingFetch });
+}
+
+/** `method baseUrl+path`, JSON in and out (one-off calls; hold a `rawClient` for many). */
+export function httpRequest(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: HttpRequestOptions = {},
+): Promise<HttpResponse> {
+  return requestRaw(rawClient(baseUrl), method, path, options);
 }

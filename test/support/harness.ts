@@ -2,12 +2,8 @@ import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll } from "vitest";
-import {
-  type HttpRequestOptions,
-  type HttpResponse,
-  httpRequest,
-  webhookHeaders,
-} from "../../src/client/http.js";
+import { type HttpRequestOptions, type HttpResponse, rawClient, requestRaw } from "../../src/client/http.js";
+import { signedWebhook, type TwinrailClient } from "../../src/client/index.js";
 import { loadConfig } from "../../src/config.js";
 import { createApiKey } from "../../src/ledger/api-keys.js";
 import { SYSTEM } from "../../src/ledger/audit.js";
@@ -28,7 +24,9 @@ export interface TestInstance extends Running {
   webhookSecret: string;
   memberToken(memberId: string): string;
   cronSecret: string;
-  /** fetch against the instance; JSON in and out. */
+  /** The typed client (`twinrail/client`) for the instance, unauthenticated: pass a key per call. */
+  client: TwinrailClient;
+  /** Any method and path against the instance through the client; JSON in and out, text kept. */
   request(method: string, path: string, options?: RequestOptions): Promise<TestResponse>;
   /** Posts a correctly signed webhook (override id/timestamp/signature to test failures). */
   webhook(
@@ -67,8 +65,9 @@ export async function startTestInstance(env: Record<string, string> = {}): Promi
   const integration = (await createApiKey(db, SYSTEM, { role: "integration" })).key;
   const baseUrl = running.url;
 
+  const client = rawClient(baseUrl);
   const request = (method: string, path: string, options: RequestOptions = {}) =>
-    httpRequest(baseUrl, method, path, options);
+    requestRaw(client, method, path, options);
 
   const close = running.close;
   return {
@@ -83,13 +82,11 @@ export async function startTestInstance(env: Record<string, string> = {}): Promi
     webhookSecret: config.secrets.webhook,
     cronSecret: config.secrets.cron,
     memberToken: (memberId) => signMemberToken(config.secrets.memberToken, memberId, 3600),
+    client,
     request,
     webhook: (event, options = {}) => {
-      const body = options.rawBody ?? JSON.stringify(event);
-      return request("POST", "/v1/webhooks/payments", {
-        body,
-        headers: webhookHeaders(config.secrets.webhook, body, options),
-      });
+      const signed = signedWebhook(config.secrets.webhook, event, options);
+      return request("POST", "/v1/webhooks/payments", signed);
     },
     async close() {
       await close();
