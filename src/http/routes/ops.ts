@@ -53,6 +53,8 @@ export function opsRoutes(services: Services): Router {
         ok: database.ok,
         kind: services.dbKind,
         error: database.error,
+        // READ_DATABASE_URL: where dashboard reads go now (the primary while the replica is down or lags).
+        ...(services.reads ? { replica: await services.reads.status() } : {}),
         ...(pool
           ? {
               pool: {

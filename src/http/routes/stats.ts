@@ -3,9 +3,10 @@ import { z } from "zod";
 import { utcDay } from "../../attribution/ip-hash.js";
 import { AppError } from "../../errors.js";
 import { VISIT_DAYS_KEPT } from "../../ledger/prune-visits.js";
-import { readAdminStats } from "../../ledger/queries/admin-stats.js";
+import { readAdminStatsRollup } from "../../ledger/queries/admin-stats-rollup.js";
 import type { Services } from "../../services.js";
 import { requireRole } from "../middleware/auth.js";
+import { readDb } from "../read-source.js";
 import { named, route } from "../route.js";
 import { decimalString } from "../schemas.js";
 import { instant } from "../validate.js";
@@ -98,7 +99,7 @@ export function statsRoutes(services: Services): Router {
         fiat,
         token,
         top,
-      } = await readAdminStats(services.db, {
+      } = await readAdminStatsRollup(await readDb(services, res), {
         from,
         to,
         firstDay,

@@ -2,14 +2,15 @@ import { pipeline } from "node:stream/promises";
 import { type Request, Router } from "express";
 import { z } from "zod";
 import { AppError } from "../../errors.js";
+import { vendorSummaryRollup } from "../../ledger/queries/vendor-summary-rollup.js";
 import {
   listVendorSettlements,
   type StatementFilter,
   vendorSettlementsCsvStream,
-  vendorSummary,
 } from "../../ledger/vendor-statements.js";
 import type { Services } from "../../services.js";
 import { requireRole } from "../middleware/auth.js";
+import { readDb } from "../read-source.js";
 import { named, route } from "../route.js";
 import { decimalString, isoTime, settlementLineView, settlementStatus } from "../schemas.js";
 import { id, instant, rowId } from "../validate.js";
@@ -73,7 +74,6 @@ function vendorOf(req: Request, requested: string | undefined): string {
 /** The vendor surface (role `vendor`, scoped to the key's vendor). */
 export function vendorRoutes(services: Services): Router {
   const router = Router();
-  const { db } = services;
   router.use("/v1/vendor", requireRole(services, "vendor"));
   const vendor = { tag: "vendor", auth: "vendor" } as const;
 
@@ -109,7 +109,7 @@ export function vendorRoutes(services: Services): Router {
         query.format === "csv" ||
         (query.format === undefined && req.accepts(["json", "text/csv"]) === "text/csv");
       if (!wantsCsv) {
-        const items = await listVendorSettlements(db, vendorId, filter, {
+        const items = await listVendorSettlements(await readDb(services, res), vendorId, filter, {
           afterId: query.cursor ? BigInt(query.cursor) : undefined,
           limit: query.limit,
         });
@@ -125,7 +125,8 @@ export function vendorRoutes(services: Services): Router {
       res.setHeader("content-type", "text/csv; charset=utf-8");
       res.setHeader("content-disposition", `attachment; filename="settlements-${vendorId}.csv"`);
       const mode = services.dbKind === "postgres" ? "cursor" : "pages";
-      await pipeline(vendorSettlementsCsvStream(db, vendorId, filter, { mode }), res).catch((error) => {
+      const reader = await readDb(services, res);
+      await pipeline(vendorSettlementsCsvStream(reader, vendorId, filter, { mode }), res).catch((error) => {
         if ((error as { code?: string }).code !== "ERR_STREAM_PREMATURE_CLOSE") throw error; // client left
       });
     },
@@ -143,7 +144,9 @@ export function vendorRoutes(services: Services): Router {
     },
     async (req, res, { query }) => {
       const vendorId = vendorOf(req, query.vendorId);
-      res.json(await vendorSummary(db, vendorId, { from: query.from, to: query.to }));
+      res.json(
+        await vendorSummaryRollup(await readDb(services, res), vendorId, { from: query.from, to: query.to }),
+      );
     },
   );
 
