@@ -1,8 +1,9 @@
 import { sql } from "kysely";
-import { referralRewardsAbi } from "../chain/abi.generated.js";
 import type { Chain } from "../chain/index.js";
 import type { DbOrTx } from "../db/connect.js";
-import { remainingAfterOrderRefunds } from "../domain/money.js";
+import { checkChainLogs } from "./reconcile/chain-check.js";
+import { referralPaidLogs } from "./reconcile/chain-logs.js";
+import { checkOrder, type SettlementSums } from "./reconcile/order-check.js";
 
 /**
  * Reconciliation: re-derives every figure the ledger keeps twice and names each disagreement.
@@ -83,7 +84,15 @@ export async function reconcile(db: DbOrTx, chain?: Chain | null): Promise<Recon
   // 2. Refund totals, settlements and rails per order.
   const orders = await db
     .selectFrom("orders")
-    .select(["order_reference", "amount_paid", "amount_refunded", "status", "currency", "gross_amount"])
+    .select([
+      "order_reference",
+      "amount_paid",
+      "amount_refunded",
+      "status",
+      "currency",
+      "gross_amount",
+      "referral_applied",
+    ])
     .where("status", "<>", "created")
     .execute();
   const refundSums = new Map(
@@ -95,22 +104,7 @@ export async function reconcile(db: DbOrTx, chain?: Chain | null): Promise<Recon
         .execute()
     ).map((row) => [row.order_reference, BigInt(row.total)]),
   );
-  const settlements = await sql<{
-    id: string;
-    order_reference: string;
-    vendor_id: string;
-    currency: string;
-    status: string;
-    gross: string;
-    platform_fee: string;
-    referral_commission: string;
-    net: string;
-    adj_gross: string;
-    adj_fee: string;
-    adj_commission: string;
-    adj_net: string;
-    unnetted_net: string;
-  }>`
+  const settlements = await sql<SettlementSums>`
     SELECT s.id::text, s.order_reference, s.vendor_id, s.currency, s.status,
            s.gross::text, s.platform_fee::text, s.referral_commission::text, s.net::text,
            coalesce(sum(a.gross_delta), 0)::text AS adj_gross,
@@ -134,64 +128,13 @@ export async function reconcile(db: DbOrTx, chain?: Chain | null): Promise<Recon
   );
 
   for (const order of orders) {
-    const subject = `order ${order.order_reference}`;
-    const paid = order.amount_paid ?? 0n;
-    const refunded = refundSums.get(order.order_reference) ?? 0n;
-    if (refunded !== order.amount_refunded) {
-      miss("refunds", subject, `amount_refunded ${order.amount_refunded} but refunds sum to ${refunded}`);
-    }
-    if (order.amount_refunded > paid) {
-      miss("refunds", subject, `refunded ${order.amount_refunded} exceeds paid ${paid}`);
-    }
-    let commission = 0n;
-    for (const s of byOrder.get(order.order_reference) ?? []) {
-      const effective = {
-        gross: BigInt(s.gross) + BigInt(s.adj_gross),
-        fee: BigInt(s.platform_fee) + BigInt(s.adj_fee),
-        commission: BigInt(s.referral_commission) + BigInt(s.adj_commission),
-        net: BigInt(s.net) + BigInt(s.adj_net),
-      };
-      commission += effective.commission;
-      if (order.amount_refunded <= paid && paid > 0n) {
-        const left = (original: string) =>
-          remainingAfterOrderRefunds(BigInt(original), paid, order.gross_amount, order.amount_refunded);
-        const expected = {
-          fee: left(s.platform_fee),
-          commission: left(s.referral_commission),
-          net: left(s.net),
-        };
-        if (
-          expected.fee !== effective.fee ||
-          expected.commission !== effective.commission ||
-          expected.net !== effective.net ||
-          effective.gross !== effective.net + effective.fee + effective.commission
-        ) {
-          miss(
-            "settlement_refunds",
-            `settlement ${s.id}`,
-            `effective fee/commission/net ${effective.fee}/${effective.commission}/${effective.net} but refunds imply ${expected.fee}/${expected.commission}/${expected.net}`,
-          );
-        }
-      }
-    }
-    const reward = orderRewards.get(order.order_reference);
-    if (reward && reward.status !== "rejected") {
-      const basis = reward.fiat_basis - reward.clawed_back_basis;
-      if (basis !== commission) {
-        miss(
-          "rails",
-          subject,
-          `reward ${reward.id} basis ${basis} but settlements carry ${commission} commission`,
-        );
-      }
-    } else if (!reward && commission > 0n) {
-      const hasReferral = await db
-        .selectFrom("orders")
-        .select("referral_applied")
-        .where("order_reference", "=", order.order_reference)
-        .executeTakeFirst();
-      if (hasReferral?.referral_applied) miss("rails", subject, `${commission} commission but no reward`);
-    }
+    checkOrder(
+      order,
+      refundSums.get(order.order_reference) ?? 0n,
+      byOrder.get(order.order_reference) ?? [],
+      orderRewards.get(order.order_reference),
+      miss,
+    );
   }
 
   // 3. Journal accounts vs rows: reward liability and clawback debt per referrer, minted supply.
@@ -309,57 +252,9 @@ export async function reconcile(db: DbOrTx, chain?: Chain | null): Promise<Recon
   // 5. DB ↔ chain.
   let chainLogs: number | null = null;
   if (chain) {
-    const logs = await chain.publicClient.getContractEvents({
-      address: chain.addresses.referralRewards,
-      abi: referralRewardsAbi,
-      eventName: "ReferralPaid",
-      fromBlock: chain.deployBlock,
-      toBlock: "latest",
-    });
+    const logs = await referralPaidLogs(chain, chain.deployBlock, await chain.publicClient.getBlockNumber());
     chainLogs = logs.length;
-    const byRef = new Map<string, typeof logs>();
-    for (const log of logs) {
-      const ref = (log.args.orderRef ?? "").toLowerCase();
-      byRef.set(ref, [...(byRef.get(ref) ?? []), log]);
-    }
-    const rewardByHash = new Map(rewards.map((r) => [r.order_ref_hash.toLowerCase(), r]));
-    for (const [ref, list] of byRef) {
-      if (list.length > 1) miss("chain", `orderRef ${ref}`, `paid ${list.length} times on chain`);
-      const reward = rewardByHash.get(ref);
-      if (!reward) miss("chain", `orderRef ${ref}`, "paid on chain but unknown to the database");
-      else if (reward.status !== "minted" && reward.status !== "minting") {
-        miss("chain", `reward ${reward.id}`, `paid on chain but ${reward.status} in the database`);
-      }
-    }
-    for (const reward of rewards) {
-      if (reward.status !== "minted") continue;
-      const log = byRef.get(reward.order_ref_hash.toLowerCase())?.[0];
-      if (!log) {
-        miss("chain", `reward ${reward.id}`, "minted in the database but no ReferralPaid log on chain");
-        continue;
-      }
-      if (log.args.amount !== BigInt(reward.amount_wei)) {
-        miss(
-          "chain",
-          `reward ${reward.id}`,
-          `minted ${reward.amount_wei} wei in the database, ${log.args.amount} on chain`,
-        );
-      }
-      if ((log.args.to ?? "").toLowerCase() !== (reward.wallet_address ?? "").toLowerCase()) {
-        miss(
-          "chain",
-          `reward ${reward.id}`,
-          `paid to ${log.args.to} on chain, ${reward.wallet_address} in the database`,
-        );
-      }
-      if (reward.tx_hash && log.transactionHash.toLowerCase() !== reward.tx_hash.toLowerCase()) {
-        miss(
-          "chain",
-          `reward ${reward.id}`,
-          `tx ${reward.tx_hash} in the database, ${log.transactionHash} on chain`,
-        );
-      }
-    }
+    checkChainLogs(logs, rewards, rewards, miss);
   }
 
   return {
