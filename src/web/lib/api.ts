@@ -1,5 +1,7 @@
 /** Fetch wrapper for the Twinrail API: bearer from the session, problem+json into `ApiError`. */
 
+import { noteReadSource } from "./read-source";
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -88,6 +90,7 @@ async function raw(path: string, options: RequestOptions = {}): Promise<Response
     if (error.unauthorized) for (const listener of unauthorizedListeners) listener();
     throw error;
   }
+  noteReadSource(res.headers);
   return res;
 }
 

@@ -2,6 +2,7 @@ import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { type ApiError, onUnauthorized, setToken } from "./api";
 import { humanStatus } from "./format";
+import { ReadSourceNote } from "./read-source";
 import { clearToken, loadToken, type Surface, saveToken, takeTokenFromFragment } from "./session";
 
 /* ---------- sign-in gate ---------- */
@@ -138,6 +139,7 @@ export function Shell(props: {
           </a>
           <span class="surface">{props.surface}</span>
           {props.subtitle ? <span class="subtitle">{props.subtitle}</span> : null}
+          <ReadSourceNote />
           <span class="spacer" />
           {props.onSignOut ? (
             <button type="button" class="btn btn-ghost" onClick={props.onSignOut}>
