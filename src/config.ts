@@ -164,6 +164,10 @@ const envSchema = z.object({
   TOKEN_WEI_PER_MINOR_UNIT: tokenRates,
   ATTRIBUTION_WINDOW_DAYS: int(1, 730).default(90),
   ATTRIBUTION_SCOPE: z.enum(["first_order", "window"]).default("first_order"),
+  // Coupons (issue 14): who is credited when a coupon's owner and the buyer's other referrer differ.
+  COUPON_PRECEDENCE: z.enum(["coupon", "referrer"]).default("coupon"),
+  // Recurring membership rewards: renewals paid within this many months of the first payment (0 = first only).
+  RECURRING_MONTHS: int(0, 120).default(0),
   // Auto-approval: pending rewards this many days old, with no refund, chargeback or fraud signal (0 = off).
   REWARD_HOLD_DAYS: int(0, 365).default(0),
   // Anti-abuse caps on signup attribution (0 = unlimited): per referrer per UTC month, per IP hash per UTC day.

@@ -2,6 +2,7 @@ import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "
 import type {
   ApiKeyRole,
   CheckoutAttributionSource,
+  CouponStatus,
   DisputeStatus,
   HoldReason,
   MintBatchStatus,
@@ -108,6 +109,9 @@ export interface OrdersTable {
   amount_refunded: Generated<bigint>;
   paid_at: Date | null;
   paid_event_hash: string | null;
+  /** The coupon the order named (0012) and what became of it. */
+  coupon_code: string | null;
+  coupon_status: CouponStatus | null;
   created_at: CreatedAt;
   updated_at: Timestamp;
 }
@@ -125,6 +129,8 @@ export interface OrderLinesTable {
   commission_base: bigint;
   commission_bps: number;
   rate_source: RateSource;
+  /** The tier that priced the line (rate_source `tier` only; 0012). */
+  rate_tier: string | null;
   platform_fee_bps: number;
   referral_commission: bigint;
 }
@@ -391,7 +397,51 @@ export interface MembershipPaymentsTable {
   paid_at: Date;
   terms_hash: string;
   referrer_member_id: string | null;
+  /** 0012: the membership (period 1's reference) and the period this payment is for. */
+  membership_id: string;
+  period: ColumnType<number, number | undefined, number>;
+  referral_bps: number | null;
+  amount_refunded: Generated<bigint>;
   created_at: CreatedAt;
+}
+
+export interface MembershipRefundsTable {
+  membership_reference: string;
+  refund_id: string;
+  amount: bigint;
+  refunded_at: Date;
+  amount_refunded_after: bigint;
+  created_at: CreatedAt;
+}
+
+export interface CouponsTable {
+  code: string;
+  owner_member_id: string;
+  discount_bps: number | null;
+  discount_amount: bigint | null;
+  currency: string | null;
+  expires_at: Date | null;
+  max_redemptions: number | null;
+  redemptions: Generated<number>;
+  active: Generated<boolean>;
+  deactivated_at: Date | null;
+  created_at: CreatedAt;
+}
+
+export interface CommissionTiersTable {
+  tier: string;
+  /** A vendor id, or `*` for every vendor. */
+  vendor_id: string;
+  commission_bps: number;
+  updated_at: Timestamp;
+}
+
+export interface MemberTiersTable {
+  member_id: string;
+  /** A vendor id, or `*` for every vendor. */
+  vendor_id: string;
+  tier: string;
+  updated_at: Timestamp;
 }
 
 export interface Database {
@@ -420,6 +470,10 @@ export interface Database {
   payout_adjustments: PayoutAdjustmentsTable;
   clawbacks: ClawbacksTable;
   membership_payments: MembershipPaymentsTable;
+  membership_refunds: MembershipRefundsTable;
+  coupons: CouponsTable;
+  commission_tiers: CommissionTiersTable;
+  member_tiers: MemberTiersTable;
 }
 
 export type Member = Selectable<MembersTable>;
@@ -431,3 +485,4 @@ export type Settlement = Selectable<SettlementsTable>;
 export type Reward = Selectable<ReferralRewardsTable>;
 export type RewardUpdate = Updateable<ReferralRewardsTable>;
 export type MintBatch = Selectable<MintBatchesTable>;
+export type Coupon = Selectable<CouponsTable>;

@@ -64,7 +64,7 @@ export const DISPUTE_STATUSES = Object.freeze(["opened", "won", "lost"] as const
 export type DisputeStatus = (typeof DISPUTE_STATUSES)[number];
 
 /** Which configuration level supplied a line's commission rate (see rates.ts). */
-export const RATE_SOURCES = Object.freeze(["product", "vendor", "platform"] as const);
+export const RATE_SOURCES = Object.freeze(["product", "tier", "vendor", "platform"] as const);
 export type RateSource = (typeof RATE_SOURCES)[number];
 
 /** Where a signup's attribution (`members.attribution_source`) came from. */
@@ -76,8 +76,25 @@ export const CHECKOUT_ATTRIBUTION_SOURCES = Object.freeze([
   "referred_by",
   "explicit_code",
   "cookie",
+  "coupon",
 ] as const);
 export type CheckoutAttributionSource = (typeof CHECKOUT_ATTRIBUTION_SOURCES)[number];
+
+/** What became of the coupon an order named (`orders.coupon_status`; see domain/coupons.ts). */
+export const COUPON_STATUSES = Object.freeze([
+  "redeemed",
+  "unknown_coupon",
+  "inactive_coupon",
+  "expired_coupon",
+  "coupon_exhausted",
+  "currency_mismatch",
+  "self_referral",
+] as const);
+export type CouponStatus = (typeof COUPON_STATUSES)[number];
+
+/** COUPON_PRECEDENCE: who is credited when a coupon's owner and the buyer's other referrer differ. */
+export const COUPON_PRECEDENCES = Object.freeze(["coupon", "referrer"] as const);
+export type CouponPrecedence = (typeof COUPON_PRECEDENCES)[number];
 
 /** Roles an API key can have. */
 export const API_KEY_ROLES = Object.freeze(["admin", "integration", "vendor"] as const);

@@ -2,8 +2,11 @@ import type { RateSource } from "./enums.js";
 
 /**
  * Commission rate resolution. A line's referral rate comes from the most specific configuration that
- * sets one: product override → vendor config → platform default, then clamped to the platform
- * maximum. The result (rate and source) is snapshotted on the order line at checkout and reused at
+ * sets one: product override → the referrer's commission tier (in this vendor's program, else
+ * platform-wide) → vendor config → platform default, then clamped to the platform maximum. The
+ * product override comes first because it prices one product's margin (0 = "never pays commission")
+ * and a tier must not raise it; a tier beats the vendor's default because it is the more specific
+ * agreement (with this referrer). The result (rate and source) is snapshotted on the order line at checkout and reused at
  * payment, so a later configuration change never re-prices an order.
  */
 
@@ -13,6 +16,8 @@ export type { RateSource } from "./enums.js";
 /** Input to `resolveCommissionBps`; `null`/`undefined` means "not configured at this level". */
 export interface CommissionRateInput {
   productBps?: number | null;
+  /** The referrer's tier rate for this line's vendor (see `pickTierRate`), with the tier's name. */
+  tier?: { tier: string; bps: number } | null;
   vendorBps?: number | null;
   platformDefaultBps: number;
   maxBps: number;
@@ -22,6 +27,8 @@ export interface CommissionRateInput {
 export interface ResolvedCommissionRate {
   bps: number;
   source: RateSource;
+  /** The tier that set the rate (source `tier` only). */
+  tier?: string;
 }
 
 /**
@@ -33,9 +40,34 @@ export function resolveCommissionBps(input: CommissionRateInput): ResolvedCommis
   const picked: ResolvedCommissionRate =
     input.productBps !== null && input.productBps !== undefined
       ? { bps: input.productBps, source: "product" }
-      : input.vendorBps !== null && input.vendorBps !== undefined
-        ? { bps: input.vendorBps, source: "vendor" }
-        : { bps: input.platformDefaultBps, source: "platform" };
+      : input.tier
+        ? { bps: input.tier.bps, source: "tier", tier: input.tier.tier }
+        : input.vendorBps !== null && input.vendorBps !== undefined
+          ? { bps: input.vendorBps, source: "vendor" }
+          : { bps: input.platformDefaultBps, source: "platform" };
   const max = Math.max(0, input.maxBps);
-  return { bps: Math.min(Math.max(picked.bps, 0), max), source: picked.source };
+  return { ...picked, bps: Math.min(Math.max(picked.bps, 0), max) };
+}
+
+/** Where a vendor-independent tier assignment or tier rate is stored (`vendor_id = '*'`). */
+export const ANY_VENDOR = "*";
+
+/**
+ * The referrer's tier rate for one vendor: the referrer's tier in this vendor's program, else their
+ * platform-wide tier; that tier's rate for this vendor, else its platform-wide rate. Undefined when
+ * the referrer has no tier or the tier has no rate (the chain falls through to the vendor).
+ */
+export function pickTierRate(
+  memberTiers: ReadonlyArray<{ vendor_id: string; tier: string }>,
+  tierRates: ReadonlyArray<{ tier: string; vendor_id: string; commission_bps: number }>,
+  vendorId: string,
+): { tier: string; bps: number } | undefined {
+  const assigned =
+    memberTiers.find((row) => row.vendor_id === vendorId) ??
+    memberTiers.find((row) => row.vendor_id === ANY_VENDOR);
+  if (!assigned) return undefined;
+  const rate =
+    tierRates.find((row) => row.tier === assigned.tier && row.vendor_id === vendorId) ??
+    tierRates.find((row) => row.tier === assigned.tier && row.vendor_id === ANY_VENDOR);
+  return rate ? { tier: assigned.tier, bps: rate.commission_bps } : undefined;
 }

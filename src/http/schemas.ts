@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  COUPON_STATUSES,
   HOLD_REASONS,
   MINT_BATCH_STATUSES,
   PAYMENT_RAILS,
@@ -94,10 +95,17 @@ export const orderResultView = named(
     orderReference: z.string(),
     referralApplied: z.boolean(),
     referralCode: z.string().nullable(),
+    attributionSource: z.enum(["coupon", "referred_by", "cookie", "code"]).nullable(),
+    coupon: z.object({ code: z.string().nullable(), status: z.enum(COUPON_STATUSES) }).nullable(),
     referrer: z.object({ displayName: z.string().nullable() }).nullable(),
     reason: z.string().optional(),
     lines: z.array(
-      z.object({ lineId: z.string(), commissionBps: z.int(), rateSource: z.enum(RATE_SOURCES) }),
+      z.object({
+        lineId: z.string(),
+        commissionBps: z.int(),
+        rateSource: z.enum(RATE_SOURCES),
+        rateTier: z.string().nullable(),
+      }),
     ),
     totals: z.object({ gross: decimalString, referralCommission: decimalString }),
   }),

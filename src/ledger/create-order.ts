@@ -2,14 +2,15 @@ import { ipHash } from "../attribution/ip-hash.js";
 import type { Config } from "../config.js";
 import type { Db, DbOrTx } from "../db/connect.js";
 import { inTransaction } from "../db/transaction.js";
-import { decideCheckoutAttribution, type ResolvedReferralCode } from "../domain/attribution.js";
-import { resolveCommissionBps } from "../domain/rates.js";
+import type { CouponStatus } from "../domain/enums.js";
 import { computeOrderSettlement } from "../domain/settlement.js";
 import { AppError } from "../errors.js";
 import { hashJson } from "../lib/crypto.js";
 import { type Actor, auditRow } from "./audit.js";
-import { insertOrder } from "./statements/insert-order.js";
-import { readCheckoutContext } from "./statements/read-checkout-context.js";
+import { attributionSourceView, type CheckoutTerms, decideCheckoutTerms } from "./checkout-terms.js";
+import { undoRedemption } from "./coupons.js";
+import { type InsertOrderInput, insertOrder } from "./statements/insert-order.js";
+import { type CheckoutContext, readCheckoutContext } from "./statements/read-checkout-context.js";
 
 export interface OrderLineBody {
   lineId: string;
@@ -24,6 +25,8 @@ export interface CreateOrderInput {
   buyerMemberId?: string | null;
   refCode?: string | null;
   clickId?: string | null;
+  /** A coupon the buyer typed (issue 14): see domain/coupons.ts. */
+  couponCode?: string | null;
   currency: string;
   lines: OrderLineBody[];
   shippingAmount: bigint;
@@ -35,9 +38,11 @@ export interface CreateOrderResult {
   orderReference: string;
   referralApplied: boolean;
   referralCode: string | null;
+  attributionSource: "coupon" | "referred_by" | "cookie" | "code" | null;
+  coupon: { code: string | null; status: CouponStatus } | null;
   referrer: { displayName: string | null } | null;
   reason?: string;
-  lines: Array<{ lineId: string; commissionBps: number; rateSource: string }>;
+  lines: Array<{ lineId: string; commissionBps: number; rateSource: string; rateTier: string | null }>;
   totals: { gross: string; referralCommission: string };
 }
 
@@ -48,6 +53,7 @@ type RateConfig = Pick<
   | "TOKEN_WEI_PER_MINOR_UNIT"
   | "ATTRIBUTION_WINDOW_DAYS"
   | "ATTRIBUTION_SCOPE"
+  | "COUPON_PRECEDENCE"
 > & { secrets?: Pick<Config["secrets"], "ipHash"> };
 
 /** Checkout context that is not part of the order's terms (and so not of its request hash). */
@@ -100,7 +106,7 @@ export async function createOrderInTx(
     vendorIds,
     productIds,
     buyerMemberId: input.buyerMemberId ?? null,
-    codes: [explicitRaw, options.cookieCode ?? null],
+    codes: [explicitRaw, options.cookieCode ?? null, input.couponCode ?? null],
   });
   if (context.existing) return existingOrder(trx, context.existing, requestHash);
 
@@ -113,11 +119,7 @@ export async function createOrderInTx(
       },
     );
   }
-
-  // Rates: product override → vendor → platform default, clamped; snapshotted per line.
-  const vendorById = new Map(context.vendors.map((vendor) => [vendor.vendor_id, vendor]));
-  const productById = new Map(context.products.map((product) => [product.product_id, product]));
-  const missing = vendorIds.filter((id) => !vendorById.has(id));
+  const missing = vendorIds.filter((id) => !context.vendors.some((vendor) => vendor.vendor_id === id));
   if (missing.length > 0) {
     throw new AppError(
       "unprocessable",
@@ -127,72 +129,95 @@ export async function createOrderInTx(
       },
     );
   }
-  const lines = input.lines.map((line) => {
-    const product = line.productId ? productById.get(line.productId) : undefined;
-    if (product && product.vendor_id !== line.vendorId) {
-      throw new AppError(
-        "unprocessable",
-        `product ${product.product_id} belongs to vendor ${product.vendor_id}, not ${line.vendorId}`,
-      );
-    }
-    const rate = resolveCommissionBps({
-      productBps: product?.referral_commission_bps,
-      vendorBps: vendorById.get(line.vendorId)?.referral_commission_bps,
-      platformDefaultBps: config.REFERRAL_COMMISSION_BPS,
-      maxBps: config.REFERRAL_COMMISSION_MAX_BPS,
-    });
-    return {
+
+  // Attribution (coupon precedence included) and the rates it implies, snapshotted per line.
+  const termsInput = { ...input, cookieCode: options.cookieCode ?? null };
+  let decided = decideCheckoutTerms(context, config, termsInput, now);
+  // Statement 2: the coupon's redemption, the buyer, the order, its lines and the audit entry, or
+  // nothing if another request created the same order first (or the coupon ran out since statement 1).
+  const rowContext = { requestHash, buyerIpHash, weiPerMinorUnit, actor, now };
+  let inserted = await insertOrder(trx, orderRows(input, decided, context, rowContext));
+  if (inserted.couponRefused) {
+    // Redeemed up to its limit (or deactivated) by others since statement 1: decided again without it.
+    decided = decideCheckoutTerms(context, config, termsInput, now, true);
+    inserted = await insertOrder(
+      trx,
+      orderRows(input, decided, context, { ...rowContext, couponRetried: true }),
+    );
+  }
+  if (!inserted.inserted) {
+    // Lost a race with an identical (or conflicting) request: answer as a repeat would.
+    if (inserted.redeemed && decided.coupon?.code) await undoRedemption(trx, decided.coupon.code);
+    const row = await trx
+      .selectFrom("orders")
+      .select(["order_reference", "request_hash"])
+      .where("order_reference", "=", input.orderReference)
+      .executeTakeFirstOrThrow();
+    return existingOrder(trx, row, requestHash);
+  }
+  const { decision } = decided;
+  const settlement = settle(input, decided, context);
+  const referrerName = decision.applied
+    ? decision.source === "referred_by"
+      ? (context.buyer?.referred_by_display_name ?? null)
+      : (context.codeOwnerName(decision.code) ?? null)
+    : null;
+  return {
+    created: true,
+    orderReference: input.orderReference,
+    referralApplied: decision.applied,
+    referralCode: decision.applied ? decision.code : null,
+    attributionSource: decision.applied ? attributionSourceView(decision.source) : null,
+    coupon: decided.coupon,
+    referrer: decision.applied ? { displayName: referrerName } : null,
+    ...(!decision.applied && decision.reason !== "no_referral" ? { reason: decision.reason } : {}),
+    lines: decided.lines.map((line) => ({
       lineId: line.lineId,
-      vendorId: line.vendorId,
-      productId: line.productId ?? null,
-      quantity: line.quantity,
-      unitAmount: line.unitAmount,
-      commissionBps: rate.bps,
-      rateSource: rate.source,
-    };
-  });
-
-  // Attribution: the buyer's durable referredBy → explicit code → first-touch cookie.
-  const buyer = context.buyer;
-  const known = (code: ResolvedReferralCode | "unknown" | null) => (code === "unknown" ? null : code);
-  const explicitCode = context.resolve(explicitRaw);
-  const cookieCode = known(context.resolve(options.cookieCode));
-  const decided = decideCheckoutAttribution({
-    buyer: {
-      memberId: buyer?.member_id ?? input.buyerMemberId ?? `guest:${input.orderReference}`,
-      wallet: buyer?.wallet_address ?? null,
-      referredByMemberId: buyer?.referred_by_member_id ?? null,
-      referredByCode: buyer?.referred_by_code ?? null,
-      attributedAt: buyer?.attributed_at ?? null,
-      referredByWallet: buyer?.referred_by_wallet ?? null,
+      commissionBps: line.commissionBps,
+      rateSource: line.rateSource,
+      rateTier: line.rateTier,
+    })),
+    totals: {
+      gross: settlement.orderGross.toString(),
+      referralCommission: settlement.referralCommission.toString(),
     },
-    // An unknown explicit code does not hide a valid first-touch cookie; it only names the reason.
-    explicitCode: known(explicitCode),
-    cookieCode,
-    now,
-    windowDays: config.ATTRIBUTION_WINDOW_DAYS,
-    scope: config.ATTRIBUTION_SCOPE,
-    buyerPaidOrders: context.buyerPaidOrders,
-  });
-  const decision =
-    !decided.applied && decided.reason === "no_referral" && explicitCode === "unknown"
-      ? ({ applied: false, reason: "unknown_code" } as const)
-      : decided;
+  };
+}
 
-  const settlement = computeOrderSettlement({
-    lines,
+function settle(input: CreateOrderInput, terms: CheckoutTerms, context: CheckoutContext) {
+  return computeOrderSettlement({
+    lines: terms.lines,
     vendors: context.vendors.map((vendor) => ({
       vendorId: vendor.vendor_id,
       platformFeeBps: vendor.platform_fee_bps,
     })),
     shippingAmount: input.shippingAmount,
     discountAmount: input.discountAmount,
-    referral: decision.applied,
+    referral: terms.decision.applied,
   });
-  const merchandise = settlement.vendors.reduce((sum, vendor) => sum + vendor.merchandise, 0n);
+}
 
+/** The rows statement 2 writes for the decided terms. */
+function orderRows(
+  input: CreateOrderInput,
+  terms: CheckoutTerms,
+  context: CheckoutContext,
+  extra: {
+    requestHash: string;
+    buyerIpHash: string | null;
+    weiPerMinorUnit: bigint;
+    actor: Actor;
+    now: Date;
+    couponRetried?: boolean;
+  },
+): InsertOrderInput {
+  const { decision, base } = terms;
+  const { actor } = extra;
+  const settlement = settle(input, terms, context);
+  const merchandise = settlement.vendors.reduce((sum, vendor) => sum + vendor.merchandise, 0n);
   // Keep the caller's line order for positions.
   const positionOf = new Map(input.lines.map((line, index) => [line.lineId, index]));
+  const tierOf = new Map(terms.lines.map((line) => [line.lineId, line.rateTier]));
   const vendorFee = new Map(context.vendors.map((vendor) => [vendor.vendor_id, vendor.platform_fee_bps]));
   const lineRows = settlement.vendors.flatMap((vendor) =>
     vendor.lines.map((line) => ({
@@ -208,34 +233,37 @@ export async function createOrderInTx(
       commission_base: line.commissionBase.toString(),
       commission_bps: line.commissionBps,
       rate_source: line.rateSource,
+      rate_tier: tierOf.get(line.lineId) ?? null,
       platform_fee_bps: vendorFee.get(vendor.vendorId) ?? 0,
       referral_commission: line.referralCommission.toString(),
     })),
   );
   // First touch holds everywhere: an attribution made here (code or cookie) becomes the buyer's
-  // durable referredBy, so a later order cannot be credited to someone else.
+  // durable referredBy, so a later order cannot be credited to someone else. It is the attribution
+  // the order has WITHOUT its coupon: a coupon credits one order and never claims the buyer.
   const durable =
-    decision.applied && decision.source !== "referred_by" && input.buyerMemberId
+    base.applied && base.source !== "referred_by" && base.source !== "coupon" && input.buyerMemberId
       ? {
-          referrerMemberId: decision.referrerMemberId,
-          code: decision.code,
+          referrerMemberId: base.referrerMemberId,
+          code: base.code,
           source:
-            decision.source === "cookie"
+            base.source === "cookie"
               ? ("cookie" as const)
               : input.refCode
                 ? ("ref_code" as const)
                 : ("click_id" as const),
-          attributedAt: decision.attributedAt,
+          attributedAt: base.attributedAt,
         }
       : null;
-
-  // Statement 2: the buyer, the order, its lines and the audit entry, or nothing if another request
-  // created the same order first.
-  const inserted = await insertOrder(trx, {
+  return {
     buyer: input.buyerMemberId ? { memberId: input.buyerMemberId, durable } : null,
+    coupon:
+      terms.coupon?.status === "redeemed" && terms.coupon.code
+        ? { code: terms.coupon.code, now: extra.now }
+        : null,
     order: {
       order_reference: input.orderReference,
-      request_hash: requestHash,
+      request_hash: extra.requestHash,
       buyer_member_id: input.buyerMemberId ?? null,
       currency: input.currency,
       referral_applied: decision.applied,
@@ -248,14 +276,19 @@ export async function createOrderInTx(
       discount_amount: input.discountAmount.toString(),
       gross_amount: settlement.orderGross.toString(),
       referral_commission: settlement.referralCommission.toString(),
-      wei_per_minor_unit: weiPerMinorUnit.toString(),
-      buyer_ip_hash: buyerIpHash,
+      wei_per_minor_unit: extra.weiPerMinorUnit.toString(),
+      buyer_ip_hash: extra.buyerIpHash,
+      coupon_code: terms.coupon?.code ?? null,
+      coupon_status: terms.coupon?.status ?? null,
     },
     lines: lineRows,
     audit: [
       auditRow(actor, "order.created", { type: "order", id: input.orderReference }, null, {
         referralApplied: decision.applied,
         referralCode: decision.applied ? decision.code : null,
+        coupon: terms.coupon,
+        // The redemption was refused by the conditional update after the read allowed it (a race).
+        ...(extra.couponRetried ? { couponRetried: true } : {}),
         gross: settlement.orderGross,
         referralCommission: settlement.referralCommission,
       }),
@@ -271,37 +304,6 @@ export async function createOrderInTx(
           ]
         : []),
     ],
-  });
-  if (!inserted) {
-    // Lost a race with an identical (or conflicting) request: answer as a repeat would.
-    const row = await trx
-      .selectFrom("orders")
-      .select(["order_reference", "request_hash"])
-      .where("order_reference", "=", input.orderReference)
-      .executeTakeFirstOrThrow();
-    return existingOrder(trx, row, requestHash);
-  }
-
-  const referrerName = decision.applied
-    ? decision.source === "referred_by"
-      ? (buyer?.referred_by_display_name ?? null)
-      : (context.codeOwnerName(decision.code) ?? null)
-    : null;
-  return {
-    created: true,
-    orderReference: input.orderReference,
-    referralApplied: decision.applied,
-    referralCode: decision.applied ? decision.code : null,
-    referrer: decision.applied ? { displayName: referrerName } : null,
-    ...(!decision.applied && decision.reason !== "no_referral" ? { reason: decision.reason } : {}),
-    lines: [...input.lines].map((line) => {
-      const snap = lines.find((candidate) => candidate.lineId === line.lineId)!;
-      return { lineId: line.lineId, commissionBps: snap.commissionBps, rateSource: snap.rateSource };
-    }),
-    totals: {
-      gross: settlement.orderGross.toString(),
-      referralCommission: settlement.referralCommission.toString(),
-    },
   };
 }
 
@@ -331,6 +333,9 @@ export async function orderResult(db: DbOrTx, orderReference: string): Promise<C
       "o.order_reference",
       "o.referral_applied",
       "o.referral_code",
+      "o.attribution_source",
+      "o.coupon_code",
+      "o.coupon_status",
       "o.attribution_reason",
       "o.gross_amount",
       "o.referral_commission",
@@ -341,7 +346,7 @@ export async function orderResult(db: DbOrTx, orderReference: string): Promise<C
     .executeTakeFirstOrThrow();
   const lines = await db
     .selectFrom("order_lines")
-    .select(["line_id", "commission_bps", "rate_source"])
+    .select(["line_id", "commission_bps", "rate_source", "rate_tier"])
     .where("order_reference", "=", orderReference)
     .orderBy("position")
     .execute();
@@ -350,6 +355,8 @@ export async function orderResult(db: DbOrTx, orderReference: string): Promise<C
     orderReference: order.order_reference,
     referralApplied: order.referral_applied,
     referralCode: order.referral_code,
+    attributionSource: order.referral_applied ? attributionSourceView(order.attribution_source) : null,
+    coupon: order.coupon_status ? { code: order.coupon_code, status: order.coupon_status } : null,
     referrer: order.referrer_id ? { displayName: order.display_name } : null,
     ...(order.attribution_reason && order.attribution_reason !== "no_referral"
       ? { reason: order.attribution_reason }
@@ -358,6 +365,7 @@ export async function orderResult(db: DbOrTx, orderReference: string): Promise<C
       lineId: line.line_id,
       commissionBps: line.commission_bps,
       rateSource: line.rate_source,
+      rateTier: line.rate_tier,
     })),
     totals: {
       gross: order.gross_amount.toString(),

@@ -13,22 +13,34 @@ import { createReward } from "./reward-changes.js";
 export interface MembershipPaidEvent {
   memberId: string;
   membershipReference: string;
+  /** 1 = the first payment (default); n > 1 = the n-th period, a renewal. */
+  period?: number;
   amountPaid: bigint;
   currency: string;
   paidAt: Date;
 }
 
 const DAY_MS = 86_400_000;
+/** `membership_payments.membership_reference` (0002_ledger.sql CHECK). */
+const MEMBERSHIP_REFERENCE_MAX = 128;
 
 /**
  * `membership.paid`: a platform-funded reward (rail B only, no settlement) for the member's durable
  * `referredBy` referrer, at `MEMBERSHIP_REFERRAL_BPS` of the amount paid, converted at today's
  * `TOKEN_WEI_PER_MINOR_UNIT`. Keyed by `membershipReference` (the reward's order_reference and the
  * on-chain dedupe key); the same reference again is a duplicate, with different terms a 409.
+ *
+ * Renewals (`period` n > 1) are payments of their own under `membershipReference#n` (payment row,
+ * journal, reward and on-chain key), for the referrer of period 1 — who is rewarded again while the
+ * renewal is paid within RECURRING_MONTHS months of period 1 (0: period 1 only) and period 1 itself
+ * was rewarded. Period 1 must be recorded first (422 until it is).
  */
 export async function recordMembershipPaid(
   trx: DbOrTx,
-  config: Pick<Config, "MEMBERSHIP_REFERRAL_BPS" | "TOKEN_WEI_PER_MINOR_UNIT" | "ATTRIBUTION_WINDOW_DAYS">,
+  config: Pick<
+    Config,
+    "MEMBERSHIP_REFERRAL_BPS" | "TOKEN_WEI_PER_MINOR_UNIT" | "ATTRIBUTION_WINDOW_DAYS" | "RECURRING_MONTHS"
+  >,
   actor: Actor,
   event: MembershipPaidEvent,
 ): Promise<WebhookOutcome> {
@@ -58,31 +70,48 @@ export async function recordMembershipPaid(
     amountPaid: event.amountPaid,
     currency: event.currency,
   });
-  const base = { membershipReference: event.membershipReference, memberId: event.memberId };
+  const period = event.period ?? 1;
+  const reference = membershipPaymentReference(event.membershipReference, period);
+  if (reference.length > MEMBERSHIP_REFERENCE_MAX) {
+    throw new AppError(
+      "validation_failed",
+      `membershipReference#period must fit ${MEMBERSHIP_REFERENCE_MAX} characters`,
+      { details: { field: "data.membershipReference" } },
+    );
+  }
+  const base = {
+    membershipReference: event.membershipReference,
+    memberId: event.memberId,
+    ...(period > 1 ? { period, paymentReference: reference } : {}),
+  };
   // Orders and memberships share one reference space (the reward's unique order_reference and the
   // contract's keccak256(reference)): a new membership payment whose reference names an order is
   // refused before anything is written. One already recorded under it is answered below as before.
   const seen = await sql<{ is_order: boolean; is_membership: boolean }>`
-    SELECT EXISTS (SELECT 1 FROM orders WHERE order_reference = ${event.membershipReference}) AS is_order,
-           EXISTS (SELECT 1 FROM membership_payments WHERE membership_reference = ${event.membershipReference})
+    SELECT EXISTS (SELECT 1 FROM orders WHERE order_reference = ${reference}) AS is_order,
+           EXISTS (SELECT 1 FROM membership_payments WHERE membership_reference = ${reference})
              AS is_membership`.execute(trx);
   if (seen.rows[0]?.is_order && !seen.rows[0]?.is_membership) {
     throw new AppError(
       "order_conflict",
-      `reference ${event.membershipReference} already names an order; membership references must not reuse order references`,
+      `reference ${reference} already names an order; membership references must not reuse order references`,
       { details: { ...base, takenBy: "order" } },
     );
   }
+  const renewal = period > 1 ? await renewalOf(trx, config, event) : null;
   const inserted = await trx
     .insertInto("membership_payments")
     .values({
-      membership_reference: event.membershipReference,
+      membership_reference: reference,
+      membership_id: event.membershipReference,
+      period,
+      referral_bps: config.MEMBERSHIP_REFERRAL_BPS,
       member_id: event.memberId,
       amount_paid: event.amountPaid,
       currency: event.currency,
       paid_at: event.paidAt,
       terms_hash: termsHash,
-      referrer_member_id: member.referred_by_member_id,
+      referrer_member_id: renewal ? renewal.referrer : member.referred_by_member_id,
     })
     .onConflict((oc) => oc.column("membership_reference").doNothing())
     .returning("membership_reference")
@@ -91,30 +120,29 @@ export async function recordMembershipPaid(
     const previous = await trx
       .selectFrom("membership_payments")
       .select("terms_hash")
-      .where("membership_reference", "=", event.membershipReference)
+      .where("membership_reference", "=", reference)
       .executeTakeFirstOrThrow();
     if (previous.terms_hash !== termsHash) {
-      throw new AppError(
-        "order_conflict",
-        `membership ${event.membershipReference} was already paid with different terms`,
-        { details: base },
-      );
+      throw new AppError("order_conflict", `membership ${reference} was already paid with different terms`, {
+        details: base,
+      });
     }
     return { result: "duplicate", ...base };
   }
 
   await postJournal(trx, {
     event: "membership.paid",
-    orderReference: event.membershipReference,
+    orderReference: reference,
     postings: [
       { account: accounts.cash, asset: event.currency, amount: event.amountPaid },
       { account: accounts.membershipRevenue, asset: event.currency, amount: -event.amountPaid },
     ],
   });
 
-  const referrer = member.referred_by_member_id;
+  const referrer = renewal ? renewal.referrer : member.referred_by_member_id;
   let reason: string | undefined;
-  if (!referrer || !member.attributed_at) reason = "not_referred";
+  if (renewal) reason = renewal.reason;
+  else if (!referrer || !member.attributed_at) reason = "not_referred";
   else if (
     event.paidAt.getTime() - member.attributed_at.getTime() >
     config.ATTRIBUTION_WINDOW_DAYS * DAY_MS
@@ -131,8 +159,8 @@ export async function recordMembershipPaid(
     .where("member_id", "=", referrer)
     .executeTakeFirstOrThrow();
   const reward = await createReward(trx, actor, "membership.paid", {
-    orderReference: event.membershipReference,
-    orderRefHash: orderRefHash(event.membershipReference),
+    orderReference: reference,
+    orderRefHash: orderRefHash(reference),
     source: "membership",
     referrer,
     buyer: event.memberId,
@@ -149,7 +177,7 @@ export async function recordMembershipPaid(
   if (!reward) {
     throw new AppError(
       "order_conflict",
-      `reference ${event.membershipReference} already belongs to an order reward; membership references must not reuse order references`,
+      `reference ${reference} already belongs to an order reward; membership references must not reuse order references`,
       { details: { ...base, takenBy: "order" } },
     );
   }
@@ -158,4 +186,63 @@ export async function recordMembershipPaid(
     ...base,
     reward: { id: reward.id.toString(), status: reward.status, amountWei: reward.amount_wei },
   };
+}
+
+/** The payment (and reward) reference of a membership's period: the reference itself for period 1. */
+export function membershipPaymentReference(membershipReference: string, period: number): string {
+  return period > 1 ? `${membershipReference}#${period}` : membershipReference;
+}
+
+/** `months` calendar months after `from` (UTC), clamped to the month's last day. */
+function addMonths(from: Date, months: number): Date {
+  const to = new Date(from.getTime());
+  const day = to.getUTCDate();
+  to.setUTCDate(1);
+  to.setUTCMonth(to.getUTCMonth() + months);
+  const last = new Date(Date.UTC(to.getUTCFullYear(), to.getUTCMonth() + 1, 0)).getUTCDate();
+  to.setUTCDate(Math.min(day, last));
+  return to;
+}
+
+/**
+ * A renewal's referrer (period 1's) and why it is not rewarded, if it is not: RECURRING_MONTHS = 0
+ * (`recurring_disabled`), paid after the window (`recurring_window_closed`), or period 1 was not
+ * rewarded (`first_payment_not_rewarded`). Period 1 must be recorded, for the same member.
+ */
+async function renewalOf(
+  trx: DbOrTx,
+  config: Pick<Config, "RECURRING_MONTHS">,
+  event: MembershipPaidEvent,
+): Promise<{ referrer: string | null; reason: string | undefined }> {
+  const first = await trx
+    .selectFrom("membership_payments as p")
+    .leftJoin("referral_rewards as r", (join) =>
+      join.onRef("r.order_reference", "=", "p.membership_reference").on("r.source", "=", "membership"),
+    )
+    .select(["p.member_id", "p.paid_at", "p.referrer_member_id", "r.id as reward_id"])
+    .where("p.membership_reference", "=", event.membershipReference)
+    .where("p.period", "=", 1)
+    .executeTakeFirst();
+  const details = { membershipReference: event.membershipReference, period: event.period };
+  if (!first) {
+    throw new AppError(
+      "unprocessable",
+      `period 1 of membership ${event.membershipReference} is not recorded; nothing was recorded, retry after it`,
+      { details },
+    );
+  }
+  if (first.member_id !== event.memberId) {
+    throw new AppError(
+      "order_conflict",
+      `membership ${event.membershipReference} belongs to member ${first.member_id}, not ${event.memberId}`,
+      { details },
+    );
+  }
+  const referrer = first.referrer_member_id;
+  if (config.RECURRING_MONTHS === 0) return { referrer, reason: "recurring_disabled" };
+  if (event.paidAt.getTime() > addMonths(first.paid_at, config.RECURRING_MONTHS).getTime()) {
+    return { referrer, reason: "recurring_window_closed" };
+  }
+  if (!referrer || first.reward_id === null) return { referrer, reason: "first_payment_not_rewarded" };
+  return { referrer, reason: undefined };
 }

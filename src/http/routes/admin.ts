@@ -22,6 +22,7 @@ import {
   settlementStatus,
 } from "../schemas.js";
 import { id, rowId } from "../validate.js";
+import { registerProgramAdminRoutes } from "./programs.js";
 
 const rewardIds = z.array(rowId).min(1).max(500);
 export const approveBody = z.object({ ids: rewardIds, note: z.string().max(500).optional() });
@@ -290,6 +291,8 @@ export function adminRoutes(services: Services): Router {
       });
     },
   );
+
+  registerProgramAdminRoutes(router, services);
 
   return router;
 }

@@ -13,6 +13,7 @@ import { idempotency } from "../middleware/idempotency.js";
 import { named, route } from "../route.js";
 import { orderResultView } from "../schemas.js";
 import { amount, bps, currency, id, text, wallet } from "../validate.js";
+import { registerCouponRoutes } from "./programs.js";
 
 export const memberBody = z.object({
   memberId: id,
@@ -30,6 +31,8 @@ export const orderBody = z
     buyerMemberId: id.nullish(),
     refCode: text(256).nullish(),
     clickId: text(256).nullish(),
+    // A coupon the buyer typed (issue 14); the host applies its discount (discountAmount).
+    couponCode: text(256).nullish(),
     currency,
     lines: z
       .array(
@@ -307,6 +310,8 @@ export function integrationRoutes(services: Services): Router {
       res.status(created ? 201 : 200).json(result);
     },
   );
+
+  registerCouponRoutes(router, services);
 
   return router;
 }

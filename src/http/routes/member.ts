@@ -10,6 +10,7 @@ import { requireMember } from "../middleware/auth.js";
 import { named, route } from "../route.js";
 import { decimalString, page, rewardView } from "../schemas.js";
 import { rowId } from "../validate.js";
+import { registerProgramMemberRoutes } from "./programs.js";
 
 const MEMBER_PAGE = 50;
 
@@ -124,6 +125,8 @@ export function memberRoutes(services: Services): Router {
       });
     },
   );
+
+  registerProgramMemberRoutes(router, services);
 
   return router;
 }

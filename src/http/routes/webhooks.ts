@@ -6,6 +6,7 @@ import { DISPUTE_STATUSES, PAYMENT_RAILS } from "../../domain/enums.js";
 import { AppError } from "../../errors.js";
 import { recordChargeback } from "../../ledger/record-chargeback.js";
 import { recordMembershipPaid } from "../../ledger/record-membership-paid.js";
+import { recordMembershipRefund } from "../../ledger/record-membership-refund.js";
 import { recordOrderPaid } from "../../ledger/record-order-paid.js";
 import { recordRefund } from "../../ledger/record-refund.js";
 import { recordWebhook, type WebhookOutcome } from "../../ledger/record-webhook.js";
@@ -64,15 +65,34 @@ export const membershipPaid = z.object({
   data: z.object({
     memberId: id,
     membershipReference: id,
+    /** 1 = the first payment (default); n > 1 = a renewal, recorded as `membershipReference#n`. */
+    period: z.number().int().min(1).max(10_000).optional(),
     amountPaid: amount,
     currency,
     paidAt: timestamp,
   }),
 });
 
+export const membershipRefunded = z.object({
+  type: z.literal("membership.refunded"),
+  data: z.object({
+    membershipReference: id,
+    period: z.number().int().min(1).max(10_000).optional(),
+    refundId,
+    amountRefunded: amount.refine((value) => value > 0n, "must be positive"),
+    refundedAt: timestamp,
+  }),
+});
+
 const envelope = z.object({ type: text(100, { min: 1 }), data: z.unknown() });
 
-const HANDLED = new Set(["order.paid", "order.refunded", "order.chargeback", "membership.paid"]);
+const HANDLED = new Set([
+  "order.paid",
+  "order.refunded",
+  "order.chargeback",
+  "membership.paid",
+  "membership.refunded",
+]);
 
 const PAYMENTS_WEBHOOK = {
   method: "post",
@@ -81,7 +101,7 @@ const PAYMENTS_WEBHOOK = {
   tag: "webhook",
   auth: "webhook",
   // The signature covers the raw bytes: the handler verifies them, then parses the event.
-  body: z.union([orderPaid, orderRefunded, orderChargeback, membershipPaid]),
+  body: z.union([orderPaid, orderRefunded, orderChargeback, membershipPaid, membershipRefunded]),
   bodyMode: "raw",
   responses: [{ status: 200, description: "recorded, duplicate or ignored", schema: webhookResult }],
   errors: [
@@ -145,6 +165,10 @@ export function webhookRoutes(services: Services): Router {
         case "membership.paid": {
           const membership = parse(membershipPaid, json);
           return (trx: DbOrTx) => recordMembershipPaid(trx, services.config, actor, membership.data);
+        }
+        case "membership.refunded": {
+          const refund = parse(membershipRefunded, json);
+          return (trx: DbOrTx) => recordMembershipRefund(trx, services.config, actor, refund.data);
         }
         default: {
           const paid = parse(orderPaid, json);

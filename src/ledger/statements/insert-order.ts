@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
+import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
 
 export interface InsertOrderInput {
@@ -17,6 +18,22 @@ export interface InsertOrderInput {
   order: Record<string, string | number | boolean | null>;
   lines: Array<Record<string, string | number | null>>;
   audit: AuditRow[];
+  /**
+   * The coupon to redeem with the order: one conditional UPDATE (active, not expired at `now`, under
+   * `max_redemptions`) that gates every insert of the statement — when it redeems nothing, nothing is
+   * written and the answer says `couponRefused`.
+   */
+  coupon?: { code: string; now: Date } | null;
+}
+
+/** What `insertOrder` wrote. */
+export interface InsertOrderResult {
+  /** The order was inserted (false: another transaction created it first, or the coupon refused). */
+  inserted: boolean;
+  /** The coupon's redemption was counted (undo it when `inserted` is false: see createOrder). */
+  redeemed: boolean;
+  /** A coupon was given and could not be redeemed any more: nothing was written. */
+  couponRefused: boolean;
 }
 
 const ORDER_COLUMNS = [
@@ -36,6 +53,8 @@ const ORDER_COLUMNS = [
   "referral_commission",
   "wei_per_minor_unit",
   "buyer_ip_hash",
+  "coupon_code",
+  "coupon_status",
 ];
 const LINE_COLUMNS = [
   "order_reference",
@@ -50,6 +69,7 @@ const LINE_COLUMNS = [
   "commission_base",
   "commission_bps",
   "rate_source",
+  "rate_tier",
   "platform_fee_bps",
   "referral_commission",
 ];
@@ -61,16 +81,32 @@ const columns = (names: string[], alias?: string) =>
 /**
  * One statement: the buyer (created, or given its first-touch attribution), the order, its lines and
  * the audit entries. When another transaction created the same order first, nothing but the buyer is
- * written and the answer is false (the caller answers as a repeat would).
+ * written and the answer is false (the caller answers as a repeat would). With a coupon, its
+ * redemption comes first (the coupon's row lock, before the buyer's: docs/ledger.md "Lock order").
  */
-export async function insertOrder(trx: DbOrTx, input: InsertOrderInput): Promise<boolean> {
+export async function insertOrder(trx: DbOrTx, input: InsertOrderInput): Promise<InsertOrderResult> {
   const buyer = input.buyer;
   const durable = buyer?.durable ?? null;
+  const coupon = input.coupon ?? null;
+  const couponCte = coupon
+    ? sql`redeem AS (
+        UPDATE coupons SET redemptions = redemptions + 1
+         WHERE code = ${coupon.code} AND active AND (expires_at IS NULL OR expires_at > ${coupon.now})
+           AND (max_redemptions IS NULL OR redemptions < max_redemptions)
+        RETURNING code
+      ),`
+    : sql``;
+  const gate = coupon ? sql`WHERE EXISTS (SELECT 1 FROM redeem)` : sql``;
+  const buyerValues = coupon
+    ? sql`SELECT ${buyer?.memberId ?? null}::text, ${durable?.referrerMemberId ?? null}::text,
+                 ${durable?.code ?? null}::text, ${durable?.source ?? null}::text,
+                 ${durable?.attributedAt ?? null}::timestamptz ${gate}`
+    : sql`VALUES (${buyer?.memberId ?? null}, ${durable?.referrerMemberId ?? null}, ${durable?.code ?? null},
+                ${durable?.source ?? null}, ${durable?.attributedAt ?? null})`;
   const buyerCte = buyer
     ? sql`buyer AS (
         INSERT INTO members (member_id, referred_by_member_id, referred_by_code, attribution_source, attributed_at)
-        VALUES (${buyer.memberId}, ${durable?.referrerMemberId ?? null}, ${durable?.code ?? null},
-                ${durable?.source ?? null}, ${durable?.attributedAt ?? null})
+        ${buyerValues}
         ON CONFLICT (member_id) DO UPDATE SET
           referred_by_member_id = EXCLUDED.referred_by_member_id,
           referred_by_code = EXCLUDED.referred_by_code,
@@ -80,11 +116,12 @@ export async function insertOrder(trx: DbOrTx, input: InsertOrderInput): Promise
         WHERE members.referred_by_member_id IS NULL AND EXCLUDED.referred_by_member_id IS NOT NULL
       ),`
     : sql``;
-  const result = await sql<{ order_reference: string }>`
-    WITH ${buyerCte}
+  const result = await sql<{ order_reference: string | null; redeemed?: boolean }>`${prepared("insert-order")}
+    WITH ${couponCte} ${buyerCte}
     ins AS (
       INSERT INTO orders (${columns(ORDER_COLUMNS)})
       SELECT ${columns(ORDER_COLUMNS, "o")} FROM json_populate_record(NULL::orders, ${JSON.stringify(input.order)}::json) o
+      ${gate}
       ON CONFLICT (order_reference) DO NOTHING
       RETURNING order_reference
     ),
@@ -100,6 +137,13 @@ export async function insertOrder(trx: DbOrTx, input: InsertOrderInput): Promise
         FROM json_populate_recordset(NULL::audit_log, ${auditRowsJson(input.audit)}::json) a
        WHERE EXISTS (SELECT 1 FROM ins)
     )
-    SELECT order_reference FROM ins`.execute(trx);
-  return result.rows.length > 0;
+    ${
+      coupon
+        ? sql`SELECT (SELECT order_reference FROM ins) AS order_reference, EXISTS (SELECT 1 FROM redeem) AS redeemed`
+        : sql`SELECT order_reference FROM ins`
+    }`.execute(trx);
+  const row = result.rows[0];
+  const inserted = !!row?.order_reference;
+  const redeemed = row?.redeemed === true;
+  return { inserted, redeemed, couponRefused: coupon !== null && !redeemed };
 }

@@ -1,7 +1,10 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
+import { prepared } from "../../db/prepared.js";
 import type { ResolvedReferralCode } from "../../domain/attribution.js";
 import { normalizeCode } from "../../domain/codes.js";
+import type { CheckoutCoupon } from "../../domain/coupons.js";
+import { ANY_VENDOR } from "../../domain/rates.js";
 
 /** What checkout decides from: the order (if it exists), the catalog, the buyer and the codes. */
 export interface CheckoutContext {
@@ -23,6 +26,12 @@ export interface CheckoutContext {
     referred_by_display_name: string | null;
   } | null;
   buyerPaidOrders: number;
+  /** Tier assignments of every candidate referrer (code, coupon and referredBy owners). */
+  memberTiers: Array<{ member_id: string; vendor_id: string; tier: string }>;
+  /** Tier rates for the order's vendors and platform-wide (`*`). */
+  tierRates: Array<{ tier: string; vendor_id: string; commission_bps: number }>;
+  /** A raw coupon code → the coupon, "unknown", or null when none was sent. */
+  coupon(raw: string | null | undefined): CheckoutCoupon | "unknown" | null;
   /** A raw code as checkout received it → resolved, "unknown", or null when none was sent. */
   resolve(raw: string | null | undefined): ResolvedReferralCode | "unknown" | null;
   codeOwnerName(code: string): string | null | undefined;
@@ -37,6 +46,19 @@ interface Row {
     | null;
   codes: Array<ResolvedReferralCodeRow>;
   buyer_paid_orders: number;
+  coupons: Array<{
+    code: string;
+    owner_member_id: string;
+    wallet_address: string | null;
+    display_name: string | null;
+    active: boolean;
+    expires_at: string | null;
+    max_redemptions: number | null;
+    redemptions: number;
+    currency: string | null;
+  }>;
+  member_tiers: CheckoutContext["memberTiers"];
+  tier_rates: CheckoutContext["tierRates"];
 }
 
 interface ResolvedReferralCodeRow {
@@ -52,7 +74,8 @@ const list = (values: string[]) => (values.length > 0 ? sql.join(values) : sql`N
 /**
  * One statement: the existing order's request hash, the vendors and products of the lines, the buyer
  * with its durable referrer, every code checkout was given (normalized) with its owner, and how many
- * paid orders the buyer has. Nothing is locked: checkout only inserts, and the unique keys decide races.
+ * paid orders the buyer has; the coupon named (if any) with its owner, and the commission tiers of
+ * every candidate referrer with the tier rates of the order's vendors. Nothing is locked: checkout only inserts, and the unique keys decide races.
  */
 export async function readCheckoutContext(
   trx: DbOrTx,
@@ -72,17 +95,17 @@ export async function readCheckoutContext(
   }
   const codes = [...new Set([...normalized.values()].filter((code): code is string => code !== null))];
   const buyer = input.buyerMemberId;
-  const result = await sql<Row>`
+  const result = await sql<Row>`${prepared("read-checkout-context")}
     SELECT
       (SELECT json_build_object('order_reference', o.order_reference, 'request_hash', o.request_hash)
          FROM orders o WHERE o.order_reference = ${input.orderReference}) AS existing,
       (SELECT coalesce(json_agg(json_build_object('vendor_id', v.vendor_id,
                 'referral_commission_bps', v.referral_commission_bps,
                 'platform_fee_bps', v.platform_fee_bps, 'hold_days', v.hold_days)), '[]')
-         FROM vendors v WHERE v.vendor_id IN (${list(input.vendorIds)})) AS vendors,
+         FROM vendors v WHERE v.vendor_id = ANY(${input.vendorIds}::text[])) AS vendors,
       (SELECT coalesce(json_agg(json_build_object('product_id', p.product_id, 'vendor_id', p.vendor_id,
                 'referral_commission_bps', p.referral_commission_bps)), '[]')
-         FROM products p WHERE p.product_id IN (${list(input.productIds)})) AS products,
+         FROM products p WHERE p.product_id = ANY(${input.productIds}::text[])) AS products,
       (SELECT json_build_object('member_id', b.member_id, 'wallet_address', b.wallet_address,
                 'referred_by_member_id', b.referred_by_member_id, 'referred_by_code', b.referred_by_code,
                 'attributed_at', b.attributed_at, 'referred_by_wallet', r.wallet_address,
@@ -92,12 +115,31 @@ export async function readCheckoutContext(
       (SELECT coalesce(json_agg(json_build_object('code', c.code, 'owner_member_id', c.owner_member_id,
                 'active', c.active, 'wallet_address', m.wallet_address, 'display_name', m.display_name)), '[]')
          FROM referral_codes c JOIN members m ON m.member_id = c.owner_member_id
-         WHERE c.code IN (${list(codes)})) AS codes,
+         WHERE c.code = ANY(${codes}::text[])) AS codes,
       (SELECT count(*)::int FROM orders o
          WHERE ${buyer}::text IS NOT NULL AND o.buyer_member_id = ${buyer} AND o.status <> 'created')
-        AS buyer_paid_orders`.execute(trx);
+        AS buyer_paid_orders,
+      (SELECT coalesce(json_agg(json_build_object('code', k.code, 'owner_member_id', k.owner_member_id,
+                'wallet_address', m.wallet_address, 'display_name', m.display_name, 'active', k.active,
+                'expires_at', k.expires_at, 'max_redemptions', k.max_redemptions,
+                'redemptions', k.redemptions, 'currency', k.currency)), '[]')
+         FROM coupons k JOIN members m ON m.member_id = k.owner_member_id
+         WHERE k.code IN (${list(codes)})) AS coupons,
+      (SELECT coalesce(json_agg(json_build_object('member_id', t.member_id, 'vendor_id', t.vendor_id,
+                'tier', t.tier)), '[]')
+         FROM member_tiers t
+         WHERE t.vendor_id IN (${list([...input.vendorIds, ANY_VENDOR])})
+           AND t.member_id IN (
+             SELECT c.owner_member_id FROM referral_codes c WHERE c.code = ANY(${codes}::text[])
+             UNION ALL SELECT k.owner_member_id FROM coupons k WHERE k.code IN (${list(codes)})
+             UNION ALL SELECT b.referred_by_member_id FROM members b WHERE b.member_id = ${buyer})) AS member_tiers,
+      (SELECT coalesce(json_agg(json_build_object('tier', r.tier, 'vendor_id', r.vendor_id,
+                'commission_bps', r.commission_bps)), '[]')
+         FROM commission_tiers r WHERE r.vendor_id IN (${list([...input.vendorIds, ANY_VENDOR])}))
+        AS tier_rates`.execute(trx);
   const row = result.rows[0]!;
   const byCode = new Map(row.codes.map((code) => [code.code, code]));
+  const couponByCode = new Map(row.coupons.map((coupon) => [coupon.code, coupon]));
   return {
     existing: row.existing,
     vendors: row.vendors,
@@ -106,6 +148,24 @@ export async function readCheckoutContext(
       ? { ...row.buyer, attributed_at: row.buyer.attributed_at ? new Date(row.buyer.attributed_at) : null }
       : null,
     buyerPaidOrders: Number(row.buyer_paid_orders),
+    memberTiers: row.member_tiers,
+    tierRates: row.tier_rates,
+    coupon(raw) {
+      if (raw === null || raw === undefined || raw === "") return null;
+      const code = normalized.get(raw);
+      const found = code ? couponByCode.get(code) : undefined;
+      if (!found) return "unknown";
+      return {
+        code: found.code,
+        ownerMemberId: found.owner_member_id,
+        ownerWallet: found.wallet_address,
+        active: found.active,
+        expiresAt: found.expires_at ? new Date(found.expires_at) : null,
+        maxRedemptions: found.max_redemptions,
+        redemptions: Number(found.redemptions),
+        currency: found.currency,
+      };
+    },
     resolve(raw) {
       if (raw === null || raw === undefined || raw === "") return null;
       const code = normalized.get(raw);
@@ -119,7 +179,7 @@ export async function readCheckoutContext(
       };
     },
     codeOwnerName(code) {
-      return byCode.get(code)?.display_name;
+      return byCode.get(code)?.display_name ?? couponByCode.get(code)?.display_name;
     },
   };
 }
