@@ -8,11 +8,13 @@
  *   redirect.ts  GET /r/:code vs a bare node:http 302 responder (wrk), exact visit count
  *   mint.ts      10,000 rewards minted through the minter's loop (batch 200) vs one payReferral per tx
  *   csv.ts       vendor CSV export of 103,000 settlements over HTTP (rows/s) vs psql COPY … TO STDOUT
+ *   reads.ts     dashboard reads (queue pages, stats, vendor summary, /v1/me), incremental reconcile, CSV
+ *                at a filled schema (scripts/bench/fill.ts) vs the scanning queries they replaced
  */
 import { spawnSync } from "node:child_process";
 
 const passThrough = process.argv.slice(2);
-const benches = ["ingest.ts", "replay.ts", "redirect.ts", "mint.ts", "csv.ts"];
+const benches = ["ingest.ts", "replay.ts", "redirect.ts", "mint.ts", "csv.ts", "reads.ts"];
 const summaries: string[] = [];
 let failed = false;
 for (const bench of benches) {
