@@ -2,9 +2,10 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { sql } from "kysely";
+import { packageRoot } from "../lib/package-root.js";
 import type { Db } from "./connect.js";
 
-export const MIGRATIONS_DIR = path.resolve(__dirname, "../../migrations");
+export const MIGRATIONS_DIR = path.join(packageRoot(), "migrations");
 
 /**
  * The advisory lock key of schema changes (database-wide): `migrate` holds it as a session lock for its
@@ -116,4 +117,40 @@ export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<MigrationRe
       await sql`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.execute(session).catch(() => undefined);
     }
   });
+}
+
+/** One migration as `twinrail migrate status` shows it. */
+export interface MigrationState {
+  name: string;
+  /** `applied`, `pending`, `changed` (applied, file edited since) or `unknown` (applied, no file). */
+  state: "applied" | "pending" | "changed" | "unknown";
+  appliedAt: string | null;
+}
+
+/** What has landed and what is pending, without applying anything (and without the migration lock). */
+export async function migrationStatus(db: Db, dir = MIGRATIONS_DIR): Promise<MigrationState[]> {
+  const files = readdirSync(dir)
+    .filter((name) => /^\d{4}_[a-z0-9_]+\.sql$/.test(name))
+    .sort();
+  const exists = await sql<{
+    table: string | null;
+  }>`SELECT to_regclass('twinrail_migrations')::text AS table`.execute(db);
+  const landed = new Map<string, { checksum: string; appliedAt: string }>();
+  if (exists.rows[0]?.table) {
+    const rows = await sql<{ name: string; checksum: string; applied_at: Date | string }>`
+      SELECT name, checksum, applied_at FROM twinrail_migrations ORDER BY name`.execute(db);
+    for (const row of rows.rows)
+      landed.set(row.name, { checksum: row.checksum, appliedAt: new Date(row.applied_at).toISOString() });
+  }
+  const states: MigrationState[] = files.map((name) => {
+    const row = landed.get(name);
+    if (!row) return { name, state: "pending", appliedAt: null };
+    const checksum = createHash("sha256")
+      .update(readFileSync(path.join(dir, name), "utf8"))
+      .digest("hex");
+    return { name, state: checksum === row.checksum ? "applied" : "changed", appliedAt: row.appliedAt };
+  });
+  for (const [name, row] of landed)
+    if (!files.includes(name)) states.push({ name, state: "unknown", appliedAt: row.appliedAt });
+  return states.sort((a, b) => (a.name < b.name ? -1 : 1));
 }

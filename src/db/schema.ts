@@ -291,6 +291,8 @@ export interface ApiKeysTable {
   label: string | null;
   created_at: CreatedAt;
   revoked_at: Date | null;
+  /** Written at most once a minute per key (src/ledger/api-keys.ts `noteKeyUsed`). */
+  last_used_at: Date | null;
 }
 
 export interface IdempotencyKeysTable {

@@ -63,3 +63,97 @@ export async function verifyApiKey(db: DbOrTx, presented: string): Promise<ApiKe
   if (!constantTimeEqual(candidate, stored) || !row) return undefined;
   return { kind: "api_key", keyId: row.id, role: row.role, vendorId: row.vendor_id };
 }
+
+/** A key as listed by `twinrail keys list` (never its secret or hash). */
+export interface ApiKeyView {
+  id: string;
+  role: ApiKeyRole;
+  vendorId: string | null;
+  label: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+const iso = (value: Date | string | null) => (value === null ? null : new Date(value).toISOString());
+
+/** Every key, newest first; revoked ones only with `includeRevoked`. */
+export async function listApiKeys(
+  db: DbOrTx,
+  options: { includeRevoked?: boolean } = {},
+): Promise<ApiKeyView[]> {
+  let query = db
+    .selectFrom("api_keys")
+    .select(["id", "role", "vendor_id", "label", "created_at", "last_used_at", "revoked_at"])
+    .orderBy("created_at", "desc")
+    .orderBy("id");
+  if (!options.includeRevoked) query = query.where("revoked_at", "is", null);
+  const rows = await query.execute();
+  return rows.map((row) => ({
+    id: row.id,
+    role: row.role,
+    vendorId: row.vendor_id,
+    label: row.label,
+    createdAt: iso(row.created_at)!,
+    lastUsedAt: iso(row.last_used_at),
+    revokedAt: iso(row.revoked_at),
+  }));
+}
+
+/** Revokes a key (idempotent). Undefined when no key has that id. */
+export async function revokeApiKey(
+  db: DbOrTx,
+  actor: Actor,
+  id: string,
+): Promise<{ id: string; revokedAt: string; alreadyRevoked: boolean } | undefined> {
+  const revoked = await db
+    .updateTable("api_keys")
+    .set({ revoked_at: new Date() })
+    .where("id", "=", id)
+    .where("revoked_at", "is", null)
+    .returning(["id", "revoked_at"])
+    .executeTakeFirst();
+  if (revoked) {
+    await audit(db, actor, "api_key.revoked", { type: "api_key", id }, null, null);
+    return { id, revokedAt: iso(revoked.revoked_at)!, alreadyRevoked: false };
+  }
+  const existing = await db
+    .selectFrom("api_keys")
+    .select("revoked_at")
+    .where("id", "=", id)
+    .executeTakeFirst();
+  return existing ? { id, revokedAt: iso(existing.revoked_at)!, alreadyRevoked: true } : undefined;
+}
+
+/** How often a key's `last_used_at` is written at most (per key, per process; the SQL bounds it across processes). */
+export const LAST_USED_RESOLUTION_MS = 60_000;
+const lastNoted = new Map<string, number>();
+
+/**
+ * Records that a key was used: one UPDATE per key per minute at most, not a write per request. The
+ * in-process map skips the statement within the minute; the WHERE clause keeps several instances
+ * from rewriting it more often than that. Failures are swallowed (usage is informational).
+ */
+export async function noteKeyUsed(db: DbOrTx, keyId: string, now = Date.now()): Promise<boolean> {
+  const last = lastNoted.get(keyId);
+  if (last !== undefined && now - last < LAST_USED_RESOLUTION_MS) return false;
+  if (lastNoted.size >= 10_000) lastNoted.clear();
+  lastNoted.set(keyId, now);
+  try {
+    await db
+      .updateTable("api_keys")
+      .set({ last_used_at: new Date(now) })
+      .where("id", "=", keyId)
+      .where((eb) =>
+        eb.or([
+          eb("last_used_at", "is", null),
+          eb("last_used_at", "<", new Date(now - LAST_USED_RESOLUTION_MS)),
+        ]),
+      )
+      .execute();
+    return true;
+  } catch {
+    lastNoted.delete(keyId);
+    return false;
+  }
+}

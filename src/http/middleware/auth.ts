@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { ApiKeyRole } from "../../db/schema.js";
 import { AppError } from "../../errors.js";
-import { type ApiKeyPrincipal, verifyApiKey } from "../../ledger/api-keys.js";
+import { type ApiKeyPrincipal, noteKeyUsed, verifyApiKey } from "../../ledger/api-keys.js";
 import type { Actor } from "../../ledger/audit.js";
 import { verifyMemberToken } from "../../lib/member-token.js";
 import type { Services } from "../../services.js";
@@ -38,6 +38,8 @@ export function requireRole(services: Services, ...roles: ApiKeyRole[]): Request
       );
     }
     req.principal = principal;
+    // last_used_at: one write per key per minute at most (a no-op within the minute).
+    await noteKeyUsed(services.db, principal.keyId);
     next();
   };
 }

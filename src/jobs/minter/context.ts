@@ -43,6 +43,8 @@ export interface MinterContext {
     /** The in-process queue of runs (one sender per operator key). */
     local: Promise<unknown>;
     blockGasLimit: { value: bigint; at: number } | undefined;
+    /** Set by `drain()` (shutdown): no new run, and a receipt wait stops at its next poll. */
+    stopping: boolean;
   };
 }
 
@@ -67,7 +69,7 @@ export function createContext(deps: MinterDeps): MinterContext {
     contract: deps.chain.addresses.referralRewards,
     operator: deps.chain.operator.toLowerCase(),
     claimedBy: `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`,
-    state: { consecutiveGlobal: 0, local: Promise.resolve(), blockGasLimit: undefined },
+    state: { consecutiveGlobal: 0, local: Promise.resolve(), blockGasLimit: undefined, stopping: false },
   };
 }
 

@@ -43,10 +43,16 @@ export function createMinter(deps: MinterDeps): Minter {
   const { cfg, stats } = ctx;
   return {
     stats,
+    drain: async () => {
+      ctx.state.stopping = true;
+      // The queue's tail: settles once the running run (if any) and those queued behind it are done.
+      await ctx.state.local.catch(() => undefined);
+    },
     recover: () =>
       exclusively(ctx, { resolved: 0 }, () => recover(ctx, Math.min(cfg.confirmTimeoutSeconds, 15))),
     runOnce: (options = {}) =>
       exclusively<MintRunResult>(ctx, BUSY, async () => {
+        if (ctx.state.stopping) return { ...BUSY, error: "shutting down" };
         if (!options.manual && stats.blockedUntil && stats.blockedUntil > new Date()) {
           return { ...BUSY, status: "waiting", error: `backing off: ${stats.blockedReason}` };
         }

@@ -15,7 +15,7 @@ export async function planFirstTx(
   gas: bigint,
 ): Promise<TxPlan> {
   const { chain, cfg } = ctx;
-  const data = encodeBatch(batchId, rewards);
+  const data = await encodeBatch(ctx, batchId, rewards);
   const [nonce, fees] = await Promise.all([
     rpc(ctx, "getTransactionCount", () =>
       chain.publicClient.getTransactionCount({ address: chain.operator, blockTag: "pending" }),
@@ -213,6 +213,7 @@ export async function drive(
       );
     }
     if (Date.now() > deadline) return { kind: "timeout" };
+    if (ctx.state.stopping) return { kind: "stopped" };
     if (Date.now() - lastLease >= (cfg.leaseSeconds * 1000) / 3) {
       await renewLease(ctx, plan.batchId);
       lastLease = Date.now();

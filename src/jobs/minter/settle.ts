@@ -20,6 +20,7 @@ export async function settle(
   base: BatchBase,
 ): Promise<MintRunResult> {
   if (outcome.kind === "timeout") return settleTimeout(ctx, batchId, base);
+  if (outcome.kind === "stopped") return settleStopped(ctx, batchId, base);
   if (outcome.kind === "nonce-spent") {
     // Another transaction took the nonce: ours can never be mined. What the chain paid is marked.
     const unpaid = await resolveFromChain(ctx, batchId, rewards);
@@ -54,6 +55,18 @@ export async function settle(
     skipped: applied.skipped,
     failed: 0,
   };
+}
+
+/** Shutdown during the receipt wait: signed and persisted, lease expired, for the next boot's recovery. */
+async function settleStopped(ctx: MinterContext, batchId: bigint, base: BatchBase): Promise<MintRunResult> {
+  await ctx.db
+    .updateTable("mint_batches")
+    .set({ lease_expires_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+    .where("id", "=", batchId)
+    .execute();
+  const error = "shutting down while waiting for the receipt; the next run resumes it";
+  ctx.logger.info({ batchId: base.batchId }, error);
+  return { ...base, status: "waiting", txHash: null, ...NONE, error };
 }
 
 /** Left signed with its lease expired: the next run's recovery picks it up where this one stopped. */

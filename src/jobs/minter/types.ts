@@ -144,7 +144,9 @@ export interface TxPlan {
 export type Outcome =
   | { kind: "mined"; receipt: TransactionReceipt }
   | { kind: "nonce-spent" }
-  | { kind: "timeout" };
+  | { kind: "timeout" }
+  /** The process is shutting down (`drain()`): left signed for the next run's recovery. */
+  | { kind: "stopped" };
 
 /** What every result of a batch starts from: its id and the rewards it claimed (or kept). */
 export type BatchBase = Pick<MintRunResult, "batchId" | "rewardIds">;
@@ -158,6 +160,12 @@ export interface Minter {
   /** One run: recover expired batches, then claim and send one batch. `manual` ignores the back-off. */
   runOnce(options?: { limit?: number; manual?: boolean }): Promise<MintRunResult>;
   recover(): Promise<{ resolved: number }>;
+  /**
+   * Shutdown: no new run starts (they answer `busy`), a batch waiting for its receipt stops at its next
+   * poll (signed and persisted, lease expired: the next boot's recovery resumes it), and the returned
+   * promise settles once the running one has reached that safe point.
+   */
+  drain(): Promise<void>;
   readonly stats: MinterStats;
 }
 
