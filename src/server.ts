@@ -17,6 +17,7 @@ import { pruneVisits } from "./ledger/prune-visits.js";
 import { VisitBuffer } from "./ledger/visit-buffer.js";
 import { createLogger } from "./logger.js";
 import type { Services } from "./services.js";
+import { createWebhookDispatcher } from "./webhooks/dispatcher.js";
 
 export interface Running {
   services: Services;
@@ -114,6 +115,10 @@ export async function startServer(
   });
   services.rateLimiter = rateLimiter;
   rateLimiter.start();
+  // Outbound webhooks: the outbox's delivery job (docs/webhooks.md), with the other jobs.
+  const webhooks = createWebhookDispatcher(services, connection.db);
+  services.webhooks = webhooks;
+  if (config.JOBS) webhooks.start();
 
   const tasks: ScheduledTask[] = [];
   if (config.JOBS) {
@@ -206,6 +211,7 @@ export async function startServer(
         .catch((error) => logger.error({ err: error, lost: visits.size }, "final visit flush failed"));
       codeCache.close();
       await rateLimiter.close();
+      await webhooks.close();
       await chain.close();
       await connection.close();
     },

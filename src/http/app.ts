@@ -16,6 +16,7 @@ import { publicRoutes } from "./routes/public.js";
 import { statsRoutes } from "./routes/stats.js";
 import { vendorRoutes } from "./routes/vendor.js";
 import { webRoutes } from "./routes/web.js";
+import { webhookEndpointRoutes } from "./routes/webhook-endpoints.js";
 import { webhookRoutes } from "./routes/webhooks.js";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -61,6 +62,7 @@ export function createApp(services: Services): Express {
   app.use(publicRoutes(services));
   app.use(integrationRoutes(services));
   app.use(ledgerAdminRoutes(services));
+  app.use(webhookEndpointRoutes(services));
   app.use(adminRoutes(services));
   app.use(statsRoutes(services));
   app.use(memberRoutes(services));

@@ -1,6 +1,7 @@
 import { registerPublicPathMetrics } from "../http/public-metrics.js";
 import { countRewardsByStatus, readMintQueue } from "../ledger/queries/mint-queue.js";
 import type { Services } from "../services.js";
+import { registerWebhookMetrics } from "../webhooks/metrics.js";
 import { httpDurationHistogram, redirectObserver } from "./http.js";
 import { Metrics, type Sample } from "./registry.js";
 
@@ -38,6 +39,7 @@ export function createServiceMetrics(services: Services): ServiceMetrics {
   metrics.redirect = redirectObserver(metrics.http);
   registerMinterMetrics(metrics, services);
   registerPublicPathMetrics(metrics, services);
+  registerWebhookMetrics(metrics, services);
   return metrics;
 }
 

@@ -8,6 +8,7 @@ import { releaseMismatchHold } from "../../ledger/mismatch-holds.js";
 import { listPayouts } from "../../ledger/queries/payouts.js";
 import { reconcile } from "../../ledger/reconcile.js";
 import type { Services } from "../../services.js";
+import type { Payout } from "../../webhooks/tables.js";
 import { actorOf, requireRole } from "../middleware/auth.js";
 import { idempotency } from "../middleware/idempotency.js";
 import { named, route } from "../route.js";
@@ -31,7 +32,7 @@ const payoutRunView = z.object({
   ),
 });
 
-const payoutView = named(
+const payoutSchema = named(
   "Payout",
   z.object({
     payoutId: z.string(),
@@ -98,24 +99,14 @@ export function ledgerAdminRoutes(services: Services): Router {
         limit: z.coerce.number().int().min(1).max(500).default(100),
       }),
       responses: [
-        { status: 200, description: "newest first", schema: z.object({ items: z.array(payoutView) }) },
+        { status: 200, description: "newest first", schema: z.object({ items: z.array(payoutSchema) }) },
       ],
       middleware: [requireRole(services, "admin")],
     },
     async (_req, res, { query }) => {
       const rows = await listPayouts(db, query);
       res.json({
-        items: rows.map((row) => ({
-          payoutId: row.id.toString(),
-          vendorId: row.vendor_id,
-          currency: row.currency,
-          amount: row.amount.toString(),
-          adjustmentTotal: row.adjustment_total.toString(),
-          settlementCount: row.settlement_count,
-          status: row.status,
-          createdAt: row.created_at.toISOString(),
-          paidAt: row.paid_at?.toISOString() ?? null,
-        })),
+        items: rows.map(payoutView),
       });
     },
   );
@@ -192,4 +183,19 @@ export function ledgerAdminRoutes(services: Services): Router {
   );
 
   return router;
+}
+
+/** A payout as the API (and its `payout.*` webhooks) show it. */
+export function payoutView(row: Payout): z.input<typeof payoutSchema> {
+  return {
+    payoutId: row.id.toString(),
+    vendorId: row.vendor_id,
+    currency: row.currency,
+    amount: row.amount.toString(),
+    adjustmentTotal: row.adjustment_total.toString(),
+    settlementCount: row.settlement_count,
+    status: row.status,
+    createdAt: row.created_at.toISOString(),
+    paidAt: row.paid_at?.toISOString() ?? null,
+  };
 }

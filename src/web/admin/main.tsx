@@ -6,6 +6,7 @@ import { Overview } from "./overview";
 import { Reconcile } from "./reconcile";
 import { RewardsQueue } from "./rewards-queue";
 import { Settlements } from "./settlements";
+import { Webhooks } from "./webhooks";
 import "../lib/styles.css";
 
 /** The admin console: one tab per panel file in this folder. */
@@ -15,6 +16,7 @@ const TABS = [
   { id: "minting", label: "Minting" },
   { id: "settlements", label: "Settlements & payouts" },
   { id: "reconcile", label: "Reconciliation" },
+  { id: "webhooks", label: "Webhooks" },
   { id: "audit", label: "Audit log" },
 ];
 
@@ -47,6 +49,7 @@ function Console(props: { signOut: () => void }) {
       {tab === "minting" ? <Minting toast={toasts.push} /> : null}
       {tab === "settlements" ? <Settlements toast={toasts.push} /> : null}
       {tab === "reconcile" ? <Reconcile /> : null}
+      {tab === "webhooks" ? <Webhooks toast={toasts.push} /> : null}
       {tab === "audit" ? <Audit /> : null}
       <Toasts items={toasts.items} onDismiss={toasts.dismiss} />
     </Shell>

@@ -60,6 +60,19 @@ export interface components {
         type: string;
       };
     };
+    /** @description A coupon code tied to a referrer */
+    Coupon: {
+      active: boolean;
+      code: string;
+      createdAt: string;
+      currency: string | null;
+      discountAmount: string | null;
+      discountBps: number | null;
+      expiresAt: string | null;
+      maxRedemptions: number | null;
+      memberId: string;
+      redemptions: number;
+    };
     FraudSignal: {
       code: string;
       detail: string;
@@ -103,6 +116,17 @@ export interface components {
         memberId: string;
         source: string;
       } | null;
+    };
+    /** @description A referrer's commission tier and the rate it sets (null: the vendor's or the platform's rate applies) */
+    MemberTier: {
+      commissionBps: number | null;
+      memberId: string;
+      tier: string | null;
+      vendors: {
+        commissionBps: number | null;
+        tier: string | null;
+        vendorId: string;
+      }[];
     };
     MintBatch: {
       blockNumber: string | null;
@@ -158,11 +182,25 @@ export interface components {
     };
     /** @description An order's attribution and snapshotted rates */
     OrderResult: {
+      attributionSource: ("coupon" | "referred_by" | "cookie" | "code") | null;
+      coupon: {
+        code: string | null;
+        /** @enum {string} */
+        status:
+          | "redeemed"
+          | "unknown_coupon"
+          | "inactive_coupon"
+          | "expired_coupon"
+          | "coupon_exhausted"
+          | "currency_mismatch"
+          | "self_referral";
+      } | null;
       lines: {
         commissionBps: number;
         lineId: string;
         /** @enum {string} */
-        rateSource: "product" | "vendor" | "platform";
+        rateSource: "product" | "tier" | "vendor" | "platform";
+        rateTier: string | null;
       }[];
       orderReference: string;
       reason?: string;
@@ -308,10 +346,17 @@ export interface components {
       productId: string | null;
       quantity: number;
       /** @enum {string} */
-      rateSource: "product" | "vendor" | "platform";
+      rateSource: "product" | "tier" | "vendor" | "platform";
       referralCommission: string;
       subtotal: string;
       unitAmount: string;
+    };
+    /** @description A commission tier's rate, platform-wide (vendorId null) or in one vendor's program */
+    TierRate: {
+      commissionBps: number;
+      tier: string;
+      updatedAt: string;
+      vendorId: string | null;
     };
     /** @description A settlement with its refund adjustments and effective amounts */
     VendorSettlement: {
@@ -371,6 +416,73 @@ export interface components {
       }[];
       to: string | null;
       vendorId: string;
+    };
+    WebhookDelivery: {
+      attempts: number;
+      createdAt: string;
+      deliveredAt: string | null;
+      eventType: string;
+      history: {
+        at: string;
+        attempt: number;
+        durationMs: number;
+        error: string | null;
+        responseCode: number | null;
+      }[];
+      id: string;
+      lastAttemptAt: string | null;
+      lastError: string | null;
+      lastResponseCode: number | null;
+      nextAttemptAt: string | null;
+      /** @enum {string} */
+      status: "pending" | "delivered" | "failed";
+      webhookId: string;
+    };
+    /** @description Where outbound webhooks go (the secret is shown only at creation and rotation) */
+    WebhookEndpoint: {
+      createdAt: string;
+      description: string | null;
+      disabledAt: string | null;
+      disabledReason: string | null;
+      enabled: boolean;
+      events: (
+        | "reward.created"
+        | "reward.approved"
+        | "reward.rejected"
+        | "reward.minted"
+        | "reward.cancelled"
+        | "clawback.created"
+        | "settlement.due"
+        | "payout.created"
+        | "payout.paid"
+      )[];
+      failingSince: string | null;
+      id: string;
+      previousSecretExpiresAt: string | null;
+      url: string;
+    };
+    WebhookEndpointWithSecret: {
+      createdAt: string;
+      description: string | null;
+      disabledAt: string | null;
+      disabledReason: string | null;
+      enabled: boolean;
+      events: (
+        | "reward.created"
+        | "reward.approved"
+        | "reward.rejected"
+        | "reward.minted"
+        | "reward.cancelled"
+        | "clawback.created"
+        | "settlement.due"
+        | "payout.created"
+        | "payout.paid"
+      )[];
+      failingSince: string | null;
+      id: string;
+      previousSecretExpiresAt: string | null;
+      secret: string;
+      url: string;
     };
     /** @description What a payment event did (further fields depend on the event type) */
     WebhookResult: {
