@@ -10,6 +10,7 @@ import { listRewards, reviewRewards } from "../../ledger/review-rewards.js";
 import type { Services } from "../../services.js";
 import { actorOf, requireRole } from "../middleware/auth.js";
 import { idempotency } from "../middleware/idempotency.js";
+import { readDb } from "../read-source.js";
 import { named, route } from "../route.js";
 import {
   decimalString,
@@ -124,7 +125,12 @@ export function adminRoutes(services: Services): Router {
       responses: [{ status: 200, description: "newest first", schema: page(rewardView) }],
     },
     async (_req, res, { query }) => {
-      res.json(await listRewards(db, { ...query, cursor: query.cursor ? BigInt(query.cursor) : undefined }));
+      res.json(
+        await listRewards(await readDb(services, res), {
+          ...query,
+          cursor: query.cursor ? BigInt(query.cursor) : undefined,
+        }),
+      );
     },
   );
 
@@ -258,7 +264,7 @@ export function adminRoutes(services: Services): Router {
       ],
     },
     async (_req, res, { query }) => {
-      const rows = await listSettlements(db, query);
+      const rows = await listSettlements(await readDb(services, res), query);
       res.json({ items: rows.map(settlementView) });
     },
   );

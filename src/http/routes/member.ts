@@ -7,6 +7,7 @@ import { listMemberRewards } from "../../ledger/queries/member-rewards.js";
 import { toRewardView } from "../../ledger/review-rewards.js";
 import type { Services } from "../../services.js";
 import { requireMember } from "../middleware/auth.js";
+import { readDb } from "../read-source.js";
 import { named, route } from "../route.js";
 import { decimalString, page, rewardView } from "../schemas.js";
 import { rowId } from "../validate.js";
@@ -48,7 +49,7 @@ const memberRewardView = rewardView.omit({ referrer: true, fraudSignals: true, a
 /** The referrer's own view (member token). */
 export function memberRoutes(services: Services): Router {
   const router = Router();
-  const { db, config } = services;
+  const { config } = services;
   router.use("/v1/me", requireMember(services));
 
   route(
@@ -64,7 +65,8 @@ export function memberRoutes(services: Services): Router {
     },
     async (req, res) => {
       const memberId = req.principal?.kind === "member" ? req.principal.memberId : "";
-      const dashboard = await readMemberDashboard(db, memberId);
+      const reader = await readDb(services, res);
+      const dashboard = await readMemberDashboard(reader, memberId);
       if (!dashboard) throw new AppError("not_found", `member ${memberId} does not exist`);
       const { member, code, visits, daily, totalVisits, signups, conversions, rewards } = dashboard;
       res.json({
@@ -87,7 +89,7 @@ export function memberRoutes(services: Services): Router {
           minted: Number(rewards.minted),
           totalMintedWei: String(rewards.minted_wei),
         },
-        clawbackDebtWei: (await clawbackDebt(db, memberId)).toString(),
+        clawbackDebtWei: (await clawbackDebt(reader, memberId)).toString(),
         wallet: member.wallet_address,
       } satisfies z.input<typeof meView>);
     },
@@ -106,7 +108,7 @@ export function memberRoutes(services: Services): Router {
     },
     async (req, res, { query }) => {
       const memberId = req.principal?.kind === "member" ? req.principal.memberId : "";
-      const rows = await listMemberRewards(db, memberId, {
+      const rows = await listMemberRewards(await readDb(services, res), memberId, {
         cursor: query.cursor ? BigInt(query.cursor) : undefined,
         limit: MEMBER_PAGE,
       });
