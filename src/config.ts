@@ -150,6 +150,16 @@ const envSchema = z.object({
   ),
   DEPLOYMENTS_FILE: optionalString,
   CHAIN_CONFIRMATIONS: int(1, 64).default(1),
+  // Approvals (ReferralRewardsV2, docs/contracts.md "Approvals"). `service`: the service holds an approver
+  // key and signs each batch the minter submits (DEMO ONLY; the default on chain 31337, with Hardhat account
+  // #19). `wallet`: it holds none; the approval comes from the admin's wallet. Production: wallet only.
+  APPROVER_KEYS_MODE: z.enum(["service", "wallet"]).optional(),
+  APPROVER_PRIVATE_KEY: optionalString.pipe(
+    z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits")
+      .optional(),
+  ),
 
   WEBHOOK_SECRET: optionalString.pipe(webhookSecret.optional()),
   MEMBER_TOKEN_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
@@ -181,6 +191,20 @@ const envSchema = z.object({
   VISIT_FLUSH_MS: int(20, 60_000).default(1000),
   VISIT_FLUSH_MAX: int(1, 1_000_000).default(5000),
   VISIT_RETENTION_CRON: z.string().default("17 * * * *"),
+  // Folds the dashboard rollup deltas into the day rollups (reads add what is not folded yet).
+  ROLLUP_FOLD_CRON: z.string().default("*/10 * * * * *"),
+  // Retention (docs/scaling.md): webhook dedupe rows kept above every provider's redelivery horizon,
+  // idempotency keys, audit_log month partitions (0 = keep all) and how many months are created ahead.
+  RETENTION_CRON: z.string().default("43 * * * *"),
+  WEBHOOK_EVENT_RETENTION_DAYS: int(7, 3650).default(30),
+  IDEMPOTENCY_KEY_RETENTION_HOURS: int(24, 87_600).default(168),
+  AUDIT_RETENTION_MONTHS: int(0, 1200).default(24),
+  AUDIT_PARTITIONS_AHEAD: int(1, 24).default(3),
+  RETENTION_BATCH_SIZE: int(100, 100_000).default(5000),
+  // Dashboard and export reads from a streaming replica (docs/scaling.md "Read replica"); beyond
+  // READ_MAX_LAG_SECONDS of replay lag, or when it is down, they go to the primary.
+  READ_DATABASE_URL: optionalString.pipe(z.url().optional()),
+  READ_MAX_LAG_SECONDS: int(1, 86_400).default(30),
 
   MINT_BATCH_SIZE: int(1, 200).default(20),
   // Most gas one mint transaction may ask for (also never above the block gas limit): a claimed batch that
@@ -207,6 +231,15 @@ const envSchema = z.object({
   SETTLEMENT_CRON: z.string().default("*/5 * * * *"),
   AUTO_APPROVE_CRON: z.string().default("*/5 * * * *"),
   JOBS: bool.default(true),
+  // Outbound webhooks (docs/webhooks.md): private, loopback and link-local targets are refused unless
+  // allowed (unset: allowed in demo mode only); the retry schedule, seconds before each attempt.
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.optional(),
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .regex(/^\d{1,6}(,\d{1,6}){0,19}$/, "comma-separated seconds, e.g. 0,5,300")
+    .optional(),
+  // Graceful shutdown (SIGTERM/SIGINT): how long in-flight requests and a mint batch get before a forced exit.
+  SHUTDOWN_GRACE_MS: int(100, 600_000).default(10_000),
   // Outbound webhooks (docs/webhooks.md): private, loopback and link-local targets are refused unless
   // allowed (unset: allowed in demo mode only); the retry schedule, seconds before each attempt.
   WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.optional(),
@@ -272,6 +305,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     for (const [name, value] of Object.entries(configured)) {
       if (!value)
         issues.push(`${name}: must be set when NODE_ENV=production (secrets are never generated there)`);
+    }
+    // The minter never holds an approver key in production: a leaked host would hold both keys.
+    if (e.APPROVER_PRIVATE_KEY) issues.push("APPROVER_PRIVATE_KEY: must not be set when NODE_ENV=production");
+    if (e.APPROVER_KEYS_MODE === "service") {
+      issues.push("APPROVER_KEYS_MODE: service is for the demo only; use wallet when NODE_ENV=production");
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);
