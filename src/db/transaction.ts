@@ -14,8 +14,10 @@ import type { Db, Tx } from "./connect.js";
  * The transaction boundary of every business use case.
  *
  * LOCK ORDER (the one global order every transaction takes its locks in; docs/ledger.md "Lock order"):
- * webhook event row → the member being written (buyer at checkout and payment, member at signup) →
- * [signup: referrer-cap, then IP-cap advisory locks] → order → its settlements by id → its rewards by
+ * webhook event row → [checkout with a coupon: the coupon row, by its redemption's conditional update] →
+ * the member being written (buyer at checkout and payment, member at signup) →
+ * [signup: referrer-cap, then IP-cap advisory locks] → order (membership.refunded: the membership
+ * payment) → its settlements by id → its rewards by
  * id → referrers sorted by id (clawback debt, last, only when there is debt). Row locks are always
  * FOR NO KEY UPDATE: a foreign-key insert holds FOR KEY SHARE on the row it references. A deadlock (40P01) or a serialization failure
  * (40001) aborts the whole transaction, so running it again from the start is always safe: nothing of

@@ -2,8 +2,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Config } from "../config.js";
 import type { Db } from "../db/connect.js";
+import { AppError } from "../errors.js";
 import { createApiKey } from "../ledger/api-keys.js";
 import { SYSTEM } from "../ledger/audit.js";
+import { createCoupon } from "../ledger/coupons.js";
 import { issueCode } from "../ledger/issue-code.js";
 import { registerMember } from "../ledger/register-member.js";
 import { upsertProduct, upsertVendor } from "../ledger/upsert-catalog.js";
@@ -12,6 +14,8 @@ import { signMemberToken } from "../lib/member-token.js";
 /** Hardhat account #1: the demo referrer's wallet (anyone can check its balance on the embedded chain). */
 export const DEMO_REFERRER_WALLET = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8";
 export const DEMO_REFERRER = { memberId: "m_anna", displayName: "Anna", vanity: "ANNA7F3K" } as const;
+/** The demo referrer's coupon code (10 % off in the demo storefront). */
+export const DEMO_COUPON = "ANNA10";
 
 export interface DemoFile {
   baseUrl: string;
@@ -57,6 +61,12 @@ export async function seedDemo(
     walletAddress: DEMO_REFERRER_WALLET,
   });
   const { code } = await issueCode(db, SYSTEM, DEMO_REFERRER.memberId, { vanity: DEMO_REFERRER.vanity });
+  // The referrer's demo coupon (issue 14): the storefront takes 10 % off when a shopper enters it.
+  await createCoupon(db, SYSTEM, DEMO_REFERRER.memberId, { code: DEMO_COUPON, discountBps: 1000 }).catch(
+    (error: unknown) => {
+      if (!(error instanceof AppError && error.code === "code_taken")) throw error;
+    },
+  );
 
   const admin = await createApiKey(db, SYSTEM, { role: "admin", label: "demo admin" });
   const integration = await createApiKey(db, SYSTEM, { role: "integration", label: "demo storefront" });

@@ -216,6 +216,63 @@ const ROUTES: RouteSpec[] = [
   // member.ts
   { method: "GET", path: "/v1/me", auth: "member" },
   { method: "GET", path: "/v1/me/rewards", auth: "member", query: { cursor: ids } },
+  // programs.ts (issue 14: coupons and commission tiers)
+  {
+    method: "POST",
+    path: "/v1/members/:memberId/coupons",
+    auth: "integration",
+    params: { memberId: ["m_fuzz", "m_ghost"] },
+    body: () => ({ code: "FUZZ-CPN", discountBps: 1000, maxRedemptions: 3 }),
+  },
+  {
+    method: "GET",
+    path: "/v1/members/:memberId/coupons",
+    auth: "integration",
+    params: { memberId: ["m_fuzz"] },
+  },
+  {
+    method: "POST",
+    path: "/v1/members/:memberId/coupons/:code/deactivate",
+    auth: "integration",
+    params: { memberId: ["m_fuzz", "m_ghost"], code: ["FUZZ-CPN", "fuzz-cpn"] },
+  },
+  { method: "GET", path: "/v1/admin/coupons", auth: "admin", query: { memberId: ["m_fuzz"] } },
+  {
+    method: "POST",
+    path: "/v1/admin/members/:memberId/coupons",
+    auth: "admin",
+    params: { memberId: ["m_fuzz", "m_ghost"] },
+    body: () => ({ discountAmount: "500", currency: "UAH" }),
+  },
+  {
+    method: "POST",
+    path: "/v1/admin/coupons/:code/deactivate",
+    auth: "admin",
+    params: { code: ["FUZZ-CPN"] },
+  },
+  { method: "GET", path: "/v1/admin/tiers", auth: "admin" },
+  {
+    method: "PUT",
+    path: "/v1/admin/tiers/:tier",
+    auth: "admin",
+    params: { tier: ["vip", "partner"] },
+    body: () => ({ commissionBps: 1500, vendorId: "v_books" }),
+  },
+  {
+    method: "GET",
+    path: "/v1/admin/members/:memberId/tier",
+    auth: "admin",
+    params: { memberId: ["m_fuzz"] },
+  },
+  {
+    method: "PUT",
+    path: "/v1/admin/members/:memberId/tier",
+    auth: "admin",
+    params: { memberId: ["m_fuzz", "m_ghost"] },
+    body: () => ({ tier: "vip" }),
+  },
+  { method: "GET", path: "/v1/me/coupons", auth: "member" },
+  { method: "GET", path: "/v1/me/tier", auth: "member" },
   // vendor.ts
   {
     method: "GET",

@@ -42,11 +42,15 @@ export const DEMO_PRODUCTS = [
   },
 ] as const;
 const CURRENCY = "UAH";
+/** The demo shop's coupon rule (the host applies discounts; Twinrail records them): 10 % off. */
+const DEMO_COUPON_BPS = 1000n;
 
 const checkoutBody = z.object({
   buyerId: id,
   buyerName: text(TEXT_MAX.displayName, { trim: true, min: 1 }).optional(),
   refCode: text(64).nullish(),
+  // A coupon code the shopper typed: the shop's own rule takes DEMO_COUPON_BPS off the merchandise.
+  couponCode: text(64).nullish(),
   items: z
     .array(z.object({ productId: text(64), quantity: z.number().int().min(1).max(20) }))
     .min(1)
@@ -186,7 +190,16 @@ export function demoShopRoutes(services: Services): Router {
           currency: CURRENCY,
           lines,
           shippingAmount: "0",
-          discountAmount: "0",
+          ...(body.couponCode
+            ? {
+                couponCode: body.couponCode,
+                discountAmount: (
+                  (lines.reduce((sum, line) => sum + BigInt(line.unitAmount) * BigInt(line.quantity), 0n) *
+                    DEMO_COUPON_BPS) /
+                  10_000n
+                ).toString(),
+              }
+            : { discountAmount: "0" }),
         },
         { ...bearer, ...cookie },
       );

@@ -3,6 +3,7 @@ import { AuthGate, Shell, Toasts, useHashTab, useToasts } from "../lib/ui";
 import { Audit } from "./audit";
 import { Minting } from "./minting";
 import { Overview } from "./overview";
+import { Programs } from "./programs";
 import { Reconcile } from "./reconcile";
 import { RewardsQueue } from "./rewards-queue";
 import { Settlements } from "./settlements";
@@ -15,6 +16,7 @@ const TABS = [
   { id: "rewards", label: "Approval queue" },
   { id: "minting", label: "Minting" },
   { id: "settlements", label: "Settlements & payouts" },
+  { id: "programs", label: "Coupons & tiers" },
   { id: "reconcile", label: "Reconciliation" },
   { id: "webhooks", label: "Webhooks" },
   { id: "audit", label: "Audit log" },
@@ -48,6 +50,7 @@ function Console(props: { signOut: () => void }) {
       {tab === "rewards" ? <RewardsQueue toast={toasts.push} /> : null}
       {tab === "minting" ? <Minting toast={toasts.push} /> : null}
       {tab === "settlements" ? <Settlements toast={toasts.push} /> : null}
+      {tab === "programs" ? <Programs toast={toasts.push} /> : null}
       {tab === "reconcile" ? <Reconcile /> : null}
       {tab === "webhooks" ? <Webhooks toast={toasts.push} /> : null}
       {tab === "audit" ? <Audit /> : null}

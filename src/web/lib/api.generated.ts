@@ -259,17 +259,24 @@ export interface components {
       title: string;
       type: string;
     };
+    /** @description A reconcile run as stored in reconcile_runs: incremental (what changed since the previous run) or full */
     ReconcileReport: {
       at: string;
       checked: {
         [key: string]: number | null;
       };
+      cutoff?: string;
       mismatches: {
         check: string;
         detail: string;
         subject: string;
       }[];
+      /** @enum {string} */
+      mode?: "full" | "incremental";
       ok: boolean;
+      runId?: string;
+      toBlock?: string | null;
+      windowFrom?: string | null;
     };
     Referral: {
       applied: boolean;

@@ -17,6 +17,7 @@ import {
   Stat,
   StatusBadge,
 } from "../lib/ui";
+import { Program } from "./program";
 import "../lib/styles.css";
 
 function App() {
@@ -169,6 +170,7 @@ function Dashboard(props: { signOut: () => void }) {
           )}
         </Section>
       </div>
+      <Program />
       <div class="stats">
         <Stat label="Signups" value={count(data.signups)} hint="people who joined via your link" />
         <Stat label="Conversions" value={count(data.conversions)} hint="paid orders you referred" />

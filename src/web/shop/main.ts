@@ -16,6 +16,8 @@ interface OrderResult {
   orderReference: string;
   referralApplied: boolean;
   referralCode: string | null;
+  attributionSource?: string | null;
+  coupon?: { code: string | null; status: string } | null;
   referrer: { displayName: string | null } | null;
   reason?: string;
   lines: Array<{ lineId: string; commissionBps: number; rateSource: string }>;
@@ -31,6 +33,15 @@ const REASONS: Record<string, string> = {
   already_attributed: "you were already referred by someone else",
   cap_reached: "the referrer reached their limit",
   no_code: "no referral code came with this visit",
+};
+
+const COUPON_REASONS: Record<string, string> = {
+  unknown_coupon: "no such coupon",
+  inactive_coupon: "the coupon was withdrawn",
+  expired_coupon: "the coupon has expired",
+  coupon_exhausted: "the coupon has been used up",
+  currency_mismatch: "the coupon is for another currency",
+  self_referral: "you cannot use your own coupon",
 };
 
 // Glyphs every system font has (no emoji font is assumed).
@@ -162,6 +173,7 @@ async function placeOrder(event: Event) {
         buyerId: buyerId(),
         buyerName: ($("buyer-name") as HTMLInputElement).value || undefined,
         refCode: window.twinrail?.code ?? null,
+        couponCode: ($("coupon-code") as HTMLInputElement).value.trim() || null,
         items: [...cart].map(([productId, quantity]) => ({ productId, quantity })),
       }),
     });
@@ -191,6 +203,15 @@ function showOrder(order: OrderResult) {
         { class: "alert alert-info", "data-testid": "referral-not-applied" },
         `No referral on this order${order.reason ? `: ${REASONS[order.reason] ?? order.reason}` : ""}.`,
       );
+  const couponNote = order.coupon
+    ? el(
+        "p",
+        { class: "small", "data-testid": "coupon-result" },
+        order.coupon.status === "redeemed"
+          ? `Coupon ${order.coupon.code} applied (10 % off).`
+          : `Coupon not accepted: ${COUPON_REASONS[order.coupon.status] ?? order.coupon.status}.`,
+      )
+    : "";
   const pay = el("button", { class: "btn btn-ok", type: "button", id: "pay" }, "Pay with demo card");
   const paid = el("div", { "aria-live": "polite" });
   pay.addEventListener("click", async () => {
@@ -226,6 +247,7 @@ function showOrder(order: OrderResult) {
         ` · total ${money(order.totals.gross, order.currency)}`,
       ),
       referral,
+      couponNote,
       el(
         "p",
         { class: "muted small" },
