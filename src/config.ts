@@ -231,13 +231,6 @@ const envSchema = z.object({
   SETTLEMENT_CRON: z.string().default("*/5 * * * *"),
   AUTO_APPROVE_CRON: z.string().default("*/5 * * * *"),
   JOBS: bool.default(true),
-  // Outbound webhooks (docs/webhooks.md): private, loopback and link-local targets are refused unless
-  // allowed (unset: allowed in demo mode only); the retry schedule, seconds before each attempt.
-  WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.optional(),
-  WEBHOOK_RETRY_SCHEDULE: z
-    .string()
-    .regex(/^\d{1,6}(,\d{1,6}){0,19}$/, "comma-separated seconds, e.g. 0,5,300")
-    .optional(),
   // Graceful shutdown (SIGTERM/SIGINT): how long in-flight requests and a mint batch get before a forced exit.
   SHUTDOWN_GRACE_MS: int(100, 600_000).default(10_000),
   // Outbound webhooks (docs/webhooks.md): private, loopback and link-local targets are refused unless
