@@ -1,16 +1,20 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { Router } from "express";
 import { z } from "zod";
 import { databaseHealth, describeDbError } from "../../db/connect.js";
 import { AppError } from "../../errors.js";
 import { pingDatabase, readMintQueue } from "../../ledger/queries/mint-queue.js";
 import { constantTimeEqual } from "../../lib/crypto.js";
+import { packageRoot } from "../../lib/package-root.js";
 import { createServiceMetrics } from "../../metrics/service.js";
 import type { Services } from "../../services.js";
 import { docsPage, openApiDocument } from "../openapi.js";
 import { route } from "../route.js";
 import { mintRunResult } from "../schemas.js";
 
-const VERSION: string = require("../../../package.json").version;
+// From the package root, not a path relative to this file: the same from src/ (tsx) and dist/server/.
+const VERSION: string = JSON.parse(readFileSync(path.join(packageRoot(), "package.json"), "utf8")).version;
 
 /** Health, readiness, metrics and the cron trigger. */
 export function opsRoutes(services: Services): Router {

@@ -2,11 +2,12 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import express, { type RequestHandler, Router } from "express";
 import helmet from "helmet";
+import { packageRoot } from "../../lib/package-root.js";
 import type { Services } from "../../services.js";
 import { route } from "../route.js";
 
 /** Where `npm run build:web` writes the pages and the snippet (git-ignored). */
-export const WEB_DIST = path.resolve(__dirname, "../../../dist/web");
+export const WEB_DIST = path.join(packageRoot(), "dist/web");
 
 const SURFACES = ["admin", "vendor", "referrer", "shop", "tx"] as const;
 
