@@ -22,13 +22,13 @@ interface IRewardTokenMinterV2 {
  * `PayoutBatch(Payout[] payouts,uint64 batchId,uint64 deadline)`. The operator key alone can then only
  * submit what an approver signed, exactly as signed (same items, same order, same batch id). An approver
  * may be an externally owned account (ECDSA) or a contract wallet such as a Safe (ERC-1271), through
- * OpenZeppelin's `SignatureChecker`. Each batch id carries one approval: a used one reverts `ApprovalReplayed`.
+ * OpenZeppelin's `SignatureChecker`. Each approval is used once: again, it reverts `ApprovalReplayed`.
  *
  * With `approvalsRequired` off (the state right after an upgrade from v1) the v1 entry points work as
  * before, so a deployment can upgrade first and let the admin switch approvals on later.
  *
  * See `ReferralRewards` (v1) for caps, `paidOrders` and the batch semantics; they are unchanged.
- * Storage: v1's ERC-7201 namespace with two fields appended (`approvalsRequired`, `usedBatchIds`), plus
+ * Storage: v1's ERC-7201 namespace with two fields appended (`approvalsRequired`, `usedApprovals`), plus
  * OpenZeppelin's own EIP712 namespace, initialized by `initializeV2` on upgrade.
  */
 contract ReferralRewardsV2 is
@@ -76,8 +76,8 @@ contract ReferralRewardsV2 is
         // ---- v2 (appended; the fields above keep their v1 slots)
         // On: payouts need an approver's signature (`payReferralBatchApproved`); off: v1 behaviour.
         bool approvalsRequired;
-        // Bitmap of batch ids whose approval was used: bit (id & 0xff) of word (id >> 8).
-        mapping(uint256 word => uint256 bits) usedBatchIds;
+        // EIP-712 digests of the approvals used: each approval pays once.
+        mapping(bytes32 digest => bool used) usedApprovals;
     }
 
     // keccak256(abi.encode(uint256(keccak256("twinrail.storage.ReferralRewards")) - 1)) & ~bytes32(uint256(0xff))
@@ -99,8 +99,8 @@ contract ReferralRewardsV2 is
     error ApprovalRequired();
     /// @notice The approval's `deadline` (Unix seconds) has passed.
     error ApprovalExpired(uint64 deadline);
-    /// @notice The approval of batch `batchId` was used before.
-    error ApprovalReplayed(uint64 batchId);
+    /// @notice The approval with EIP-712 digest `digest` was used before.
+    error ApprovalReplayed(bytes32 digest);
     /// @notice The signature is not `approver`'s over this exact batch (other items, order, id or deadline).
     error InvalidApproval(address approver);
     /// @notice `approver` does not hold `APPROVER_ROLE`.
@@ -208,7 +208,7 @@ contract ReferralRewardsV2 is
     /**
      * @notice Pays a batch that `approver` signed: EIP-712 `PayoutBatch(payouts, batchId, deadline)` over
      * exactly these items in this order. Works whether or not approvals are required. Reverts
-     * `ApprovalExpired` after `deadline`, `ApprovalReplayed` if batch `batchId` was approved before,
+     * `ApprovalExpired` after `deadline`, `ApprovalReplayed` if this approval was used before,
      * `NotApprover` unless `approver` holds `APPROVER_ROLE`, `InvalidApproval` if the signature does not
      * verify (ECDSA for an account, ERC-1271 for a contract). Then as `payReferralBatch`.
      */
@@ -221,10 +221,12 @@ contract ReferralRewardsV2 is
     ) external onlyRole(OPERATOR_ROLE) whenNotPaused returns (uint256 paidCount, uint256 paidAmount) {
         if (block.timestamp > deadline) revert ApprovalExpired(deadline);
         if (!hasRole(APPROVER_ROLE, approver)) revert NotApprover(approver);
-        _useBatchId(batchId);
         bytes32 digest = _hashTypedDataV4(
             keccak256(abi.encode(PAYOUT_BATCH_TYPEHASH, _hashPayouts(payouts), batchId, deadline))
         );
+        ReferralRewardsStorage storage $ = _getStorage();
+        if ($.usedApprovals[digest]) revert ApprovalReplayed(digest);
+        $.usedApprovals[digest] = true;
         if (!SignatureChecker.isValidSignatureNow(approver, digest, signature)) revert InvalidApproval(approver);
         emit BatchApproved(batchId, approver);
         return _payBatch(payouts, batchId);
@@ -299,9 +301,9 @@ contract ReferralRewardsV2 is
         return _getStorage().approvalsRequired;
     }
 
-    /// @notice Whether the approval of batch `batchId` was used.
-    function batchIdUsed(uint64 batchId) external view returns (bool) {
-        return _getStorage().usedBatchIds[batchId >> 8] & (1 << (batchId & 0xff)) != 0;
+    /// @notice Whether the approval with EIP-712 digest `digest` (see `approvalDigest`) was used.
+    function approvalUsed(bytes32 digest) external view returns (bool) {
+        return _getStorage().usedApprovals[digest];
     }
 
     /// @notice The reward token this contract mints.
@@ -452,15 +454,6 @@ contract ReferralRewardsV2 is
         }
     }
 
-    /// @dev Marks batch `batchId`'s approval used, reverting `ApprovalReplayed` if it already was.
-    function _useBatchId(uint64 batchId) private {
-        mapping(uint256 => uint256) storage used = _getStorage().usedBatchIds;
-        uint256 word = batchId >> 8;
-        uint256 bit = 1 << (batchId & 0xff);
-        uint256 bits = used[word];
-        if (bits & bit != 0) revert ApprovalReplayed(batchId);
-        used[word] = bits | bit;
-    }
 
     function _authorizeUpgrade(address) internal override onlyRole(DEFAULT_ADMIN_ROLE) {}
 

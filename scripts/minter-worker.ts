@@ -10,7 +10,7 @@
  *
  * Each run's result is printed as one JSON line on stdout.
  */
-import { connectChain } from "../src/chain/index.js";
+import { chainApprovals, connectChain } from "../src/chain/index.js";
 import { loadConfig } from "../src/config.js";
 import { connect } from "../src/db/connect.js";
 import { migrate } from "../src/db/migrate.js";
@@ -53,6 +53,7 @@ async function main() {
           operatorPrivateKey: config.OPERATOR_PRIVATE_KEY as `0x${string}` | undefined,
           deploymentsFile: config.DEPLOYMENTS_FILE,
           confirmations: config.CHAIN_CONFIRMATIONS,
+          approvals: chainApprovals(config),
         });
       } catch (error) {
         if (attempt >= 5) throw error;

@@ -74,3 +74,29 @@ export async function signApproval(account: LocalAccount, message: ApprovalMessa
 export function recoverApprover(message: ApprovalMessage, signature: Hex): Promise<Address> {
   return recoverTypedDataAddress({ ...approvalTypedData(message), signature });
 }
+
+/**
+ * Hardhat's well-known default account #19: the DEMO approver of local dev chains (31337 only). Its key
+ * is public knowledge; in the demo the service holds it, which is for the demo only — in production
+ * approvals come from the admin's wallet (APPROVER_KEYS_MODE=wallet) and the service holds no approver key.
+ */
+export const DEMO_APPROVER = {
+  address: "0x8626f6940E2eb28930eFb4CeF49B2d1F2C9C1199",
+  privateKey: "0xdf57089febbacf7ba0bc227dafbffa9fc08a93fdc68e1e42411a14efcf23656e",
+} as const satisfies { address: Address; privateKey: Hex };
+
+/** Where approvals come from: a key the service holds (demo), or the admin's wallet (production). */
+export type ApproverKeysMode = "service" | "wallet";
+
+/** A signer of batch approvals held by the service (service mode). */
+export interface BatchApprover {
+  address: Address;
+  approve(message: Omit<ApprovalMessage, "chainId" | "contract">): Promise<BatchApproval>;
+}
+
+export function serviceApprover(account: LocalAccount, chainId: number, contract: Address): BatchApprover {
+  return {
+    address: account.address,
+    approve: (message) => signApproval(account, { ...message, chainId, contract }),
+  };
+}

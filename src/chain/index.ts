@@ -14,7 +14,12 @@ import {
   type WalletClient,
 } from "viem";
 import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
-import { referralRewardsAbi } from "./abi.generated.js";
+import { referralRewardsAbi, referralRewardsV2Abi } from "./abi.generated.js";
+import type { BatchApprover } from "./approvals.js";
+
+export { type ChainApprovalOptions, chainApprovals } from "./approver-setup.js";
+
+import { type ChainApprovalOptions, localApprovals, resolveApprover } from "./approver-setup.js";
 import { deployContracts } from "./deploy.js";
 import { HARDHAT_ACCOUNT_0, HARDHAT_CHAIN_ID, startEmbeddedChain } from "./embedded.js";
 
@@ -24,6 +29,13 @@ export {
   referralRewardsAbi,
   rewardTokenAbi,
 } from "./abi.generated.js";
+export {
+  type ApproverKeysMode,
+  approvalTypedData,
+  type BatchApproval,
+  type BatchApprover,
+  DEMO_APPROVER,
+} from "./approvals.js";
 export { type DeployContractsOptions, type DeployedContracts, deployContracts } from "./deploy.js";
 export { HARDHAT_ACCOUNT_0, HARDHAT_CHAIN_ID } from "./embedded.js";
 
@@ -40,6 +52,14 @@ export interface Chain {
   deployBlock: bigint;
   /** Confirmations to wait for (always 1 on the embedded chain, which mines only on demand). */
   confirmations: number;
+  /** `ReferralRewardsV2` (EIP-712 approvals) or v1, read from the contract at connect time. */
+  contractVersion: 1 | 2;
+  /**
+   * Service mode on a v2 contract: the approver key the service holds, which signs every batch the minter
+   * submits (`payReferralBatchApproved`). Undefined in wallet mode and on v1: the minter sends
+   * `payReferralBatch`, which reverts `ApprovalRequired` once the admin has switched approvals on.
+   */
+  approver?: BatchApprover;
   close(): Promise<void>;
 }
 
@@ -53,6 +73,7 @@ export interface ConnectChainOptions {
   /** Deployment addresses (RPC mode); default `deployments/<chainId>.json`. */
   deploymentsFile?: string;
   confirmations: number;
+  approvals?: ChainApprovalOptions;
 }
 
 /** Contents of `deployments/<network>.json`, written by `scripts/deploy.ts`. */
@@ -101,6 +122,7 @@ async function connectEmbedded(options: ConnectChainOptions): Promise<Chain> {
       admin: account.address,
       operator: account.address,
       ...EMBEDDED_CAPS,
+      v2: localApprovals(options.approvals),
     });
     return {
       mode: "embedded",
@@ -111,6 +133,14 @@ async function connectEmbedded(options: ConnectChainOptions): Promise<Chain> {
       addresses: { rewardToken: deployed.rewardToken, referralRewards: deployed.referralRewards },
       deployBlock: deployed.deployBlock,
       confirmations: 1,
+      contractVersion: 2,
+      approver: resolveApprover(
+        options.approvals,
+        HARDHAT_CHAIN_ID,
+        deployed.referralRewards,
+        account.address,
+        2,
+      ),
       close: () => embedded.close(),
     };
   } catch (error) {
@@ -166,6 +196,7 @@ async function connectRpc(rpcUrl: string, options: ConnectChainOptions): Promise
       operator: account.address,
       confirmations: options.confirmations,
       ...EMBEDDED_CAPS,
+      v2: localApprovals(options.approvals),
     });
     deployment = {
       chainId,
@@ -198,6 +229,15 @@ async function connectRpc(rpcUrl: string, options: ConnectChainOptions): Promise
     );
   }
 
+  // v1 has no `approvalsRequired`: the call reverts.
+  const contractVersion = await publicClient
+    .readContract({
+      address: deployment.referralRewards,
+      abi: referralRewardsV2Abi,
+      functionName: "approvalsRequired",
+    })
+    .then(() => 2 as const)
+    .catch(() => 1 as const);
   return {
     mode: "rpc",
     chainId,
@@ -207,6 +247,14 @@ async function connectRpc(rpcUrl: string, options: ConnectChainOptions): Promise
     addresses: { rewardToken: deployment.rewardToken, referralRewards: deployment.referralRewards },
     deployBlock: BigInt(deployment.deployBlock),
     confirmations: options.confirmations,
+    contractVersion,
+    approver: resolveApprover(
+      options.approvals,
+      chainId,
+      deployment.referralRewards,
+      account.address,
+      contractVersion,
+    ),
     close: async () => {},
   };
 }

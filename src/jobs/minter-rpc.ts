@@ -7,7 +7,7 @@ import {
   TransactionNotFoundError,
   TransactionReceiptNotFoundError,
 } from "viem";
-import { referralRewardsAbi } from "../chain/abi.generated.js";
+import { referralRewardsV2Abi } from "../chain/abi.generated.js";
 
 /** What a contract revert said, when the chain answered with one (as opposed to an RPC failure). */
 export interface Revert {
@@ -21,6 +21,12 @@ export const GLOBAL_ERRORS = new Set([
   "EnforcedPause",
   "PeriodCapExceeded",
   "AccessControlUnauthorizedAccount",
+  // ReferralRewardsV2 approvals: no approval source (wallet mode), or one the contract refuses.
+  "ApprovalRequired",
+  "ApprovalExpired",
+  "ApprovalReplayed",
+  "InvalidApproval",
+  "NotApprover",
 ]);
 /** Reverts caused by one item (named by its orderRef): that reward fails, the rest proceed. */
 export const ITEM_ERRORS = new Set(["InvalidPayout", "PayoutTooLarge", "AlreadyPaid"]);
@@ -40,7 +46,7 @@ export function revertOf(error: unknown): Revert | undefined {
   const raw = error.walk((e) => e instanceof RawContractError);
   if (raw instanceof RawContractError && typeof raw.data === "string" && raw.data.length >= 10) {
     try {
-      const decoded = decodeErrorResult({ abi: referralRewardsAbi, data: raw.data as Hex });
+      const decoded = decodeErrorResult({ abi: referralRewardsV2Abi, data: raw.data as Hex });
       return { errorName: decoded.errorName, args: decoded.args ?? [], message: raw.shortMessage };
     } catch {
       return { errorName: undefined, args: [], message: raw.shortMessage };

@@ -64,7 +64,7 @@ describe("ReferralRewardsV2 storage layout (@openzeppelin/upgrades-core)", () =>
       "periodCap",
       "maxPayout",
     ]);
-    expect(labels(v2.layout)).to.deep.equal([...labels(v1.layout), "approvalsRequired", "usedBatchIds"]);
+    expect(labels(v2.layout)).to.deep.equal([...labels(v1.layout), "approvalsRequired", "usedApprovals"]);
   });
 
   it("rejects a v2 that inserts a field in the middle of the namespace (the check has teeth)", async () => {

@@ -196,7 +196,7 @@ describe("ReferralRewardsV2: approvals the chain verifies", () => {
       expect(await token.getFunction("balanceOf")(item.to)).to.equal(0n);
     });
 
-    it("mints a batch the approver signed, once, and records the approval's batch id", async () => {
+    it("mints a batch the approver signed, records its batch id and marks the approval used", async () => {
       const { v2, token, operator, approver, holders } = await loadFixture(approvalsOnFixture);
       const items = [
         payout("a-1", holders[1]!, 5n),
@@ -204,7 +204,8 @@ describe("ReferralRewardsV2: approvals the chain verifies", () => {
         payout("a-3", holders[2]!, 7n),
       ];
       const approval = await approve(v2, approver, items, 21n);
-      expect(await v2.getFunction("batchIdUsed")(21n)).to.equal(false);
+      const digest = (await v2.getFunction("approvalDigest")(items, 21n, approval.deadline)) as string;
+      expect(await v2.getFunction("approvalUsed")(digest)).to.equal(false);
       const receipt = await (await submit(v2, operator, approval)).wait();
       expect(transfers(token, receipt).map((t) => [t.to, t.value])).to.deep.equal([
         [holders[1]!.address, 11n],
@@ -214,7 +215,7 @@ describe("ReferralRewardsV2: approvals the chain verifies", () => {
         v2,
         "InvalidApproval",
       );
-      expect(await v2.getFunction("batchIdUsed")(21n)).to.equal(true);
+      expect(await v2.getFunction("approvalUsed")(digest)).to.equal(true);
       const [paid, batchId] = (await v2.getFunction("paidInfo")(items[2]!.orderRef)) as [boolean, bigint];
       expect([paid, batchId]).to.deep.equal([true, 21n]);
     });
@@ -231,15 +232,15 @@ describe("ReferralRewardsV2: approvals the chain verifies", () => {
     });
 
     it("reverts a replayed approval with ApprovalReplayed, even once its items are paid", async () => {
-      const { v2, operator, approver, holders } = await loadFixture(approvalsOnFixture);
-      const approval = await approve(v2, approver, [payout("r-1", holders[1]!, 5n)], 40n);
+      const { v2, token, operator, approver, holders } = await loadFixture(approvalsOnFixture);
+      const items = [payout("r-1", holders[1]!, 5n)];
+      const approval = await approve(v2, approver, items, 40n);
+      const digest = (await v2.getFunction("approvalDigest")(items, 40n, approval.deadline)) as string;
       await submit(v2, operator, approval);
       await expect(submit(v2, operator, approval))
         .to.be.revertedWithCustomError(v2, "ApprovalReplayed")
-        .withArgs(40n);
-      // A fresh approval for new items cannot reuse the batch id either.
-      const other = await approve(v2, approver, [payout("r-2", holders[1]!, 5n)], 40n);
-      await expect(submit(v2, operator, other)).to.be.revertedWithCustomError(v2, "ApprovalReplayed");
+        .withArgs(digest);
+      expect(await token.getFunction("balanceOf")(holders[1]!.address)).to.equal(5n);
     });
 
     it("reverts an altered approval: other amount, recipient, order, item order or extra item", async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { referralRewardsV2Abi } from "../../src/chain/abi.generated.js";
 import { CRASH_POINTS, type CrashPoint } from "../../src/jobs/minter.js";
 import { useFaultNetwork } from "../support/fault-network.js";
 import { checkInvariants, hardhatKey, jsonRpc, runWorker, seedRewards, statusCounts } from "./support.js";
@@ -33,6 +34,15 @@ describe.concurrent("minter crash points (kill -9, hardhat node over HTTP, Postg
   beforeAll(async () => {
     // Automine stays on; a block every 300 ms gives a transaction its second confirmation.
     await jsonRpc(network.node.rpcUrl, "evm_setIntervalMining", [300]);
+    // Issue 15: the node's contract is ReferralRewardsV2 with approvals on, so every payout below went
+    // through an approver's signature (the operator alone cannot mint) and exactly-once still holds.
+    const required = await network.chain.publicClient.readContract({
+      address: network.chain.addresses.referralRewards,
+      abi: referralRewardsV2Abi,
+      functionName: "approvalsRequired",
+    });
+    expect(required).toBe(true);
+    expect(network.chain.approver).toBeDefined();
   });
 
   afterAll(async () => {

@@ -10,7 +10,8 @@ describe("embedded chain (in-process Hardhat)", () => {
 
   beforeAll(async () => {
     const started = performance.now();
-    chain = await connectChain({ confirmations: 1 });
+    // These tests call v1's entry points directly: v2 with approvals off (v1 behaviour).
+    chain = await connectChain({ confirmations: 1, approvals: { required: false } });
     console.info(
       `embedded chain up with contracts deployed in ${Math.round(performance.now() - started)} ms`,
     );
@@ -115,7 +116,7 @@ describe("embedded chain (in-process Hardhat)", () => {
 
   it("runs a second embedded chain side by side, independent of the first", async () => {
     const before = await chain.publicClient.getBlockNumber();
-    const second = await connectChain({ confirmations: 1 });
+    const second = await connectChain({ confirmations: 1, approvals: { required: false } });
     try {
       expect(await second.publicClient.getBlockNumber()).toBeLessThan(before);
       const word = await second.publicClient.readContract({

@@ -82,6 +82,8 @@ describe("RPC chain (npx hardhat node)", () => {
       operatorPrivateKey: HARDHAT_ACCOUNT_0.privateKey,
       deploymentsFile,
       confirmations: 1,
+      // These tests call v1's entry points directly: deploy v2 with approvals off (v1 behaviour).
+      approvals: { required: false },
     });
   }, 120_000);
 

@@ -36,7 +36,7 @@ async function estimateBatchGas(
   batchId: bigint,
   rewards: ClaimedReward[],
 ): Promise<bigint | undefined> {
-  const data = encodeBatch(batchId, rewards);
+  const data = await encodeBatch(ctx, batchId, rewards);
   try {
     return await rpc(ctx, "estimateGas", () =>
       ctx.chain.publicClient.estimateGas({ account: ctx.chain.operator, to: ctx.contract, data }),
@@ -67,7 +67,7 @@ async function runsWithin(
     await ctx.chain.publicClient.call({
       account: ctx.chain.operator,
       to: ctx.contract,
-      data: encodeBatch(batchId, rewards),
+      data: await encodeBatch(ctx, batchId, rewards),
       gas,
     });
     return true;

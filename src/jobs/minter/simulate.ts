@@ -1,5 +1,5 @@
 import { type Address, encodeFunctionData, type Hex } from "viem";
-import { referralRewardsAbi } from "../../chain/abi.generated.js";
+import { referralRewardsV2Abi } from "../../chain/abi.generated.js";
 import { GLOBAL_ERRORS, ITEM_ERRORS, type Revert, revertOf } from "../minter-rpc.js";
 import { type MinterContext, rpc } from "./context.js";
 import { failReward } from "./release.js";
@@ -13,12 +13,39 @@ export function payoutsOf(rewards: ClaimedReward[]) {
   }));
 }
 
-export function encodeBatch(batchId: bigint, rewards: ClaimedReward[]): Hex {
-  return encodeFunctionData({
-    abi: referralRewardsAbi,
-    functionName: "payReferralBatch",
-    args: [payoutsOf(rewards), batchId],
-  });
+/**
+ * How long an approval signed for a batch stays valid: the batch's transaction may wait, be replaced with
+ * higher fees and be resumed by recovery for up to the confirmation timeout; past the deadline it reverts
+ * `ApprovalExpired` and its rewards go back to `approved` for a new batch with a new approval.
+ */
+const APPROVAL_TTL_SECONDS = 3600n;
+
+/**
+ * The call the minter sends for a batch, as the ABI `functionName` and `args` (the v2 ABI is v1's plus the
+ * approvals): with the service's approver (service mode, v2), `payReferralBatchApproved` with its
+ * signature over exactly these payouts; without one, v1's `payReferralBatch`.
+ */
+async function batchCall(ctx: MinterContext, batchId: bigint, rewards: ClaimedReward[]) {
+  const payouts = payoutsOf(rewards);
+  const approver = ctx.chain.approver;
+  if (!approver) return { functionName: "payReferralBatch" as const, args: [payouts, batchId] as const };
+  const deadline = BigInt(Math.floor(Date.now() / 1000)) + APPROVAL_TTL_SECONDS;
+  const approval = await approver.approve({ payouts, batchId, deadline });
+  return {
+    functionName: "payReferralBatchApproved" as const,
+    args: [payouts, batchId, deadline, approval.approver, approval.signature] as const,
+  };
+}
+
+export async function encodeBatch(
+  ctx: MinterContext,
+  batchId: bigint,
+  rewards: ClaimedReward[],
+): Promise<Hex> {
+  const call = await batchCall(ctx, batchId, rewards);
+  return call.functionName === "payReferralBatch"
+    ? encodeFunctionData({ abi: referralRewardsV2Abi, functionName: call.functionName, args: call.args })
+    : encodeFunctionData({ abi: referralRewardsV2Abi, functionName: call.functionName, args: call.args });
 }
 
 /** Recipient order (the contract mints a run of one recipient once), then id. */
@@ -33,14 +60,23 @@ async function simulate(
   rewards: ClaimedReward[],
 ): Promise<Revert | undefined> {
   try {
-    await rpc(ctx, "simulate", () =>
-      ctx.chain.publicClient.simulateContract({
-        address: ctx.contract,
-        abi: referralRewardsAbi,
-        functionName: "payReferralBatch",
-        args: [payoutsOf(rewards), batchId],
-        account: ctx.chain.operator,
-      }),
+    const call = await batchCall(ctx, batchId, rewards);
+    await rpc<unknown>(ctx, "simulate", () =>
+      call.functionName === "payReferralBatch"
+        ? ctx.chain.publicClient.simulateContract({
+            address: ctx.contract,
+            abi: referralRewardsV2Abi,
+            functionName: call.functionName,
+            args: call.args,
+            account: ctx.chain.operator,
+          })
+        : ctx.chain.publicClient.simulateContract({
+            address: ctx.contract,
+            abi: referralRewardsV2Abi,
+            functionName: call.functionName,
+            args: call.args,
+            account: ctx.chain.operator,
+          }),
     );
     return undefined;
   } catch (error) {
