@@ -3,6 +3,7 @@ import { sql } from "kysely";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { markSettlementsDue } from "../../src/jobs/settlements.js";
+import { claimDeliveries } from "../../src/ledger/webhook-deliveries.js";
 import { createLogger } from "../../src/logger.js";
 import { WebhookDispatcher } from "../../src/webhooks/dispatcher.js";
 import { WEBHOOK_EVENT_TYPES } from "../../src/webhooks/events.js";
@@ -311,6 +312,63 @@ describe(`outbound webhooks (${TEST_DB})`, () => {
       expect(enabled.body).toMatchObject({ enabled: true, disabledReason: null });
       await run.runOnce();
       expect(receiver.received.length).toBeGreaterThan(count);
+      await t.request("DELETE", `/v1/admin/webhook-endpoints/${endpoint.id}`, { key: t.keys.admin });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it("instances claiming at once take disjoint deliveries (SKIP LOCKED): each message arrives once", async () => {
+    const receiver = await startReceiver([200]);
+    try {
+      const endpoint = await createEndpoint(receiver.url, ["reward.created", "settlement.due"]);
+      for (let i = 0; i < 6; i++) await payOrder(t); // 6 rewards + the settlements written as due
+      const pending = await t.services.db
+        .selectFrom("webhook_deliveries")
+        .select("id")
+        .where("endpoint_id", "=", BigInt(endpoint.id))
+        .execute();
+      expect(pending.length).toBeGreaterThanOrEqual(6);
+      const c = clock();
+      const runners = [0, 1, 2].map(
+        () =>
+          new WebhookDispatcher({ db: t.services.db, logger, allowPrivate: true, now: c.now, batchSize: 2 }),
+      );
+      await Promise.all(
+        runners.map(async (runner) => {
+          while ((await runner.runOnce()) > 0) {}
+        }),
+      );
+      const ids = receiver.received.map((r) => String(r.headers["webhook-id"]));
+      expect(ids.length).toBe(pending.length);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(runners.reduce((n, r) => n + r.stats.delivered, 0)).toBe(pending.length);
+      await t.request("DELETE", `/v1/admin/webhook-endpoints/${endpoint.id}`, { key: t.keys.admin });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it("an attempt cut short (the process died holding the claim) is made again when its lease ends", async () => {
+    const receiver = await startReceiver([200]);
+    try {
+      const endpoint = await createEndpoint(receiver.url, ["reward.created"]);
+      await payOrder(t);
+      const c = clock();
+      // Claimed and never recorded: what a kill -9 during the POST leaves behind.
+      const lost = await claimDeliveries(t.services.db, { now: c.now(), limit: 10, leaseMs: 60 * SECOND });
+      expect(lost).toHaveLength(1);
+      const run = dispatcher(c);
+      c.advance(59 * SECOND);
+      expect(await run.runOnce()).toBe(0); // still leased
+      c.advance(2 * SECOND);
+      expect(await run.runOnce()).toBe(1);
+      expect(receiver.received).toHaveLength(1);
+      expect(receiver.received[0]!.headers["webhook-id"]).toBe(`msg_${lost[0]!.messageId}`);
+      const log = await t.request("GET", `/v1/admin/webhook-endpoints/${endpoint.id}/deliveries`, {
+        key: t.keys.admin,
+      });
+      expect(log.body.items[0]).toMatchObject({ status: "delivered", attempts: 2 });
       await t.request("DELETE", `/v1/admin/webhook-endpoints/${endpoint.id}`, { key: t.keys.admin });
     } finally {
       await receiver.close();
