@@ -2,20 +2,25 @@ import { createServer, type Server } from "node:http";
 import cron, { type ScheduledTask } from "node-cron";
 import { CodeCache } from "./attribution/code-cache.js";
 import { setIpv6SubnetPrefix } from "./attribution/ip-hash.js";
-import { connectChain } from "./chain/index.js";
+import { chainApprovals, connectChain } from "./chain/index.js";
 import type { Config } from "./config.js";
 import { asDb, connect } from "./db/connect.js";
 import { migrate } from "./db/migrate.js";
+import { ReadReplica } from "./db/read-replica.js";
 import { setTransactionLogger, statementCounter } from "./db/transaction.js";
 import { createApp } from "./http/app.js";
 import { createFastRedirect, type TrustFn } from "./http/fast-redirect.js";
 import { RateLimiter } from "./http/middleware/rate-limit.js";
 import { autoApproveRewards } from "./jobs/auto-approve.js";
 import { createMinter, minterConfig } from "./jobs/minter.js";
+import { retentionOptions, runRetention } from "./jobs/retention.js";
 import { markSettlementsDue } from "./jobs/settlements.js";
 import { pruneVisits } from "./ledger/prune-visits.js";
+import { ensureAuditPartitions } from "./ledger/retention.js";
+import { foldRollups } from "./ledger/rollups/fold.js";
 import { VisitBuffer } from "./ledger/visit-buffer.js";
 import { createLogger } from "./logger.js";
+import { createServiceMetrics } from "./metrics/service.js";
 import type { Services } from "./services.js";
 import { createWebhookDispatcher } from "./webhooks/dispatcher.js";
 
@@ -64,6 +69,7 @@ export async function startServer(
       operatorPrivateKey: config.OPERATOR_PRIVATE_KEY as `0x${string}` | undefined,
       deploymentsFile: config.DEPLOYMENTS_FILE,
       confirmations: config.CHAIN_CONFIRMATIONS,
+      approvals: chainApprovals(config),
     }),
   ]);
   if (database.status === "rejected" || chainResult.status === "rejected") {
@@ -93,6 +99,19 @@ export async function startServer(
     minter,
     logger,
   };
+  // prom-client registry of this instance (src/metrics/): jobs register their metrics on it.
+  services.metrics = createServiceMetrics(services);
+  // Dashboard and export reads from a streaming replica, with the primary as fallback (src/http/read-source.ts).
+  if (config.READ_DATABASE_URL && connection.kind === "postgres") {
+    services.reads = new ReadReplica(services.db, {
+      url: config.READ_DATABASE_URL,
+      schema: config.DATABASE_SCHEMA,
+      maxLagSeconds: config.READ_MAX_LAG_SECONDS,
+      logger: logger.child({ component: "read-replica" }),
+    });
+  } else if (config.READ_DATABASE_URL) {
+    logger.warn({}, "READ_DATABASE_URL is ignored without DATABASE_URL (PGlite has no replica)");
+  }
   // Visits are counted in memory and flushed in batches; the flusher runs whatever JOBS says, since
   // without it no visit would ever be written.
   const visits = new VisitBuffer(connection.db, {
@@ -123,6 +142,10 @@ export async function startServer(
   const tasks: ScheduledTask[] = [];
   if (config.JOBS) {
     await minter.recover().catch((error) => logger.error({ err: error }, "minter recovery at boot failed"));
+    // The coming months' audit_log partitions, before any request could need one (pruning waits for the cron).
+    await ensureAuditPartitions(connection.db, config.AUDIT_PARTITIONS_AHEAD).catch((error) =>
+      logger.error({ err: error }, "audit_log partition maintenance at boot failed"),
+    );
     tasks.push(
       cron.schedule(
         config.MINT_CRON,
@@ -165,6 +188,24 @@ export async function startServer(
         },
         { name: "visit-retention", noOverlap: true },
       ),
+      cron.schedule(
+        config.ROLLUP_FOLD_CRON,
+        async () => {
+          await foldRollups(connection.db).catch((error) =>
+            logger.error({ err: error }, "rollup fold job failed"),
+          );
+        },
+        { name: "rollup-fold", noOverlap: true },
+      ),
+      cron.schedule(
+        config.RETENTION_CRON,
+        async () => {
+          await runRetention(connection.db, retentionOptions(config))
+            .then((result) => logger.info(result, "retention job done"))
+            .catch((error) => logger.error({ err: error }, "retention job failed"));
+        },
+        { name: "retention", noOverlap: true },
+      ),
     );
   }
 
@@ -202,9 +243,15 @@ export async function startServer(
     async close() {
       if (closed) return;
       closed = true;
+      // Graceful (docs/runbook.md "Shutdown"): no new jobs and no new connections; in-flight requests
+      // finish (keep-alive sockets are closed as soon as they go idle); a running mint batch reaches its
+      // safe point; then the visits are flushed and the pools closed.
       for (const task of tasks) await task.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const drained = minter.drain();
+      const idle = setInterval(() => server.closeIdleConnections?.(), 50);
+      await new Promise<void>((resolve) => server.close(() => resolve())).finally(() => clearInterval(idle));
       server.closeAllConnections?.();
+      await drained;
       // No request can record a visit any more: write what is buffered before the database goes.
       await visits
         .close()
@@ -213,6 +260,7 @@ export async function startServer(
       await rateLimiter.close();
       await webhooks.close();
       await chain.close();
+      await services.reads?.close();
       await connection.close();
     },
   };

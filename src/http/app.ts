@@ -3,6 +3,8 @@ import express, { type Express } from "express";
 import helmet from "helmet";
 import { pinoHttp } from "pino-http";
 import { errSerializer } from "../logger.js";
+import { httpMetricsMiddleware } from "../metrics/http.js";
+import { createServiceMetrics } from "../metrics/service.js";
 import type { Services } from "../services.js";
 import { refuseDeepBodies } from "./middleware/body-depth.js";
 import { notFound, problemHandler } from "./middleware/problem.js";
@@ -32,6 +34,9 @@ export function createApp(services: Services): Express {
     typeof value === "bigint" ? value.toString() : value,
   );
 
+  // Duration per route pattern and status (twinrail_http_request_duration_seconds).
+  services.metrics ??= createServiceMetrics(services);
+  app.use(httpMetricsMiddleware(services.metrics.http));
   app.use(
     pinoHttp({
       logger: services.logger,
