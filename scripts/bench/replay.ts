@@ -38,6 +38,9 @@ const TOKEN = "REPLAYTOKEN";
 
 function literal(value: unknown): string {
   if (value === null || value === undefined) return "NULL";
+  // A list parameter (`= ANY($1::text[])`) as a PostgreSQL array literal.
+  if (Array.isArray(value))
+    return `'{${value.map((item) => `"${String(item).replace(/["\\]/g, "\\$&").replace(/'/g, "''")}"`).join(",")}}'`;
   const text =
     value instanceof Date
       ? value.toISOString()

@@ -43,7 +43,10 @@ export function usePreparedStatements(client: pg.PoolClient | pg.Client): void {
   const target = client as unknown as { query: QueryFn; __twinrailPrepared?: true };
   if (target.__twinrailPrepared) return;
   target.__twinrailPrepared = true;
-  const original = target.query.bind(client) as QueryFn;
+  // The method is looked up at each call, so a wrapper installed on the prototype later (the replay
+  // benchmark captures statements that way) still sees every statement.
+  const original: QueryFn = (...args) =>
+    (Object.getPrototypeOf(client) as { query: QueryFn }).query.apply(client, args);
   const names = new Map<string, string>();
   target.query = (config: unknown, values?: unknown, callback?: unknown) => {
     if (typeof config === "string" && Array.isArray(values)) {

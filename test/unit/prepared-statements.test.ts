@@ -19,7 +19,7 @@ describe("prepared statements", () => {
 
   it("sends marked statements with their name, the rest as they were, and caps names per connection", () => {
     const sent: unknown[][] = [];
-    const client = { query: (...args: unknown[]) => sent.push(args) };
+    const client = Object.create({ query: (...args: unknown[]) => sent.push(args) });
     usePreparedStatements(client as never);
     usePreparedStatements(client as never); // idempotent: a client is wrapped once
     client.query(marked("a", "SELECT $1"), [1]);
