@@ -4,11 +4,13 @@
  *
  *   DEPLOYER_PRIVATE_KEY=0x… npx tsx scripts/deploy.ts --rpc-url URL [--network NAME] [--admin ADDR]
  *     [--operator ADDR] [--pauser ADDR] [--period-cap WEI] [--period-seconds N] [--max-payout WEI]
- *     [--confirmations N] [--out FILE]
+ *     [--confirmations N] [--out FILE] [--approver ADDR]... [--approvals-on]
  *
  * Without DEPLOYER_PRIVATE_KEY the well-known Hardhat account #0 is used, on chain 31337 only. The admin
  * (default: the deployer) gets DEFAULT_ADMIN_ROLE and PAUSER_ROLE on both contracts; the deployer keeps no
  * role when the admin is someone else. On other chains --operator is required.
+ * --approver (repeatable) deploys ReferralRewardsV2 with APPROVER_ROLE for each (an EOA or a Safe, never
+ * the operator); --approvals-on switches approvals on at once (docs/contracts.md "ReferralRewardsV2").
  */
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -62,6 +64,8 @@ async function main(): Promise<void> {
       "max-payout": { type: "string" },
       confirmations: { type: "string" },
       out: { type: "string" },
+      approver: { type: "string", multiple: true },
+      "approvals-on": { type: "boolean" },
     },
     strict: true,
   });
@@ -87,6 +91,10 @@ async function main(): Promise<void> {
   const pauser = address("pauser", values.pauser);
   const periodCap = wei("period-cap", values["period-cap"], EMBEDDED_CAPS.periodCap);
   const maxPayout = wei("max-payout", values["max-payout"], EMBEDDED_CAPS.maxPayout);
+  const approvers = (values.approver ?? []).map((value) => address("approver", value) as Address);
+  if (approvers.some((approver) => approver.toLowerCase() === operator.toLowerCase()))
+    fail("--approver must not be the operator: a key that submits and approves defeats the approvals");
+  if (values["approvals-on"] && approvers.length === 0) fail("--approvals-on needs at least one --approver");
 
   const chain = defineChain({
     id: chainId,
@@ -122,6 +130,7 @@ async function main(): Promise<void> {
     periodLength: periodSeconds,
     maxPayout,
     confirmations,
+    ...(approvers.length ? { v2: { approvers, approvalsRequired: values["approvals-on"] === true } } : {}),
   });
 
   const out = path.resolve(values.out ?? path.join("deployments", `${values.network ?? chainId}.json`));
