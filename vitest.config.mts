@@ -37,6 +37,18 @@ export default defineConfig({
         },
       },
       {
+        // A primary + streaming replica pair from scripts/pg-replica-pair.sh (5441, 5442): READ_DATABASE_URL.
+        // Alone and serial: it pauses replay on and stops that replica.
+        test: {
+          name: "replica",
+          include: ["test/replica/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],

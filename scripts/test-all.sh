@@ -65,6 +65,20 @@ else
   skipped+=("resilience: needs pg_createcluster (postgresql-common) and root for a scratch cluster")
 fi
 
+section "read replica (READ_DATABASE_URL against a streaming replica)"
+# A throwaway primary + replica pair (pg_basebackup -R), never the main cluster; ports 5441 and 5442.
+if command -v pg_createcluster >/dev/null && command -v pg_basebackup >/dev/null && { [ "$(id -u)" -eq 0 ] || [ "$(id -un)" = "postgres" ]; }; then
+  bash scripts/pg-replica-pair.sh
+  TEST_DB=postgres TEST_DATABASE_URL="postgres://postgres@127.0.0.1:${REPLICA_PRIMARY_PORT:-5441}/test" \
+    REPLICA_STANDBY_URL="postgres://postgres@127.0.0.1:${REPLICA_STANDBY_PORT:-5442}/test" \
+    counted npx vitest run --project replica
+  bash scripts/pg-replica-pair.sh stop
+elif [ "${CI:-}" = "true" ]; then
+  echo "the replica test needs pg_createcluster and pg_basebackup (postgresql-common) and root (required in CI)"; exit 1
+else
+  skipped+=("read replica: needs pg_createcluster, pg_basebackup and root for a scratch primary + replica")
+fi
+
 section "end-to-end tests in Chromium"
 if [ -n "$(ls test/e2e/*.test.ts 2>/dev/null)" ]; then
   if [ -x /usr/bin/chromium ]; then
