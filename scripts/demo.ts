@@ -13,6 +13,7 @@ import path from "node:path";
 import { createPublicClient, http } from "viem";
 import { referralRewardsAbi, rewardTokenAbi } from "../src/chain/abi.generated.js";
 import { createTwinrailClient, sendPaymentWebhook, type TwinrailClient } from "../src/client/index.js";
+import type { DemoHistoryStatus } from "../src/demo/background.js";
 import type { DemoFile } from "../src/demo/seed.js";
 import { orderRefHash } from "../src/domain/order-ref.js";
 
@@ -42,19 +43,32 @@ async function startInstance(): Promise<DemoFile> {
   const exited = new Promise<never>((_, reject) =>
     child?.once("exit", (code) => reject(new Error(`instance exited with ${code}`))),
   );
+  let readyAt: number | undefined;
   const ready = (async () => {
     for (;;) {
       if (existsSync(demoFile)) {
-        const demo = JSON.parse(readFileSync(demoFile, "utf8")) as DemoFile;
+        const demo = JSON.parse(readFileSync(demoFile, "utf8")) as DemoFile & { history?: DemoHistoryStatus };
         const res = await fetch(`${demo.baseUrl}/readyz`).catch(() => undefined);
-        if (res?.ok) return demo;
+        if (res?.ok && !readyAt) {
+          readyAt = Date.now();
+          step("start a fresh instance", true, `${demo.baseUrl} ready in ${readyAt - started} ms`);
+        }
+        // The story's mint must not race the history's own batch: wait for the background seed.
+        if (res?.ok && demo.history?.status !== "seeding") {
+          step(
+            "30 days of demo history",
+            demo.history?.status === "ready",
+            demo.history?.status === "ready"
+              ? `${demo.history.orders} orders, ${demo.history.visits} visits, ${demo.history.mintedRewards} minted, ${demo.history.payouts} payouts; seeded ${Date.now() - (readyAt ?? started)} ms after ready`
+              : JSON.stringify(demo.history),
+          );
+          return demo;
+        }
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   })();
-  const demo = await Promise.race([ready, exited]);
-  step("start a fresh instance", true, `${demo.baseUrl} ready in ${Date.now() - started} ms`);
-  return demo;
+  return Promise.race([ready, exited]);
 }
 
 /** The typed client (`twinrail/client`) with the demo file's key of each role. */

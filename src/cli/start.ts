@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import closeWithGrace from "close-with-grace";
 import type { Command } from "commander";
+import { seedHistoryInBackground } from "../demo/background.js";
 import { seedDemo } from "../demo/seed.js";
 import { startServer } from "../server.js";
 import { config, type ExitCode } from "./context.js";
@@ -37,6 +38,8 @@ async function start(): Promise<ExitCode> {
   let demo: Awaited<ReturnType<typeof seedDemo>> | undefined;
   if (running.services.config.demo) {
     demo = await seedDemo(running.services.db, running.services.config, running.services.chain);
+    // 30 days of history through the ledger's use cases, after ready (the banner says so).
+    void seedHistoryInBackground(running, demo);
   }
   printBanner(running.url, Math.round(performance.now() - t0), demo, running.services.config.DEMO_FILE);
   return -1; // keep running
@@ -58,7 +61,10 @@ function printBanner(
     lines.push(`  referrer dashboard   ${url}/referrer/#token=${demo.referrer.token}`);
     lines.push(`  storefront demo      ${url}/r/${demo.referrer.code}  (a referral link → ${url}/shop/)`);
     lines.push("");
-    lines.push("Demo data is seeded. Try:");
+    lines.push(
+      "Demo data is seeded; 30 days of history (visits, orders, refunds, a mint batch, payouts) are being",
+      "seeded in the background and fill the pages within seconds (logged: 'demo history seeded'). Try:",
+    );
     for (const [name, link] of Object.entries(demo.urls)) lines.push(`  ${name.padEnd(14)} ${link}`);
     lines.push("", "Credentials (Authorization: Bearer …):");
     lines.push(`  admin API key        ${demo.keys.admin}`);
