@@ -1268,17 +1268,24 @@ export interface components {
       title: string;
       type: string;
     };
+    /** @description A reconcile run as stored in reconcile_runs: incremental (what changed since the previous run) or full */
     ReconcileReport: {
       at: string;
       checked: {
         [key: string]: number | null;
       };
+      cutoff?: string;
       mismatches: {
         check: string;
         detail: string;
         subject: string;
       }[];
+      /** @enum {string} */
+      mode?: "full" | "incremental";
       ok: boolean;
+      runId?: string;
+      toBlock?: string | null;
+      windowFrom?: string | null;
     };
     Referral: {
       applied: boolean;
@@ -1623,6 +1630,7 @@ export interface operations {
         "application/json": {
           buyerId: string;
           buyerName?: string;
+          couponCode?: string | null;
           items: {
             productId: string;
             quantity: number;
@@ -3631,20 +3639,34 @@ export interface operations {
   };
   getV1AdminReconcile: {
     parameters: {
-      query?: never;
+      query?: {
+        full?: "true" | "false";
+      };
       header?: never;
       path?: never;
       cookie?: never;
     };
     requestBody?: never;
     responses: {
-      /** @description the report */
+      /** @description the stored run: what changed since the last run, or everything with full=true */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
           "application/json": components["schemas"]["ReconcileReport"];
+        };
+      };
+      /** @description validation_failed */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "validation_failed";
+          };
         };
       };
       /** @description unauthorized */

@@ -6,11 +6,12 @@ import { AppError } from "../../errors.js";
 import { buildPayouts, markPayoutPaid } from "../../ledger/build-payouts.js";
 import { releaseMismatchHold } from "../../ledger/mismatch-holds.js";
 import { listPayouts } from "../../ledger/queries/payouts.js";
-import { reconcile } from "../../ledger/reconcile.js";
+import { runReconcile } from "../../ledger/reconcile/runs.js";
 import type { Services } from "../../services.js";
 import type { Payout } from "../../webhooks/tables.js";
 import { actorOf, requireRole } from "../middleware/auth.js";
 import { idempotency } from "../middleware/idempotency.js";
+import { readDb } from "../read-source.js";
 import { named, route } from "../route.js";
 import { decimalString, isoTime } from "../schemas.js";
 import { id, rowId } from "../validate.js";
@@ -54,7 +55,13 @@ const reconcileView = named(
     mismatches: z.array(z.object({ check: z.string(), subject: z.string(), detail: z.string() })),
     checked: z.record(z.string(), z.number().nullable()),
     at: isoTime,
+    runId: z.string().optional(),
+    mode: z.enum(["full", "incremental"]).optional(),
+    windowFrom: isoTime.nullable().optional(),
+    cutoff: isoTime.optional(),
+    toBlock: z.string().nullable().optional(),
   }),
+  "A reconcile run as stored in reconcile_runs: incremental (what changed since the previous run) or full",
 );
 
 /**
@@ -104,7 +111,7 @@ export function ledgerAdminRoutes(services: Services): Router {
       middleware: [requireRole(services, "admin")],
     },
     async (_req, res, { query }) => {
-      const rows = await listPayouts(db, query);
+      const rows = await listPayouts(await readDb(services, res), query);
       res.json({
         items: rows.map(payoutView),
       });
@@ -173,12 +180,19 @@ export function ledgerAdminRoutes(services: Services): Router {
       method: "get",
       path: "/v1/admin/reconcile",
       summary: "Journal balance, rails agreement, DB ↔ chain",
-      responses: [{ status: 200, description: "the report", schema: reconcileView }],
+      query: z.object({ full: z.enum(["true", "false"]).optional() }),
+      responses: [
+        {
+          status: 200,
+          description: "the stored run: what changed since the last run, or everything with full=true",
+          schema: reconcileView,
+        },
+      ],
       errors: ["chain_unavailable"],
       middleware: [requireRole(services, "admin")],
     },
-    async (_req, res) => {
-      res.json(await reconcile(db, services.chain));
+    async (_req, res, { query }) => {
+      res.json(await runReconcile(db, services.chain, { full: query.full === "true" }));
     },
   );
 
