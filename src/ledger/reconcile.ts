@@ -3,6 +3,7 @@ import type { Chain } from "../chain/index.js";
 import type { DbOrTx } from "../db/connect.js";
 import { checkChainLogs } from "./reconcile/chain-check.js";
 import { referralPaidLogs } from "./reconcile/chain-logs.js";
+import { membershipMismatches } from "./reconcile/memberships.js";
 import { checkOrder, type SettlementSums } from "./reconcile/order-check.js";
 
 /**
@@ -19,6 +20,7 @@ import { checkOrder, type SettlementSums } from "./reconcile/order-check.js";
  * - minted_excess: what a delivered reward (minted, or delivered by netting) gave above what its order
  *   still entitles (Σ effective settlement commission × rate; a membership: basis − clawed back) is
  *   covered by clawback debt booked against that reward (its `debt` rows less `released` ones).
+ * - memberships: each membership payment's refunds and its reward's basis (reconcile/memberships.ts).
  * - chain: each minted row has exactly one `ReferralPaid` log with its orderRef, recipient and amount;
  *   each log belongs to a minted (or in-flight) row; no orderRef is paid twice.
  */
@@ -33,6 +35,7 @@ export type ReconcileCheck =
   | "clawback_debt"
   | "vendor_payable"
   | "minted_excess"
+  | "memberships"
   | "chain";
 
 export interface ReconcileMismatch {
@@ -248,6 +251,9 @@ export async function reconcile(db: DbOrTx, chain?: Chain | null): Promise<Recon
       );
     }
   }
+
+  // 4b. Memberships: refunds per period and the period's reward (reconcile/memberships.ts).
+  for (const m of await membershipMismatches(db)) miss("memberships", m.subject, m.detail);
 
   // 5. DB ↔ chain.
   let chainLogs: number | null = null;

@@ -434,6 +434,20 @@ describe(`coupons, tiers and recurring rewards (${TEST_DB})`, () => {
       .where("order_reference", "like", "mem_club2%")
       .execute();
     expect(debts.map((d) => d.order_reference)).toEqual(["mem_club2#3", "mem_club2#3"]);
+    // Reconcile sees a period whose refunds and reward disagree.
+    const db = t.services.db;
+    await sql`UPDATE membership_payments SET amount_refunded = 10000 WHERE membership_reference = 'mem_club2#3'`.execute(
+      db,
+    );
+    const broken = await reconcile(db, t.services.chain);
+    expect(broken.mismatches.map((m) => [m.check, m.subject])).toEqual([
+      ["memberships", "membership mem_club2#3"],
+      ["memberships", "membership mem_club2#3"],
+    ]);
+    await sql`UPDATE membership_payments SET amount_refunded = 30000 WHERE membership_reference = 'mem_club2#3'`.execute(
+      db,
+    );
+    await clean(t);
     // Beyond RECURRING_MONTHS (12) of period 1: recorded, not rewarded.
     const late = await pay(14, 400);
     expect(late.body).toMatchObject({ result: "recorded", reward: null, reason: "recurring_window_closed" });

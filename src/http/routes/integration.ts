@@ -13,7 +13,7 @@ import { idempotency } from "../middleware/idempotency.js";
 import { named, route } from "../route.js";
 import { orderResultView } from "../schemas.js";
 import { amount, bps, currency, id, text, wallet } from "../validate.js";
-import { registerCouponRoutes } from "./programs.js";
+import { registerCouponRoutes } from "./coupons.js";
 
 export const memberBody = z.object({
   memberId: id,
