@@ -1,5 +1,6 @@
 import { type Command, Option } from "commander";
-import { createApiKey, listApiKeys, revokeApiKey } from "../ledger/api-keys.js";
+import { createApiKey, revokeApiKey } from "../ledger/api-keys.js";
+import { listApiKeys } from "../ledger/queries/api-keys.js";
 import { config, type ExitCode, print, table, withDatabase } from "./context.js";
 import type { Run } from "./index.js";
 
@@ -77,7 +78,10 @@ async function list(options: { all?: boolean; json?: boolean }): Promise<ExitCod
 }
 
 async function revoke(id: string, options: { json?: boolean }): Promise<ExitCode> {
-  const result = await withDatabase(config(), (connection) => revokeApiKey(connection.db, CLI, id));
+  // The revocation and its audit entry in one transaction.
+  const result = await withDatabase(config(), (connection) =>
+    connection.db.transaction().execute((trx) => revokeApiKey(trx, CLI, id)),
+  );
   if (!result) {
     if (options.json) print(true, { error: "not_found", id }, () => "");
     else console.error(`error: no API key ${id}`);
