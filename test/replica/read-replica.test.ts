@@ -91,6 +91,8 @@ describe("read replica", () => {
     for (const [path, key] of [
       ["/v1/admin/stats", t.keys.admin],
       ["/v1/admin/settlements", t.keys.admin],
+      ["/v1/admin/payouts", t.keys.admin],
+      ["/v1/me/rewards", t.memberToken("m_anna")],
       ["/v1/vendor/summary", vendorKey],
       ["/v1/vendor/settlements?format=csv", vendorKey],
     ] as const) {
