@@ -26,7 +26,7 @@ const FUZZ_SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(proce
 type Auth = "none" | "admin" | "integration" | "vendor" | "member" | "cron" | "webhook";
 
 interface RouteSpec {
-  method: "GET" | "POST" | "PUT" | "PATCH";
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   /** Express path, `:name` for params. */
   path: string;
   auth: Auth;
@@ -162,6 +162,30 @@ const ROUTES: RouteSpec[] = [
     body: () => ({ vendorId: "v_books", referralCommissionBps: 700 }),
   },
   { method: "POST", path: "/v1/orders", auth: "integration", body: () => orderBody("ord_fuzz_order") },
+  // webhook-endpoints.ts
+  {
+    method: "POST",
+    path: "/v1/admin/webhook-endpoints",
+    auth: "admin",
+    body: () => ({ url: "https://93.184.216.34/hook", events: ["reward.created"], description: "fuzz" }),
+  },
+  { method: "GET", path: "/v1/admin/webhook-endpoints", auth: "admin" },
+  { method: "DELETE", path: "/v1/admin/webhook-endpoints/:id", auth: "admin", params: { id: ids } },
+  {
+    method: "POST",
+    path: "/v1/admin/webhook-endpoints/:id/rotate-secret",
+    auth: "admin",
+    params: { id: ids },
+  },
+  { method: "POST", path: "/v1/admin/webhook-endpoints/:id/enable", auth: "admin", params: { id: ids } },
+  {
+    method: "GET",
+    path: "/v1/admin/webhook-endpoints/:id/deliveries",
+    auth: "admin",
+    params: { id: ids },
+    query: { status: ["pending", "delivered", "failed"], limit: limits },
+  },
+  { method: "POST", path: "/v1/admin/webhook-deliveries/:id/retry", auth: "admin", params: { id: ids } },
   // ledger-admin.ts
   { method: "POST", path: "/v1/admin/payouts", auth: "admin", body: () => ({ vendorId: "v_books" }) },
   {
