@@ -1,20 +1,18 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { sql } from "kysely";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli/index.js";
+import { connect, type Db } from "../../src/db/connect.js";
+import { migrate } from "../../src/db/migrate.js";
+import { createApiKey, noteKeyUsed } from "../../src/ledger/api-keys.js";
+import { SYSTEM } from "../../src/ledger/audit.js";
 import { seedRewards } from "../faults/support.js";
-import {
-  orderBody,
-  paidEvent,
-  seedCatalog,
-  startTestInstance,
-  TEST_DATABASE_URL,
-  TEST_DB,
-  type TestInstance,
-} from "../support/harness.js";
+import { startTestInstance, TEST_DATABASE_URL, TEST_DB, type TestInstance } from "../support/harness.js";
 
 const root = path.resolve(__dirname, "../..");
 
@@ -136,7 +134,7 @@ describe("twinrail CLI: arguments", () => {
   });
 
   it("signs a member token (--json shape)", async () => {
-    const run = await cli(["token", "--member", "m_cli", "--ttl", "60", "--json"], {
+    const run = await parse(["token", "--member", "m_cli", "--ttl", "60", "--json"], {
       MEMBER_TOKEN_SECRET: "a".repeat(64),
     });
     expect(run.status, run.stderr).toBe(0);
@@ -151,34 +149,58 @@ describe("twinrail CLI: arguments", () => {
 
 /**
  * The commands run in this process through `main()` (a process per command costs seconds here; the
- * tests above cover the process itself). A database the CLI and an in-process instance share: a DATA_DIR on PGlite (the instance is
- * closed before a CLI process opens it), a schema on PostgreSQL.
+ * tests above cover the process itself), on a DATA_DIR (PGlite) or a schema (PostgreSQL) seeded
+ * through a plain connection; one connection at a time on PGlite.
  */
 describe(`twinrail CLI against a database (${TEST_DB})`, () => {
-  let env: Record<string, string>;
-  let dir: string | undefined;
-  let t: TestInstance | undefined;
+  const schema = TEST_DB === "postgres" ? `t_${randomBytes(6).toString("hex")}` : undefined;
+  const dir = TEST_DB === "pglite" ? mkdtempSync(path.join(tmpdir(), "twinrail-cli-")) : undefined;
+  const dbOptions = schema ? { databaseUrl: TEST_DATABASE_URL, schema } : { dataDir: dir };
+  const env: Record<string, string> = schema
+    ? { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema }
+    : { DATA_DIR: dir!, DATABASE_URL: "" };
+
+  /** A connection of the test's own, closed before the next command opens the database. */
+  async function withDb<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    const connection = await connect(dbOptions);
+    try {
+      return await fn(connection.db);
+    } finally {
+      await connection.close();
+    }
+  }
 
   beforeAll(async () => {
-    dir = TEST_DB === "pglite" ? mkdtempSync(path.join(tmpdir(), "twinrail-cli-")) : undefined;
-    const instance = await startTestInstance(dir ? { DATA_DIR: dir } : {});
-    await seedCatalog(instance);
-    await instance.request("POST", "/v1/orders", {
-      key: instance.keys.integration,
-      body: orderBody("ord_hook_cli"),
-    });
-    expect((await instance.webhook(paidEvent("ord_hook_cli", "170000"))).status).toBe(200);
-    await seedRewards(instance.services.db, 7, "cli");
-    if (dir) {
-      await instance.close();
-      env = { DATA_DIR: dir, DATABASE_URL: "" };
-    } else {
-      t = instance;
-      env = { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: instance.schema! };
-    }
+    const connection = await connect(dbOptions);
+    await migrate(connection.sessionDb);
+    const db = connection.db;
+    // A key that has been used, an inbound event, a vendor, 7 approved rewards.
+    const used = await createApiKey(db, SYSTEM, { role: "integration" });
+    await noteKeyUsed(db, used.id);
+    await db
+      .insertInto("webhook_events")
+      .values({
+        provider: "payments",
+        event_id: "evt_cli_1",
+        payload_hash: "0".repeat(64),
+        event_type: "order.paid",
+        response: sql`'{}'::jsonb`,
+      } as never)
+      .execute();
+    await db
+      .insertInto("vendors")
+      .values({ vendor_id: "v_books", name: "Books", platform_fee_bps: 500, hold_days: 0 } as never)
+      .execute();
+    await seedRewards(db, 7, "cli");
+    await connection.close();
   }, 120_000);
   afterAll(async () => {
-    await t?.close();
+    if (schema) {
+      const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    }
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -208,7 +230,7 @@ describe(`twinrail CLI against a database (${TEST_DB})`, () => {
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toContain("no API key zzzzzzzzzzzz");
 
-    // Active keys only: the harness's integration key, used by the catalog seed, shows when it was used.
+    // Active keys only: the integration key used in the setup shows when it was used.
     const active = JSON.parse((await parse(["keys", "list", "--json"], env)).stdout);
     expect(active.map((k: { id: string }) => k.id)).not.toContain(key.id);
     const integration = active.find((k: { role: string }) => k.role === "integration");
@@ -260,16 +282,12 @@ describe(`twinrail CLI against a database (${TEST_DB})`, () => {
     ]);
     // Outbound endpoints: an array once the outbound webhook tables exist, null before.
     expect(body.outbound === null || Array.isArray(body.outbound)).toBe(true);
-    const human = await parse(["webhooks", "list"], env);
-    expect(human.stdout).toContain("Inbound events");
-    expect(human.stdout).toContain("order.paid");
   }, 120_000);
 
   it("mint --all mints batch after batch until the approved queue is empty", async () => {
     const run = await parse(["mint", "--all", "--json"], { ...env, MINT_BATCH_SIZE: "3" });
     expect(run.status, run.stderr).toBe(0);
     const summary = JSON.parse(run.stdout);
-    // The paid order's reward is pending approval; the 7 seeded rewards are approved.
     expect(summary).toMatchObject({ batches: 3, minted: 7, failed: 0, finalStatus: "empty", runs: 4 });
     expect(summary.results.map((r: { status: string }) => r.status)).toEqual([
       "confirmed",
@@ -277,11 +295,12 @@ describe(`twinrail CLI against a database (${TEST_DB})`, () => {
       "confirmed",
       "empty",
     ]);
-    if (t) {
-      const { rows } = await sql<{ n: string }>`
-        SELECT count(*)::text AS n FROM referral_rewards WHERE status = 'minted'`.execute(t.services.db);
-      expect(rows[0]!.n).toBe("7");
-    }
+    const { rows } = await withDb((db) =>
+      sql<{ n: string }>`SELECT count(*)::text AS n FROM referral_rewards WHERE status = 'minted'`.execute(
+        db,
+      ),
+    );
+    expect(rows[0]!.n).toBe("7");
     const once = await parse(["mint"], env);
     expect(once.status, once.stderr).toBe(0);
     expect(JSON.parse(once.stdout)).toMatchObject({ status: "empty", minted: 0 });
