@@ -104,7 +104,8 @@ export const orderResultView = named(
         lineId: z.string(),
         commissionBps: z.int(),
         rateSource: z.enum(RATE_SOURCES),
-        rateTier: z.string().nullable(),
+        /** The tier that set the rate (`rateSource: "tier"` only). */
+        rateTier: z.string().optional(),
       }),
     ),
     totals: z.object({ gross: decimalString, referralCommission: decimalString }),

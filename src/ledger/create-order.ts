@@ -42,7 +42,7 @@ export interface CreateOrderResult {
   coupon: { code: string | null; status: CouponStatus } | null;
   referrer: { displayName: string | null } | null;
   reason?: string;
-  lines: Array<{ lineId: string; commissionBps: number; rateSource: string; rateTier: string | null }>;
+  lines: Array<{ lineId: string; commissionBps: number; rateSource: string; rateTier?: string }>;
   totals: { gross: string; referralCommission: string };
 }
 
@@ -175,7 +175,7 @@ export async function createOrderInTx(
       lineId: line.lineId,
       commissionBps: line.commissionBps,
       rateSource: line.rateSource,
-      rateTier: line.rateTier,
+      ...(line.rateTier ? { rateTier: line.rateTier } : {}),
     })),
     totals: {
       gross: settlement.orderGross.toString(),
@@ -242,7 +242,7 @@ export async function orderResult(db: DbOrTx, orderReference: string): Promise<C
       lineId: line.line_id,
       commissionBps: line.commission_bps,
       rateSource: line.rate_source,
-      rateTier: line.rate_tier,
+      ...(line.rate_tier ? { rateTier: line.rate_tier } : {}),
     })),
     totals: {
       gross: order.gross_amount.toString(),

@@ -200,7 +200,7 @@ export interface components {
         lineId: string;
         /** @enum {string} */
         rateSource: "product" | "tier" | "vendor" | "platform";
-        rateTier: string | null;
+        rateTier?: string;
       }[];
       orderReference: string;
       reason?: string;
