@@ -99,6 +99,15 @@ else
   skipped+=("benchmarks: they need PostgreSQL at $PG_URL and wrk (apt-get install -y wrk)")
 fi
 
+section "production install on a fresh clone (scripts/prod-install-check.sh)"
+# git clone of HEAD → npm ci → npm run build → npm prune --omit=dev → start:prod on PostgreSQL against
+# `npx hardhat node`, /readyz and an authenticated call through the compiled twinrail/client.
+if $pg_up; then
+  TEST_DATABASE_URL="$PG_URL" bash scripts/prod-install-check.sh
+else
+  skipped+=("production install check: it needs PostgreSQL at $PG_URL")
+fi
+
 section "demo smoke test (npm run demo)"
 npx tsx scripts/demo.ts
 

@@ -104,8 +104,18 @@ async function createIndependentProvider(hre: HardhatRuntimeEnvironment): Promis
  * (vitest workers) does not, so ts-node is registered then, as Hardhat's own CLI would.
  */
 function loadHardhat(): HardhatRuntimeEnvironment {
+  // Only here is Hardhat loaded (the \`hardhat/types\` import above is erased): a production install
+  // (\`npm prune --omit=dev\`, compiled to dist/) has none and never reaches this without RPC_URL.
   const configFile = process.env.HARDHAT_CONFIG ?? findHardhatConfig();
   const requireFromRoot = createRequire(configFile);
+  try {
+    requireFromRoot.resolve("hardhat");
+  } catch {
+    throw new Error(
+      "The embedded chain is for development and the demo and needs the dev dependencies (hardhat): " +
+        "set RPC_URL and OPERATOR_PRIVATE_KEY to run against a node",
+    );
+  }
   if (!requireFromRoot.extensions[".ts"]) requireFromRoot("ts-node/register/transpile-only");
   // Hardhat takes its --config parameter from this variable when loaded as a library.
   process.env.HARDHAT_CONFIG = configFile;
