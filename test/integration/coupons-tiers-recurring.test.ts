@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import { describe, expect, it } from "vitest";
+import { transactionStats } from "../../src/db/transaction.js";
 import { reconcile } from "../../src/ledger/reconcile.js";
 import { signCookieValue } from "../../src/lib/cookies.js";
 import { orderBody, paidEvent, TEST_DB, type TestInstance, useTestInstance } from "../support/harness.js";
@@ -184,6 +185,21 @@ describe(`coupons, tiers and recurring rewards (${TEST_DB})`, () => {
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ attributionSource: "coupon", coupon: { code, status: "redeemed" } });
     await clean(t);
+  });
+
+  it("a checkout with a coupon costs the same statements as one without (no extra round trip)", async () => {
+    await member(t, "m_stmt");
+    await coupon(t, "m_stmt", { code: "STMT-CPN" });
+    const counted = async (body: unknown) => {
+      const before = transactionStats.statements;
+      const res = await t.request("POST", "/v1/orders", { key: t.keys.integration, body });
+      expect(res.status).toBe(201);
+      return transactionStats.statements - before;
+    };
+    const plain = await counted(orderBody("ord_stmt_plain"));
+    const withCoupon = await counted(orderBody("ord_stmt_coupon", { refCode: null, couponCode: "STMT-CPN" }));
+    console.info(`checkout statements: ${plain} without a coupon, ${withCoupon} with one`);
+    expect(withCoupon).toBe(plain);
   });
 
   it("refuses a coupon of the buyer's own (no credit, no redemption)", async () => {
