@@ -207,7 +207,7 @@ function addMonths(from: Date, months: number): Date {
 /**
  * A renewal's referrer (period 1's) and why it is not rewarded, if it is not: RECURRING_MONTHS = 0
  * (`recurring_disabled`), paid after the window (`recurring_window_closed`), or period 1 was not
- * rewarded (`first_payment_not_rewarded`). Period 1 must be recorded, for the same member.
+ * rewarded, or its reward was rejected (`first_payment_not_rewarded`). Period 1 must be recorded, for the same member.
  */
 async function renewalOf(
   trx: DbOrTx,
@@ -217,7 +217,10 @@ async function renewalOf(
   const first = await trx
     .selectFrom("membership_payments as p")
     .leftJoin("referral_rewards as r", (join) =>
-      join.onRef("r.order_reference", "=", "p.membership_reference").on("r.source", "=", "membership"),
+      join
+        .onRef("r.order_reference", "=", "p.membership_reference")
+        .on("r.source", "=", "membership")
+        .on("r.status", "<>", "rejected"),
     )
     .select(["p.member_id", "p.paid_at", "p.referrer_member_id", "r.id as reward_id"])
     .where("p.membership_reference", "=", event.membershipReference)

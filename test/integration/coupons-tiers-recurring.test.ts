@@ -468,6 +468,54 @@ describe(`coupons, tiers and recurring rewards (${TEST_DB})`, () => {
     expect(late.body).toMatchObject({ result: "recorded", reward: null, reason: "recurring_window_closed" });
     await clean(t);
   });
+
+  it("renewals are not rewarded when period 1 was not (unreferred) or its reward was rejected", async () => {
+    const paidEvent1 = (memberId: string, ref: string, period?: number) =>
+      t.webhook({
+        type: "membership.paid",
+        data: {
+          memberId,
+          membershipReference: ref,
+          ...(period ? { period } : {}),
+          amountPaid: "30000",
+          currency: "UAH",
+          paidAt: new Date().toISOString(),
+        },
+      });
+    await member(t, "m_solo");
+    expect((await paidEvent1("m_solo", "mem_solo")).body).toMatchObject({
+      reward: null,
+      reason: "not_referred",
+    });
+    expect((await paidEvent1("m_solo", "mem_solo", 2)).body).toMatchObject({
+      reward: null,
+      reason: "first_payment_not_rewarded",
+    });
+    // A referrer without clawback debt (Anna's would net the new reward away before it can be rejected).
+    await member(t, "m_ref3", { walletAddress: "0x3333333333333333333333333333333333333333" });
+    await t.request("POST", "/v1/members/m_ref3/code", {
+      key: t.keys.integration,
+      body: { vanity: "REF3CODE" },
+    });
+    await t.request("POST", "/v1/members", {
+      key: t.keys.integration,
+      body: { memberId: "m_club3", refCode: "REF3CODE" },
+    });
+    const first = await paidEvent1("m_club3", "mem_club3");
+    const rejected = await t.request("POST", "/v1/admin/rewards/reject", {
+      key: t.keys.admin,
+      body: { ids: [first.body.reward.id], reason: "test: fraud" },
+    });
+    expect(rejected.status).toBe(200);
+    expect(rejected.body, JSON.stringify(rejected.body)).toMatchObject({ rejected: [first.body.reward.id] });
+    expect((await paidEvent1("m_club3", "mem_club3", 2)).body).toMatchObject({
+      reward: null,
+      reason: "first_payment_not_rewarded",
+    });
+    // Another member cannot renew someone else's membership.
+    expect((await paidEvent1("m_solo", "mem_club3", 3)).status).toBe(409);
+    await clean(t);
+  });
 });
 
 describe(`COUPON_PRECEDENCE=referrer (${TEST_DB})`, () => {
