@@ -74,6 +74,9 @@ CREATE INDEX referral_rewards_created_idx ON referral_rewards (created_at);
 CREATE INDEX referral_rewards_minted_at_idx ON referral_rewards (minted_at) WHERE minted_at IS NOT NULL;
 CREATE INDEX settlements_vendor_created_idx ON settlements (vendor_id, created_at);
 CREATE INDEX settlements_commission_created_idx ON settlements (created_at) WHERE referral_commission > 0;
+-- The queue's velocity signal counts a referrer's orders of the last 24 h: without this it read every
+-- order of the referrer (a viral referrer's queue page took 0.4 s at 55k orders).
+CREATE INDEX orders_referrer_created_idx ON orders (referrer_member_id, created_at) WHERE referrer_member_id IS NOT NULL;
 -- Incremental reconcile: the journal rows of transactions begun since the last run.
 CREATE INDEX journal_entries_created_idx ON journal_entries (created_at);
 

@@ -10,6 +10,7 @@
  * Stops at --orders or after --minutes, whichever comes first, and says which. Keeps the schema
  * (for scripts/bench/reads.ts --schema …) unless --drop.
  */
+import { sql } from "kysely";
 import { connect } from "../../src/db/connect.js";
 import { migrate } from "../../src/db/migrate.js";
 import { runReconcile } from "../../src/ledger/reconcile/runs.js";
@@ -65,6 +66,7 @@ async function main() {
       },
     });
     await foldRollups(db);
+    await sql`VACUUM ANALYZE`.execute(db); // as autovacuum would have, long before a year went by
     const reached = result.orders >= ORDERS ? "all" : `stopped by the ${MINUTES}-minute budget`;
     console.log(
       `fill: ${result.orders} orders (${reached}) in ${fmt(result.seconds, 0)} s = ${fmt(result.perSecond, 0)} orders/s through recordOrderPaid; schema ${SCHEMA}`,

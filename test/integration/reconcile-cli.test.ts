@@ -13,8 +13,8 @@ import {
 
 const root = path.resolve(__dirname, "../..");
 
-function reconcileCli(env: Record<string, string>) {
-  return spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "reconcile"], {
+function reconcileCli(env: Record<string, string>, flags: string[] = []) {
+  return spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "reconcile", ...flags], {
     cwd: root,
     env: { ...process.env, LOG_LEVEL: "silent", DEMO: "0", JOBS: "0", DATABASE_URL: "", RPC_URL: "", ...env },
     encoding: "utf8",
@@ -38,7 +38,12 @@ describe("twinrail reconcile", () => {
       expect(reconcileCli({ DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: t.schema! }).status).toBe(0);
       await sql`UPDATE settlements SET referral_commission = referral_commission + 1, net = net - 1
                 WHERE order_reference = 'ord_cli' AND vendor_id = 'v_games'`.execute(t.services.db);
-      const run = reconcileCli({ DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: t.schema! });
+      const env = { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: t.schema! };
+      // Planted without a journal row, in an order the previous run saw: only --full looks again.
+      const incremental = reconcileCli(env);
+      expect(incremental.status).toBe(0);
+      expect(JSON.parse(incremental.stdout.trim().split("\n").pop()!)).toMatchObject({ mode: "incremental" });
+      const run = reconcileCli(env, ["--full"]);
       expect(run.status).toBe(1);
       expect(run.stderr).toContain("MISMATCH rails: order ord_cli");
     } finally {

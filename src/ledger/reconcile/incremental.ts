@@ -147,8 +147,8 @@ async function checkReferrers(db: DbOrTx, referrers: string[], miss: Miss) {
     journal_debt: string;
   }>`
     SELECT r.referrer,
-      (SELECT coalesce(sum(amount_wei), 0) FROM referral_rewards
-        WHERE referrer_member_id = r.referrer AND status = ANY(${LIVE}::text[]))::text AS owed,
+      (SELECT coalesce(sum(amount_wei) FILTER (WHERE status = ANY(${LIVE}::text[])), 0) FROM referral_rewards
+        WHERE referrer_member_id = r.referrer)::text AS owed,
       (SELECT coalesce(-sum(amount), 0) FROM journal_entries
         WHERE account = 'liability:rewards:' || r.referrer AND asset = 'WEI')::text AS journal_owed,
       (SELECT coalesce(sum(amount_wei), 0) FROM clawbacks WHERE referrer_member_id = r.referrer)::text AS debt,
