@@ -13,10 +13,11 @@ export async function readAdminStatsRollup(
   range: { from: Date; to: Date; firstDay: string; lastDay: string },
 ) {
   const split = splitDays(range.from, range.to);
-  const visits = await sql<{ visits: unknown; unique_visitors: unknown }>`
+  // Three independent statements, sent at once (on PostgreSQL they run on separate connections).
+  const visitsQuery = sql<{ visits: unknown; unique_visitors: unknown }>`
       SELECT coalesce(sum(visits), 0) AS visits, coalesce(sum(unique_visitors), 0) AS unique_visitors
-      FROM visit_days WHERE day BETWEEN ${range.firstDay}::date AND ${range.lastDay}::date`.execute(db);
-  const metrics = await sql<{ metric: string; key: string; n: string; amount: string; amount2: string }>`
+      FROM visit_days WHERE day BETWEEN ${range.firstDay}::date AND ${range.lastDay}::date`;
+  const metricsQuery = sql<{ metric: string; key: string; n: string; amount: string; amount2: string }>`
       WITH d AS (
         SELECT metric, key, n, amount, amount2 FROM stats_day_rollup WHERE ${inDays("day", split)}
         UNION ALL SELECT metric, key, n, amount, amount2 FROM stats_day_deltas WHERE ${inDays("day", split)}
@@ -33,8 +34,8 @@ export async function readAdminStatsRollup(
         UNION ALL SELECT 'fiat', currency, count(DISTINCT order_reference), sum(gross), sum(referral_commission)
           FROM settlements WHERE referral_commission > 0 AND ${inEdges("created_at", split)} GROUP BY currency)
       SELECT metric, key, sum(n)::text AS n, sum(amount)::text AS amount, sum(amount2)::text AS amount2
-      FROM d GROUP BY metric, key ORDER BY metric, key`.execute(db);
-  const top = await sql<Record<string, unknown>>`
+      FROM d GROUP BY metric, key ORDER BY metric, key`;
+  const topQuery = sql<Record<string, unknown>>`
       WITH d AS (
         SELECT referrer_member_id AS member_id, signups, orders, live_rewards, rewards_wei
           FROM referrer_day_rollup WHERE ${inDays("day", split)}
@@ -63,7 +64,12 @@ export async function readAdminStatsRollup(
       LEFT JOIN a ON a.member_id = ids.member_id LEFT JOIN v ON v.member_id = ids.member_id
       ORDER BY coalesce(a.orders, 0) DESC, CASE WHEN a.live > 0 THEN a.rewards_wei ELSE 0 END DESC,
                coalesce(a.signups, 0) DESC, coalesce(v.visits, 0) DESC, ids.member_id
-      LIMIT 10`.execute(db);
+      LIMIT 10`;
+  const [visits, metrics, top] = await Promise.all([
+    visitsQuery.execute(db),
+    metricsQuery.execute(db),
+    topQuery.execute(db),
+  ]);
   const value = (metric: string, key = "") => metrics.rows.find((r) => r.metric === metric && r.key === key);
   const funnel: Record<string, unknown> = {
     signups: value("signups")?.n ?? "0",
