@@ -380,6 +380,40 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/admin/mint-batches/{id}/approval": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Store a wallet's EIP-712 approval of a batch (verified; the minter then sends it) */
+    post: operations["postV1AdminMintBatchesIdApproval"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/admin/mint-batches/awaiting-approval": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Mint batches awaiting a wallet's approval, with the typed data to sign */
+    get: operations["getV1AdminMintBatchesAwaitingApproval"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/admin/orders/{orderReference}/release-hold": {
     parameters: {
       query?: never;
@@ -1056,6 +1090,40 @@ export interface components {
       }[];
       visitsRetentionDays: number;
     };
+    /** @description EIP-712 typed data for eth_signTypedData_v4 (uint values as decimal strings) */
+    ApprovalTypedData: {
+      domain: {
+        chainId: number;
+        name: string;
+        verifyingContract: string;
+        version: string;
+      };
+      message: {
+        batchId: string;
+        deadline: string;
+        payouts: {
+          amount: string;
+          orderRef: string;
+          to: string;
+        }[];
+      };
+      /** @constant */
+      primaryType: "PayoutBatch";
+      types: {
+        EIP712Domain: {
+          name: string;
+          type: string;
+        }[];
+        Payout: {
+          name: string;
+          type: string;
+        }[];
+        PayoutBatch: {
+          name: string;
+          type: string;
+        }[];
+      };
+    };
     AuditEntry: {
       action: string;
       actor: string;
@@ -1164,7 +1232,14 @@ export interface components {
           | "held";
       }[];
       /** @enum {string} */
-      status: "claimed" | "signed" | "confirmed" | "failed" | "released";
+      status:
+        | "claimed"
+        | "signed"
+        | "awaiting_approval"
+        | "approval_signed"
+        | "confirmed"
+        | "failed"
+        | "released";
       totalWei: string;
       transactions: {
         maxFeePerGas: string;
@@ -1174,6 +1249,18 @@ export interface components {
       }[];
       txHash: string | null;
       updatedAt: string;
+    };
+    /** @description A batch the minter sized, waiting for (or holding) a wallet's approval */
+    MintBatchAwaitingApproval: {
+      approver: string | null;
+      deadline: string;
+      id: string;
+      rewardCount: number;
+      signedAt: string | null;
+      /** @enum {string} */
+      status: "awaiting_approval" | "approval_signed";
+      totalWei: string;
+      typedData: components["schemas"]["ApprovalTypedData"];
     };
     /** @description One minter run */
     MintResult: {
@@ -1209,7 +1296,7 @@ export interface components {
         lineId: string;
         /** @enum {string} */
         rateSource: "product" | "tier" | "vendor" | "platform";
-        rateTier: string | null;
+        rateTier?: string;
       }[];
       orderReference: string;
       reason?: string;
@@ -1666,7 +1753,7 @@ export interface operations {
               lineId: string;
               /** @enum {string} */
               rateSource: "product" | "tier" | "vendor" | "platform";
-              rateTier: string | null;
+              rateTier?: string;
             }[];
             orderReference: string;
             reason?: string;
@@ -3154,6 +3241,214 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"] & {
             /** @enum {string} */
             code?: "validation_failed";
+          };
+        };
+      };
+      /** @description unauthorized */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "unauthorized";
+          };
+        };
+      };
+      /** @description forbidden */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "forbidden";
+          };
+        };
+      };
+      /** @description internal */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "internal";
+          };
+        };
+      };
+      /** @description database_unavailable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "database_unavailable";
+          };
+        };
+      };
+    };
+  };
+  postV1AdminMintBatchesIdApproval: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          approver?: string;
+          signature: string;
+        };
+      };
+    };
+    responses: {
+      /** @description the batch now; unchanged when this signature was stored before */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            approver: string | null;
+            id: string;
+            /** @enum {string} */
+            status:
+              | "claimed"
+              | "signed"
+              | "awaiting_approval"
+              | "approval_signed"
+              | "confirmed"
+              | "failed"
+              | "released";
+            unchanged: boolean;
+          };
+        };
+      };
+      /** @description validation_failed, bad_request */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "validation_failed" | "bad_request";
+          };
+        };
+      };
+      /** @description unauthorized */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "unauthorized";
+          };
+        };
+      };
+      /** @description forbidden */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "forbidden";
+          };
+        };
+      };
+      /** @description not_found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "not_found";
+          };
+        };
+      };
+      /** @description invalid_transition */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "invalid_transition";
+          };
+        };
+      };
+      /** @description idempotency_conflict, unprocessable */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "idempotency_conflict" | "unprocessable";
+          };
+        };
+      };
+      /** @description internal */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "internal";
+          };
+        };
+      };
+      /** @description database_unavailable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"] & {
+            /** @enum {string} */
+            code?: "database_unavailable";
+          };
+        };
+      };
+    };
+  };
+  getV1AdminMintBatchesAwaitingApproval: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description oldest first */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            items: components["schemas"]["MintBatchAwaitingApproval"][];
           };
         };
       };

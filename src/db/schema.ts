@@ -211,6 +211,19 @@ export interface MintBatchesTable {
   claimed_by: string | null;
   fee_bumps: ColumnType<number, number | undefined, number>;
   broadcast_at: Date | null;
+  /** 0011: wallet mode — the typed data's payouts and deadline, the wallet's signature and its signer. */
+  approval_payouts: ColumnType<ApprovalPayoutJson[] | null, string | null | undefined, string | null>;
+  approval_deadline: ColumnType<bigint | null, bigint | null | undefined, bigint | null>;
+  approval_signature: string | null;
+  approval_approver: string | null;
+  approval_signed_at: Date | null;
+}
+
+/** 0011: one payout of a batch's approval typed data as stored (amount in wei, a decimal string). */
+export interface ApprovalPayoutJson {
+  orderRef: string;
+  to: string;
+  amount: string;
 }
 
 /** 0004: every signed transaction of a batch (replacements share its nonce), persisted before broadcast. */

@@ -53,6 +53,8 @@ export type PaymentRail = (typeof PAYMENT_RAILS)[number];
 export const MINT_BATCH_STATUSES = Object.freeze([
   "claimed",
   "signed",
+  "awaiting_approval",
+  "approval_signed",
   "confirmed",
   "failed",
   "released",

@@ -5,11 +5,16 @@ import { AppError } from "../errors.js";
  * The mint batch state machine (the minter, docs/runbook.md). A batch is `claimed` with its rewards,
  * `signed` once a transaction is persisted (again `signed` for each replacement: same nonce, higher
  * fee), then `confirmed` (a receipt), `failed` (its transaction reverted) or `released` (proven unsent
- * or unpaid; its rewards back to `approved`). The last three are terminal.
+ * or unpaid; its rewards back to `approved`). The last three are terminal. Wallet mode (issue 15): a
+ * claimed batch that needs an approval the service cannot sign waits in `awaiting_approval` (its typed
+ * data persisted, nothing broadcast), becomes `approval_signed` once the API stored a verified wallet
+ * signature, then `signed` when the minter sends exactly that batch; `released` when it expires or reverts.
  */
 export const MINT_BATCH_TRANSITIONS: Readonly<Record<MintBatchStatus, readonly MintBatchStatus[]>> =
   Object.freeze({
-    claimed: ["signed", "released"],
+    claimed: ["signed", "released", "awaiting_approval"],
+    awaiting_approval: ["approval_signed", "released"],
+    approval_signed: ["signed", "released"],
     signed: ["signed", "confirmed", "released", "failed"],
     confirmed: [],
     failed: [],

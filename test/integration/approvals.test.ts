@@ -145,7 +145,7 @@ describe(`approvals on the embedded chain (${TEST_DB})`, () => {
     expect(after - before).toBe(BigInt(reward.amount_wei));
   });
 
-  it("without an approval source (wallet mode, no signature) the minter mints nothing and backs off", async () => {
+  it("without an approval source (wallet mode, no signature) the minter mints nothing: the batch awaits approval", async () => {
     const reward = await approvedReward("ORD-approvals-no-approver");
     const minter = createMinter({
       db: t.services.db,
@@ -155,12 +155,15 @@ describe(`approvals on the embedded chain (${TEST_DB})`, () => {
       logger: pino({ level: "silent" }),
     });
     const result = await minter.runOnce({ manual: true });
-    expect(result).toMatchObject({ status: "released", minted: 0, error: "ApprovalRequired" });
-    expect(minter.stats.blockedReason).toBe("ApprovalRequired");
-    expect((await rewardRow(reward.id)).status).toBe("approved");
+    // Wallet mode (test/integration/approvals-wallet.test.ts): sized, persisted, nothing broadcast.
+    expect(result).toMatchObject({ status: "waiting", minted: 0, error: "awaiting_approval" });
+    expect((await rewardRow(reward.id)).status).toBe("minting");
     expect(await read<bigint>("paidOrders", [orderRefHash("ORD-approvals-no-approver")])).toBe(0n);
 
-    // The service's minter (service mode) then pays it.
+    // The service's minter (service mode) releases the unsigned batch, re-sizes it and pays it.
+    const first = await t.request("POST", "/v1/admin/mint", { key: t.keys.admin, body: {} });
+    expect(first.body).toMatchObject({ status: "released", minted: 0 });
+    expect((await rewardRow(reward.id)).status).toBe("approved");
     const run = await t.request("POST", "/v1/admin/mint", { key: t.keys.admin, body: {} });
     expect(run.body).toMatchObject({ status: "confirmed", minted: 1 });
     expect((await rewardRow(reward.id)).status).toBe("minted");

@@ -23,6 +23,7 @@ import {
   settlementStatus,
 } from "../schemas.js";
 import { id, rowId } from "../validate.js";
+import { registerMintApprovalRoutes } from "./mint-approvals.js";
 import { registerProgramAdminRoutes } from "./programs.js";
 
 const rewardIds = z.array(rowId).min(1).max(500);
@@ -299,6 +300,7 @@ export function adminRoutes(services: Services): Router {
   );
 
   registerProgramAdminRoutes(router, services);
+  registerMintApprovalRoutes(router, services);
 
   return router;
 }

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import { keccak256 } from "viem";
+import type { MintBatch } from "../../db/schema.js";
 import { OPEN_BATCH_STATUSES } from "../../domain/mint-batch-state.js";
 import { describe } from "../minter-rpc.js";
 import { claim, mintingRewards, openBatch } from "./claim.js";
@@ -11,6 +12,7 @@ import { broadcast, drive, planFirstTx, signAndPersist } from "./send.js";
 import { settle } from "./settle.js";
 import { simulateAndIsolate } from "./simulate.js";
 import type { BatchBase, ClaimedReward, MintRunResult, TxPlan } from "./types.js";
+import { awaitWalletApproval, continueWalletBatch, needsWalletApproval, type WalletNext } from "./wallet.js";
 
 /** What one batch has put aside so far: every result of the run reports it. */
 interface Tally {
@@ -45,6 +47,9 @@ function releasedResult(base: BatchBase, tally: Tally, error?: string): MintRunR
 /** Claims one batch and takes it through to the chain: check, fit, simulate, sign, send, settle. */
 export async function mintBatch(ctx: MinterContext, limit: number): Promise<MintRunResult> {
   const open = await openBatch(ctx);
+  if (open?.status === "awaiting_approval" || open?.status === "approval_signed") {
+    return continueWallet(ctx, open);
+  }
   if (open)
     return { ...EMPTY, batchId: open.id.toString(), status: "waiting", error: "a batch is in flight" };
 
@@ -101,6 +106,10 @@ async function prepare(
     enterBackoff(ctx, "PeriodCapExceeded", ctx.stats.nextPeriodAt);
     return { result: releasedResult(base, tally, "PeriodCapExceeded") };
   }
+  if (await needsWalletApproval(ctx)) {
+    // Wallet mode: sized and persisted with its typed data; the admin's wallet signs it (wallet.ts).
+    return { result: await awaitWalletApproval(ctx, batchId, period.send, waitGroup, base) };
+  }
   const simulated = await simulateAndIsolate(ctx, batchId, period.send);
   tally.failed = simulated.failed;
   if (simulated.globalError) {
@@ -156,6 +165,23 @@ async function fitAndPlan(
   clearBackoff(ctx);
   // Step 4: nonce and fees (gas from step 3c); then sign, persist nonce + raw tx + hash, only then broadcast.
   return { plan: await planFirstTx(ctx, batchId, remaining, fitted.gas), remaining };
+}
+
+/** An open wallet-mode batch: waits for its signature, expires, or is sent exactly as signed. */
+async function continueWallet(ctx: MinterContext, batch: MintBatch): Promise<MintRunResult> {
+  const rewards = await mintingRewards(ctx, batch.id);
+  const base = { batchId: batch.id.toString(), rewardIds: rewards.map((reward) => reward.id.toString()) };
+  const tally: Tally = { alreadyPaid: 0, failed: 0, deferred: 0, waitingForPeriod: 0 };
+  let next: WalletNext;
+  try {
+    next = await continueWalletBatch(ctx, batch, rewards);
+  } catch (error) {
+    return releaseBeforeSigning(ctx, batch.id, base, tally, error);
+  }
+  if ("result" in next) return next.result;
+  ctx.stats.batches++;
+  const plan = await planFirstTx(ctx, batch.id, next.send.rewards, next.send.gas, next.send.data);
+  return sendBatch(ctx, plan, next.send.rewards, base, tally);
 }
 
 /** Nothing was signed: every reward of the batch goes straight back to `approved`. */

@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import type { MintBatch } from "../../db/schema.js";
 import { OPEN_BATCH_STATUSES } from "../../domain/mint-batch-state.js";
 import { lease, type MinterContext } from "./context.js";
 import { rewardsFrom } from "./transitions.js";
@@ -65,10 +66,10 @@ export async function mintingRewards(ctx: MinterContext, batchId: bigint): Promi
 }
 
 /** One batch in flight per operator key: a batch still open (its lease live) keeps its nonce. */
-export async function openBatch(ctx: MinterContext): Promise<{ id: bigint } | undefined> {
+export async function openBatch(ctx: MinterContext): Promise<MintBatch | undefined> {
   return ctx.db
     .selectFrom("mint_batches")
-    .select("id")
+    .selectAll()
     .where("status", "in", OPEN_BATCH_STATUSES)
     .where("operator", "=", ctx.operator)
     .executeTakeFirst();

@@ -10,13 +10,13 @@ import { byId, type ClaimedReward } from "./types.js";
  * the approval check) and a payout to a new holder (~52k with its calldata; docs/contracts.md, "Gas"),
  * rounded up. Checked before use.
  */
-const GAS_BOUND = { fixed: 100_000n, perPayout: 60_000n };
+export const GAS_BOUND = { fixed: 100_000n, perPayout: 60_000n };
 
 /** The gas a transaction is signed with: the estimate plus headroom (state may move before inclusion). */
-const withHeadroom = (gas: bigint) => (gas * 12n) / 10n + 10_000n;
+export const withHeadroom = (gas: bigint) => (gas * 12n) / 10n + 10_000n;
 
 /** The most gas one transaction may ask for: MINT_MAX_TX_GAS, never above the block gas limit. */
-async function maxTxGas(ctx: MinterContext): Promise<bigint> {
+export async function maxTxGas(ctx: MinterContext): Promise<bigint> {
   const { state } = ctx;
   if (!state.blockGasLimit || Date.now() - state.blockGasLimit.at > 60_000) {
     const block = await rpc(ctx, "getBlock", () => ctx.chain.publicClient.getBlock({ blockTag: "latest" }));

@@ -69,6 +69,8 @@ async function resolveBatch(
   return settle(ctx, batch.id, rewards, outcome, base);
 }
 
+const WALLET_STATUSES = ["awaiting_approval", "approval_signed"] as const;
+
 /**
  * Resolves every batch of this operator whose lease expired (its run died). `waitSeconds` bounds the
  * wait for a resumed transaction (short at boot, so startup is not held up).
@@ -78,6 +80,9 @@ export async function recover(ctx: MinterContext, waitSeconds: number): Promise<
     .selectFrom("mint_batches")
     .selectAll()
     .where("status", "in", OPEN_BATCH_STATUSES)
+    // Wallet mode: a batch waiting for (or holding) a wallet's signature was never broadcast; its pass
+    // (wallet.ts) sends, expires or releases it, whatever its lease says.
+    .where("status", "not in", WALLET_STATUSES)
     .where("operator", "=", ctx.operator)
     .where("lease_expires_at", "<", sql<Date>`now()`)
     .orderBy("id")

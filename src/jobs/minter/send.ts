@@ -13,9 +13,11 @@ export async function planFirstTx(
   batchId: bigint,
   rewards: ClaimedReward[],
   gas: bigint,
+  signed?: Hex,
 ): Promise<TxPlan> {
   const { chain, cfg } = ctx;
-  const data = await encodeBatch(ctx, batchId, rewards);
+  // `signed`: wallet mode's call data, with the wallet's signature over exactly this batch.
+  const data = signed ?? (await encodeBatch(ctx, batchId, rewards));
   const [nonce, fees] = await Promise.all([
     rpc(ctx, "getTransactionCount", () =>
       chain.publicClient.getTransactionCount({ address: chain.operator, blockTag: "pending" }),

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
+import { OPEN_BATCH_STATUSES } from "../../domain/mint-batch-state.js";
 
 /** One round trip that answers whether the database takes statements (`/readyz`). */
 export async function pingDatabase(db: DbOrTx): Promise<void> {
@@ -21,7 +22,7 @@ export async function readMintQueue(db: DbOrTx) {
       SELECT
         (SELECT count(*) FROM referral_rewards WHERE status = 'approved')::text AS approved,
         (SELECT count(*) FROM referral_rewards WHERE status = 'minting')::text AS minting,
-        (SELECT count(*) FROM mint_batches WHERE status IN ('claimed', 'signed'))::text AS open_batches,
+        (SELECT count(*) FROM mint_batches WHERE status IN (${sql.join(OPEN_BATCH_STATUSES)}))::text AS open_batches,
         (SELECT extract(epoch FROM now() - min(updated_at))::bigint::text
            FROM referral_rewards WHERE status = 'approved') AS oldest`
     .execute(db)

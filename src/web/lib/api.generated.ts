@@ -47,6 +47,40 @@ export interface components {
       }[];
       visitsRetentionDays: number;
     };
+    /** @description EIP-712 typed data for eth_signTypedData_v4 (uint values as decimal strings) */
+    ApprovalTypedData: {
+      domain: {
+        chainId: number;
+        name: string;
+        verifyingContract: string;
+        version: string;
+      };
+      message: {
+        batchId: string;
+        deadline: string;
+        payouts: {
+          amount: string;
+          orderRef: string;
+          to: string;
+        }[];
+      };
+      /** @constant */
+      primaryType: "PayoutBatch";
+      types: {
+        EIP712Domain: {
+          name: string;
+          type: string;
+        }[];
+        Payout: {
+          name: string;
+          type: string;
+        }[];
+        PayoutBatch: {
+          name: string;
+          type: string;
+        }[];
+      };
+    };
     AuditEntry: {
       action: string;
       actor: string;
@@ -155,7 +189,14 @@ export interface components {
           | "held";
       }[];
       /** @enum {string} */
-      status: "claimed" | "signed" | "confirmed" | "failed" | "released";
+      status:
+        | "claimed"
+        | "signed"
+        | "awaiting_approval"
+        | "approval_signed"
+        | "confirmed"
+        | "failed"
+        | "released";
       totalWei: string;
       transactions: {
         maxFeePerGas: string;
@@ -165,6 +206,18 @@ export interface components {
       }[];
       txHash: string | null;
       updatedAt: string;
+    };
+    /** @description A batch the minter sized, waiting for (or holding) a wallet's approval */
+    MintBatchAwaitingApproval: {
+      approver: string | null;
+      deadline: string;
+      id: string;
+      rewardCount: number;
+      signedAt: string | null;
+      /** @enum {string} */
+      status: "awaiting_approval" | "approval_signed";
+      totalWei: string;
+      typedData: components["schemas"]["ApprovalTypedData"];
     };
     /** @description One minter run */
     MintResult: {
