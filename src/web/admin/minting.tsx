@@ -4,6 +4,7 @@ import { count, dateTime, humanStatus, shortHash, sum, tokens } from "../lib/for
 import { ResourceStatus, useApi } from "../lib/resource";
 import type { MintBatch, MintResult, Page, RewardView } from "../lib/types";
 import { Empty, type PushToast, Section, StatusBadge } from "../lib/ui";
+import { AwaitingApproval } from "./approvals";
 
 /** The minting tab: mint the approved rewards now, and every batch with its transaction and gas. */
 export function Minting(props: { toast: PushToast }) {
@@ -80,6 +81,7 @@ export function Minting(props: { toast: PushToast }) {
           </div>
         ) : null}
       </Section>
+      <AwaitingApproval toast={props.toast} onSigned={batches.reload} />
       <Section
         title="Mint batches"
         id="batches"

@@ -28,3 +28,4 @@ export interface Page<T> {
   items: T[];
   nextCursor?: string | null;
 }
+export type MintBatchAwaitingApproval = Schemas["MintBatchAwaitingApproval"];
