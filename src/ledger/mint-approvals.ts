@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import { type Address, type Hex, isHex, recoverTypedDataAddress } from "viem";
+import { type Address, getAddress, type Hex, isHex, recoverTypedDataAddress } from "viem";
 import { referralRewardsV2Abi } from "../chain/abi.generated.js";
 import { type ApprovalMessage, approvalTypedData } from "../chain/approvals.js";
 import type { Chain } from "../chain/index.js";
@@ -68,7 +68,7 @@ async function signerOf(chain: Chain, message: ApprovalMessage, signature: Hex, 
         details: { approver: claimed },
       });
     }
-    return claimed;
+    return getAddress(claimed);
   }
   return recoverTypedDataAddress({ ...typed, signature }).catch(() => {
     throw new AppError("unprocessable", "the signature does not recover to an address");

@@ -1,4 +1,7 @@
-import { parseEventLogs } from "viem";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { type Abi, getAddress, type Hex, parseEventLogs } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { referralRewardsV2Abi } from "../../src/chain/abi.generated.js";
@@ -253,4 +256,67 @@ describe(`wallet-mode approvals on the embedded chain (${TEST_DB})`, () => {
     expect((await mint()).body).toMatchObject({ status: "confirmed", minted: 1 });
     expect((await rewardRow(reward.id)).status).toBe("minted");
   });
+
+  it("an ERC-1271 contract approver (a Safe stand-in) is verified through isValidSignature and mints", async () => {
+    const { chain } = t.services;
+    const owner = privateKeyToAccount(generatePrivateKey());
+    const walletArtifact = approverWalletArtifact();
+    const deployHash = await chain.walletClient.deployContract({
+      abi: walletArtifact.abi,
+      bytecode: walletArtifact.bytecode,
+      args: [owner.address],
+    });
+    const wallet = getAddress(
+      (await chain.publicClient.waitForTransactionReceipt({ hash: deployHash })).contractAddress!,
+    );
+    const role = await chain.publicClient.readContract({
+      address: chain.addresses.referralRewards,
+      abi: referralRewardsV2Abi,
+      functionName: "APPROVER_ROLE",
+    });
+    const grant = await chain.walletClient.writeContract({
+      address: chain.addresses.referralRewards,
+      abi: referralRewardsV2Abi,
+      functionName: "grantRole",
+      args: [role, wallet],
+    });
+    expect((await chain.publicClient.waitForTransactionReceipt({ hash: grant })).status).toBe("success");
+
+    const reward = await approvedReward("ORD-wallet-1271");
+    const pass = await mint();
+    expect(pass.body).toMatchObject({ status: "waiting", error: "awaiting_approval" });
+    const [item] = await awaiting();
+    const signature = await owner.signTypedData(signable(item!.typedData));
+    // Recovered alone, the signature names the owner's EOA, which holds no role.
+    expect((await postApproval(item!.id, { signature })).status).toBe(403);
+    // Another contract address claimed as approver: isValidSignature is not there, refused.
+    expect((await postApproval(item!.id, { signature, approver: chain.addresses.rewardToken })).status).toBe(
+      422,
+    );
+    const ok = await postApproval(item!.id, { signature, approver: wallet });
+    expect(ok.body).toMatchObject({ status: "approval_signed", approver: wallet, unchanged: false });
+
+    const sent = await mint();
+    expect(sent.body).toMatchObject({ status: "confirmed", minted: 1 });
+    const receipt = await chain.publicClient.getTransactionReceipt({ hash: sent.body.txHash });
+    const approved = parseEventLogs({
+      abi: referralRewardsV2Abi,
+      logs: receipt.logs,
+      eventName: "BatchApproved",
+    });
+    expect(approved.map((log) => log.args.approver)).toEqual([wallet]);
+    expect((await rewardRow(reward.id)).status).toBe("minted");
+  });
 });
+
+/** The test-only ERC-1271 wallet (contracts/test/ApproverWallet.sol), compiled by Hardhat when missing. */
+function approverWalletArtifact(): { abi: Abi; bytecode: Hex } {
+  const root = path.resolve(__dirname, "../..");
+  const file = path.join(root, "artifacts/contracts/test/ApproverWallet.sol/ApproverWallet.json");
+  if (!existsSync(file)) {
+    const built = spawnSync("npx", ["hardhat", "compile", "--quiet"], { cwd: root, timeout: 120_000 });
+    if (built.status !== 0) throw new Error(`npx hardhat compile failed: ${built.stderr}`);
+  }
+  const artifact = JSON.parse(readFileSync(file, "utf8"));
+  return { abi: artifact.abi, bytecode: artifact.bytecode };
+}
