@@ -166,6 +166,7 @@ async function seedDay(story: Story, ago: number, dayStart: number, days: number
   const shape = [1.35, 0.8, 0.9, 1, 1.05, 1.15, 1.45][new Date(dayStart).getUTCDay()] as number;
   const growth = 0.55 + (0.45 * (days - ago)) / days;
   for (const referrer of REFERRERS) {
+    await new Promise((resolve) => setImmediate(resolve));
     const code = story.codes.get(referrer.memberId) as string;
     const n = Math.round(60 * referrer.weight * shape * growth * (0.85 + 0.3 * random()));
     for (let i = 0; i < n; i++) story.visits.record(code, day, randomBytes(16).toString("hex"));
@@ -207,6 +208,8 @@ async function seedOrder(
   at: Date,
   ago: number,
 ): Promise<void> {
+  // PGlite answers in-process: without a macrotask turn the seed would keep HTTP (readyz) waiting.
+  await new Promise((resolve) => setImmediate(resolve));
   const { random, config } = story;
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const [first, second] = [pick(PRODUCTS), pick(PRODUCTS)];
