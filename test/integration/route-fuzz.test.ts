@@ -228,6 +228,14 @@ const ROUTES: RouteSpec[] = [
   },
   { method: "POST", path: "/v1/admin/mint", auth: "admin", body: () => ({ limit: 5 }) },
   { method: "GET", path: "/v1/admin/mint-batches", auth: "admin", query: { limit: limits } },
+  { method: "GET", path: "/v1/admin/mint-batches/awaiting-approval", auth: "admin" },
+  {
+    method: "POST",
+    path: "/v1/admin/mint-batches/:id/approval",
+    auth: "admin",
+    params: { id: ids },
+    body: () => ({ signature: `0x${"ab".repeat(65)}` }),
+  },
   {
     method: "GET",
     path: "/v1/admin/settlements",
