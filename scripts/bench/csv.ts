@@ -23,63 +23,21 @@ import { createApiKey } from "../../src/ledger/api-keys.js";
 import { SYSTEM } from "../../src/ledger/audit.js";
 import { issueCode } from "../../src/ledger/issue-code.js";
 import { registerMember } from "../../src/ledger/register-member.js";
-import { signWebhook } from "../../src/lib/standard-webhooks.js";
-import { seedCatalogRows } from "../../test/support/catalog.js";
+import { orderPaidEvent, seedCatalogRows } from "../../test/support/catalog.js";
 import {
   BENCH_DATABASE_URL,
   dropSchema,
   fmt,
   load,
   numberArg,
-  type PreparedRequest,
   quick,
   scratchSchema,
+  signedDelivery,
   startService,
 } from "./support.js";
 
 const ROWS = numberArg("rows", quick ? 10_000 : 103_000);
 const REAL_ORDERS = 100;
-
-function signed(secret: string, id: string, event: unknown): PreparedRequest {
-  const body = JSON.stringify(event);
-  const timestamp = Math.floor(Date.now() / 1000);
-  return {
-    method: "POST",
-    path: "/v1/webhooks/payments",
-    headers: {
-      "content-type": "application/json",
-      "webhook-id": id,
-      "webhook-timestamp": String(timestamp),
-      "webhook-signature": signWebhook(secret, id, timestamp, body),
-    },
-    body,
-  };
-}
-
-function orderPaid(ref: string, code: string) {
-  return {
-    type: "order.paid",
-    data: {
-      orderReference: ref,
-      amountPaid: "170000",
-      currency: "UAH",
-      paymentRail: "card",
-      paidAt: new Date().toISOString(),
-      order: {
-        orderReference: ref,
-        buyerMemberId: `m_buyer_${ref}`,
-        refCode: code,
-        currency: "UAH",
-        lines: [
-          { lineId: "l1", vendorId: "v_books", productId: "p_novel", quantity: 2, unitAmount: "25000" },
-          { lineId: "l2", vendorId: "v_games", productId: "p_chess", quantity: 1, unitAmount: "120000" },
-        ],
-        shippingAmount: "0",
-        discountAmount: "0",
-      },
-    },
-  };
-}
 
 /** Streams the export, counting bytes and CRLF-terminated lines; time to the last byte. */
 function download(
@@ -141,14 +99,14 @@ async function main() {
     const paid = await load(
       url,
       Array.from({ length: REAL_ORDERS }, (_, i) =>
-        signed(secret, `evt_csv_${i}`, orderPaid(`ord_csv_${i}`, code)),
+        signedDelivery(secret, `evt_csv_${i}`, orderPaidEvent(`ord_csv_${i}`, code)),
       ),
       8,
     );
     if (paid.statuses["200"] !== REAL_ORDERS) throw new Error(`fill: ${JSON.stringify(paid.statuses)}`);
     // A partial refund of every fifth: settlement adjustments the export sums per row.
     const refunds = Array.from({ length: REAL_ORDERS / 5 }, (_, i) =>
-      signed(secret, `evt_csv_refund_${i}`, {
+      signedDelivery(secret, `evt_csv_refund_${i}`, {
         type: "order.refunded",
         data: {
           orderReference: `ord_csv_${i * 5}`,

@@ -17,8 +17,7 @@ import { migrate } from "../../src/db/migrate.js";
 import { SYSTEM } from "../../src/ledger/audit.js";
 import { issueCode } from "../../src/ledger/issue-code.js";
 import { registerMember } from "../../src/ledger/register-member.js";
-import { signWebhook } from "../../src/lib/standard-webhooks.js";
-import { seedCatalogRows } from "../../test/support/catalog.js";
+import { orderPaidEvent, seedCatalogRows } from "../../test/support/catalog.js";
 import {
   BENCH_DATABASE_URL,
   cpuSeconds,
@@ -26,11 +25,11 @@ import {
   fmt,
   load,
   numberArg,
-  type PreparedRequest,
   pgbenchTps,
   postgresCpuSeconds,
   quick,
   scratchSchema,
+  signedDelivery,
   startService,
 } from "./support.js";
 
@@ -54,47 +53,6 @@ const deadlocks = () =>
 async function statementsCounter(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   return Number(/^twinrail_db_statements_total (\d+)/m.exec(text)?.[1] ?? Number.NaN);
-}
-
-function orderPaid(ref: string, code: string) {
-  return {
-    type: "order.paid",
-    data: {
-      orderReference: ref,
-      amountPaid: "170000",
-      currency: "UAH",
-      paymentRail: "card",
-      paidAt: new Date().toISOString(),
-      order: {
-        orderReference: ref,
-        buyerMemberId: `m_buyer_${ref}`,
-        refCode: code,
-        currency: "UAH",
-        lines: [
-          { lineId: "l1", vendorId: "v_books", productId: "p_novel", quantity: 2, unitAmount: "25000" },
-          { lineId: "l2", vendorId: "v_games", productId: "p_chess", quantity: 1, unitAmount: "120000" },
-        ],
-        shippingAmount: "0",
-        discountAmount: "0",
-      },
-    },
-  };
-}
-
-function signed(secret: string, id: string, event: unknown): PreparedRequest {
-  const body = JSON.stringify(event);
-  const timestamp = Math.floor(Date.now() / 1000);
-  return {
-    method: "POST",
-    path: "/v1/webhooks/payments",
-    headers: {
-      "content-type": "application/json",
-      "webhook-id": id,
-      "webhook-timestamp": String(timestamp),
-      "webhook-signature": signWebhook(secret, id, timestamp, body),
-    },
-    body,
-  };
 }
 
 async function main() {
@@ -131,33 +89,37 @@ async function main() {
     const url = service.url;
 
     // Warm-up (JIT, pool) and statements per event, one delivery at a time.
-    await load(url, [signed(secret, "evt_warm_0", orderPaid("ord_warm_0", codes[0]!))], 1);
+    await load(url, [signedDelivery(secret, "evt_warm_0", orderPaidEvent("ord_warm_0", codes[0]!))], 1);
     // Reading /metrics costs statements of its own (its gauges read the database, the first scrape
     // more than the later ones): measured once it is steady, and subtracted.
     await statementsCounter(url);
     let before = await statementsCounter(url);
     const metricsCost = (await statementsCounter(url)) - before;
     before = await statementsCounter(url);
-    await load(url, [signed(secret, "evt_stmt_1", orderPaid("ord_stmt_1", codes[1]!))], 1);
+    await load(url, [signedDelivery(secret, "evt_stmt_1", orderPaidEvent("ord_stmt_1", codes[1]!))], 1);
     const withOrder = (await statementsCounter(url)) - before - metricsCost;
     before = await statementsCounter(url);
-    await load(url, [signed(secret, "evt_stmt_1", orderPaid("ord_stmt_1", codes[1]!))], 1);
+    await load(url, [signedDelivery(secret, "evt_stmt_1", orderPaidEvent("ord_stmt_1", codes[1]!))], 1);
     const duplicate = (await statementsCounter(url)) - before - metricsCost;
     const warm = Array.from({ length: 100 }, (_, i) =>
-      signed(secret, `evt_warm_${i + 1}`, orderPaid(`ord_warm_${i + 1}`, codes[i % codes.length]!)),
+      signedDelivery(
+        secret,
+        `evt_warm_${i + 1}`,
+        orderPaidEvent(`ord_warm_${i + 1}`, codes[i % codes.length]!),
+      ),
     );
     await load(url, warm, CONCURRENCY);
 
     const tps = pgbenchTps(PGBENCH_SECONDS, CONCURRENCY);
     const deadlocksBefore = await deadlocks();
     const spreadRequests = Array.from({ length: ORDERS }, (_, i) =>
-      signed(secret, `evt_spread_${i}`, orderPaid(`ord_spread_${i}`, codes[i % codes.length]!)),
+      signedDelivery(secret, `evt_spread_${i}`, orderPaidEvent(`ord_spread_${i}`, codes[i % codes.length]!)),
     );
     const cpu0 = { service: cpuSeconds(service.child.pid!), postgres: postgresCpuSeconds() };
     const spread = await load(url, spreadRequests, CONCURRENCY);
     const cpu1 = { service: cpuSeconds(service.child.pid!), postgres: postgresCpuSeconds() };
     const hotRequests = Array.from({ length: ORDERS }, (_, i) =>
-      signed(secret, `evt_hot_${i}`, orderPaid(`ord_hot_${i}`, hot)),
+      signedDelivery(secret, `evt_hot_${i}`, orderPaidEvent(`ord_hot_${i}`, hot)),
     );
     const hotRun = await load(url, hotRequests, CONCURRENCY);
     const deadlocksDuring = (await deadlocks()) - deadlocksBefore;

@@ -21,7 +21,7 @@ import { issueCode } from "../../src/ledger/issue-code.js";
 import { registerMember } from "../../src/ledger/register-member.js";
 import { signWebhook } from "../../src/lib/standard-webhooks.js";
 import { startServer } from "../../src/server.js";
-import { seedCatalogRows } from "../../test/support/catalog.js";
+import { orderPaidEvent, seedCatalogRows } from "../../test/support/catalog.js";
 import {
   BENCH_DATABASE_URL,
   dropSchema,
@@ -83,28 +83,7 @@ async function main() {
     } as typeof original;
     const ref = `ord_${TOKEN}`;
     const refHash = orderRefHash(ref);
-    const body = JSON.stringify({
-      type: "order.paid",
-      data: {
-        orderReference: ref,
-        amountPaid: "170000",
-        currency: "UAH",
-        paymentRail: "card",
-        paidAt: new Date().toISOString(),
-        order: {
-          orderReference: ref,
-          buyerMemberId: `m_buyer_${TOKEN}`,
-          refCode: code,
-          currency: "UAH",
-          lines: [
-            { lineId: "l1", vendorId: "v_books", productId: "p_novel", quantity: 2, unitAmount: "25000" },
-            { lineId: "l2", vendorId: "v_games", productId: "p_chess", quantity: 1, unitAmount: "120000" },
-          ],
-          shippingAmount: "0",
-          discountAmount: "0",
-        },
-      },
-    });
+    const body = JSON.stringify(orderPaidEvent(ref, code));
     const id = `evt_${TOKEN}`;
     const timestamp = Math.floor(Date.now() / 1000);
     const res = await fetch(`${running.url}/v1/webhooks/payments`, {

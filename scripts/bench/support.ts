@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import pg from "pg";
+import { signWebhook } from "../../src/lib/standard-webhooks.js";
 
 /**
  * Shared pieces of the benchmarks in scripts/bench/: a service in its own OS process (so the load
@@ -224,4 +225,21 @@ export function postgresCpuSeconds(): number {
     }
   }
   return total;
+}
+
+/** A signed delivery of `event` to the payments webhook, as the provider sends it (Standard Webhooks). */
+export function signedDelivery(secret: string, id: string, event: unknown): PreparedRequest {
+  const body = JSON.stringify(event);
+  const timestamp = Math.floor(Date.now() / 1000);
+  return {
+    method: "POST",
+    path: "/v1/webhooks/payments",
+    headers: {
+      "content-type": "application/json",
+      "webhook-id": id,
+      "webhook-timestamp": String(timestamp),
+      "webhook-signature": signWebhook(secret, id, timestamp, body),
+    },
+    body,
+  };
 }

@@ -14,6 +14,7 @@ import { createApiKey } from "../../src/ledger/api-keys.js";
 import { SYSTEM } from "../../src/ledger/audit.js";
 import { signWebhook } from "../../src/lib/standard-webhooks.js";
 import { startServer } from "../../src/server.js";
+import { orderPaidEvent } from "../../test/support/catalog.js";
 
 async function main() {
   const schema = `t_${randomBytes(6).toString("hex")}`;
@@ -61,28 +62,7 @@ async function main() {
   let n = 0;
   const paid = async () => {
     const ref = `ord_b_${n++}`;
-    const body = JSON.stringify({
-      type: "order.paid",
-      data: {
-        orderReference: ref,
-        amountPaid: "170000",
-        currency: "UAH",
-        paymentRail: "card",
-        paidAt: new Date().toISOString(),
-        order: {
-          orderReference: ref,
-          buyerMemberId: `m_buyer_${ref}`,
-          refCode: "ANNA7F3K",
-          currency: "UAH",
-          shippingAmount: "0",
-          discountAmount: "0",
-          lines: [
-            { lineId: "l1", vendorId: "v_books", productId: "p_novel", quantity: 2, unitAmount: "25000" },
-            { lineId: "l2", vendorId: "v_games", productId: "p_chess", quantity: 1, unitAmount: "120000" },
-          ],
-        },
-      },
-    });
+    const body = JSON.stringify(orderPaidEvent(ref, "ANNA7F3K"));
     const ts = Math.floor(Date.now() / 1000);
     const id = `evt_${ref}`;
     const res = await req("POST", "/v1/webhooks/payments", admin, body, {

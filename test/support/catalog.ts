@@ -19,3 +19,33 @@ export async function seedCatalogRows(db: Db): Promise<void> {
   await upsertProduct(db, SYSTEM, { productId: "p_novel", vendorId: "v_books", referralCommissionBps: 1000 });
   await upsertProduct(db, SYSTEM, { productId: "p_chess", vendorId: "v_games", referralCommissionBps: null });
 }
+
+/**
+ * The `order.paid` a payment provider sends for an order over that catalog, carrying the order itself
+ * (`data.order`): 2 × p_novel at 250.00 and 1 × p_chess at 1,200.00 UAH, paid in full by card, for a
+ * new buyer `m_buyer_<ref>` who came with `refCode`. The benchmarks and child-process tests sign it.
+ */
+export function orderPaidEvent(ref: string, refCode: string | null, paidAt: Date = new Date()) {
+  return {
+    type: "order.paid",
+    data: {
+      orderReference: ref,
+      amountPaid: "170000",
+      currency: "UAH",
+      paymentRail: "card",
+      paidAt: paidAt.toISOString(),
+      order: {
+        orderReference: ref,
+        buyerMemberId: `m_buyer_${ref}`,
+        refCode,
+        currency: "UAH",
+        lines: [
+          { lineId: "l1", vendorId: "v_books", productId: "p_novel", quantity: 2, unitAmount: "25000" },
+          { lineId: "l2", vendorId: "v_games", productId: "p_chess", quantity: 1, unitAmount: "120000" },
+        ],
+        shippingAmount: "0",
+        discountAmount: "0",
+      },
+    },
+  };
+}
