@@ -1,4 +1,5 @@
 import { createServer, type Server } from "node:http";
+import path from "node:path";
 import cron, { type ScheduledTask } from "node-cron";
 import { CodeCache } from "./attribution/code-cache.js";
 import { setIpv6SubnetPrefix } from "./attribution/ip-hash.js";
@@ -6,6 +7,7 @@ import { chainApprovals, connectChain } from "./chain/index.js";
 import type { Config } from "./config.js";
 import { asDb, connect } from "./db/connect.js";
 import { migrate } from "./db/migrate.js";
+import { loadTemplate, writeTemplate } from "./db/pglite-template.js";
 import { ReadReplica } from "./db/read-replica.js";
 import { setTransactionLogger, statementCounter } from "./db/transaction.js";
 import { createApp } from "./http/app.js";
@@ -47,6 +49,11 @@ export async function startServer(
     );
   }
 
+  // The demo's in-memory PGlite starts from a migrated snapshot beside the demo file when there is one.
+  const templateDir =
+    config.demo && !config.DATABASE_URL && !config.DATA_DIR && !config.DATABASE_SCHEMA
+      ? path.dirname(config.DEMO_FILE)
+      : undefined;
   // Database and chain start in parallel (each takes a couple of seconds in embedded mode).
   // An embedded chain forgets everything on exit, so its database is in memory too unless DATA_DIR asks otherwise.
   const [database, chainResult] = await Promise.allSettled([
@@ -56,6 +63,7 @@ export async function startServer(
         directUrl: config.DATABASE_DIRECT_URL,
         poolMode: config.DATABASE_POOL_MODE,
         dataDir: config.DATA_DIR,
+        pgliteTemplate: templateDir ? loadTemplate(templateDir) : undefined,
         schema: config.DATABASE_SCHEMA,
         logger: logger.child({ component: "database" }),
       });
@@ -234,6 +242,14 @@ export async function startServer(
   });
   const url = services.config.publicBaseUrl;
   logger.info({ url, readyMs: Math.round(performance.now() - started) }, "twinrail ready");
+  // The next embedded start loads the migrated snapshot; made once per build, off the boot path.
+  if (templateDir) {
+    setTimeout(() => {
+      writeTemplate(templateDir)
+        .then((file) => file && logger.info({ file }, "embedded database snapshot written for faster starts"))
+        .catch((error) => logger.warn({ err: error }, "could not write the embedded database snapshot"));
+    }, 1000).unref();
+  }
 
   let closed = false;
   return {

@@ -48,6 +48,8 @@ export interface ConnectOptions {
   poolMode?: "session" | "transaction";
   /** Directory for PGlite's files; absent means in memory. */
   dataDir?: string;
+  /** In-memory PGlite: start from this snapshot (`src/db/pglite-template.ts`) instead of initdb. */
+  pgliteTemplate?: Blob;
   /** Schema to use (created if missing); isolates tests and side-by-side installs. */
   schema?: string;
   /** Pool size for Postgres. */
@@ -141,7 +143,9 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
   // PGlite returns int8 as a JS number when it fits and a bigint when it does not; money must always
   // be bigint, so int8 is parsed the same way as with pg above.
   const parsers = { 20: (value: string) => BigInt(value) };
-  const pglite = options.dataDir ? new PGlite(options.dataDir, { parsers }) : new PGlite({ parsers });
+  const pglite = options.dataDir
+    ? new PGlite(options.dataDir, { parsers })
+    : new PGlite({ parsers, ...(options.pgliteTemplate ? { loadDataDir: options.pgliteTemplate } : {}) });
   await pglite.waitReady;
   if (schema) {
     await pglite.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`);
