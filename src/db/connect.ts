@@ -143,10 +143,17 @@ export async function connect(options: ConnectOptions = {}): Promise<Connection>
   // PGlite returns int8 as a JS number when it fits and a bigint when it does not; money must always
   // be bigint, so int8 is parsed the same way as with pg above.
   const parsers = { 20: (value: string) => BigInt(value) };
-  const pglite = options.dataDir
+  let pglite = options.dataDir
     ? new PGlite(options.dataDir, { parsers })
     : new PGlite({ parsers, ...(options.pgliteTemplate ? { loadDataDir: options.pgliteTemplate } : {}) });
-  await pglite.waitReady;
+  try {
+    await pglite.waitReady;
+  } catch (error) {
+    // A snapshot that does not load (cut short, another build's) costs only the time: start fresh.
+    if (!options.pgliteTemplate || options.dataDir) throw error;
+    pglite = new PGlite({ parsers });
+    await pglite.waitReady;
+  }
   if (schema) {
     await pglite.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`);
   }

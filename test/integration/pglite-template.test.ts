@@ -43,6 +43,16 @@ describe.skipIf(TEST_DB !== "pglite")("embedded database snapshot (pglite)", () 
     }
   });
 
+  it("a snapshot that does not load costs only the time: the database starts fresh", async () => {
+    const connection = await connect({ pgliteTemplate: new Blob([Buffer.from("not a tarball")]) });
+    try {
+      const result = await migrate(connection.sessionDb);
+      expect(result.applied.length).toBeGreaterThan(0);
+    } finally {
+      await connection.close();
+    }
+  });
+
   it("is named after the migrations: another set of migrations gets another snapshot", () => {
     const other = mkdtempSync(path.join(tmpdir(), "twinrail-migrations-"));
     try {
