@@ -17,18 +17,25 @@ export interface ServiceMetrics extends Metrics {
   redirect: ReturnType<typeof redirectObserver>;
 }
 
-/** One read of a database figure per scrape, however many gauges show parts of it. */
-function perScrape<T>(fn: () => Promise<T>, ttlMs = 1000): () => Promise<T> {
-  let cached: { at: number; value: Promise<T> } | undefined;
+/**
+ * One read of a database figure per scrape, however many gauges show parts of it: the gauges of one
+ * scrape share the read, and the next scrape reads again (the read is forgotten once it has settled and
+ * the scrape's pending callbacks have run; a time-based cache showed a figure from before a change to a
+ * scrape made right after it).
+ */
+function perScrape<T>(fn: () => Promise<T>): () => Promise<T> {
+  let cached: Promise<T> | undefined;
   return () => {
-    const now = Date.now();
-    if (!cached || now - cached.at > ttlMs) {
-      cached = { at: now, value: fn() };
-      cached.value.catch(() => {
-        cached = undefined;
-      });
+    if (!cached) {
+      const value = fn();
+      cached = value;
+      const forget = () =>
+        setImmediate(() => {
+          if (cached === value) cached = undefined;
+        });
+      value.then(forget, forget);
     }
-    return cached.value;
+    return cached;
   };
 }
 
