@@ -69,8 +69,6 @@ interface ResolvedReferralCodeRow {
   display_name: string | null;
 }
 
-const list = (values: string[]) => (values.length > 0 ? sql.join(values) : sql`NULL`);
-
 /**
  * One statement: the existing order's request hash, the vendors and products of the lines, the buyer
  * with its durable referrer, every code checkout was given (normalized) with its owner, and how many
@@ -124,18 +122,18 @@ export async function readCheckoutContext(
                 'expires_at', k.expires_at, 'max_redemptions', k.max_redemptions,
                 'redemptions', k.redemptions, 'currency', k.currency)), '[]')
          FROM coupons k JOIN members m ON m.member_id = k.owner_member_id
-         WHERE k.code IN (${list(codes)})) AS coupons,
+         WHERE k.code = ANY(${codes}::text[])) AS coupons,
       (SELECT coalesce(json_agg(json_build_object('member_id', t.member_id, 'vendor_id', t.vendor_id,
                 'tier', t.tier)), '[]')
          FROM member_tiers t
-         WHERE t.vendor_id IN (${list([...input.vendorIds, ANY_VENDOR])})
+         WHERE t.vendor_id = ANY(${[...input.vendorIds, ANY_VENDOR]}::text[])
            AND t.member_id IN (
              SELECT c.owner_member_id FROM referral_codes c WHERE c.code = ANY(${codes}::text[])
-             UNION ALL SELECT k.owner_member_id FROM coupons k WHERE k.code IN (${list(codes)})
+             UNION ALL SELECT k.owner_member_id FROM coupons k WHERE k.code = ANY(${codes}::text[])
              UNION ALL SELECT b.referred_by_member_id FROM members b WHERE b.member_id = ${buyer})) AS member_tiers,
       (SELECT coalesce(json_agg(json_build_object('tier', r.tier, 'vendor_id', r.vendor_id,
                 'commission_bps', r.commission_bps)), '[]')
-         FROM commission_tiers r WHERE r.vendor_id IN (${list([...input.vendorIds, ANY_VENDOR])}))
+         FROM commission_tiers r WHERE r.vendor_id = ANY(${[...input.vendorIds, ANY_VENDOR]}::text[]))
         AS tier_rates`.execute(trx);
   const row = result.rows[0]!;
   const byCode = new Map(row.codes.map((code) => [code.code, code]));
