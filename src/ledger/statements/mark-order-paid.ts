@@ -78,6 +78,9 @@ export async function markOrderPaid(
   // payment of another cart of the same buyer (it waits for it), whatever this statement's snapshot.
   // Under `first_order`, a referred order that does not get the row is paid without its referral:
   // the order row (and its lines) lose the commission, and both rails are written without it.
+  // The UPDATE names the order's key itself, not only through `decide`: joined through the CTE alone,
+  // the generic plan could scan every order in `created` (seen with auto_explain in the ingest
+  // benchmark, on tables without statistics); with the key there is no plan without the primary key.
   const result = await sql<Row>`${prepared("mark-order-paid")}
     WITH target AS (
       SELECT o.order_reference, o.buyer_member_id, o.referral_applied FROM orders o
@@ -105,7 +108,8 @@ export async function markOrderPaid(
              attribution_reason = CASE WHEN d.lose THEN 'not_first_order' ELSE o.attribution_reason END,
              referral_commission = CASE WHEN d.lose THEN 0 ELSE o.referral_commission END
         FROM decide d
-       WHERE o.order_reference = d.order_reference AND o.status = 'created' AND o.currency = ${event.currency}
+       WHERE o.order_reference = ${event.orderReference} AND o.order_reference = d.order_reference
+         AND o.status = 'created' AND o.currency = ${event.currency}
       RETURNING o.*, d.lose AS referral_lost
     ),
     lines_unreferred AS (
