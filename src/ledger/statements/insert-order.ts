@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
 import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
+import { columnList } from "./columns.js";
 
 export interface InsertOrderInput {
   /** The buyer: created if new; `durable` makes a checkout attribution its first-touch referredBy. */
@@ -75,9 +76,6 @@ const LINE_COLUMNS = [
 ];
 const AUDIT_COLUMNS = ["actor", "action", "subject_type", "subject_id", "before", "after", "request_id"];
 
-const columns = (names: string[], alias?: string) =>
-  sql.join(names.map((name) => (alias ? sql.ref(`${alias}.${name}`) : sql.ref(name))));
-
 /**
  * One statement: the buyer (created, or given its first-touch attribution), the order, its lines and
  * the audit entries. When another transaction created the same order first, nothing but the buyer is
@@ -119,21 +117,21 @@ export async function insertOrder(trx: DbOrTx, input: InsertOrderInput): Promise
   const result = await sql<{ order_reference: string | null; redeemed?: boolean }>`${prepared("insert-order")}
     WITH ${couponCte} ${buyerCte}
     ins AS (
-      INSERT INTO orders (${columns(ORDER_COLUMNS)})
-      SELECT ${columns(ORDER_COLUMNS, "o")} FROM json_populate_record(NULL::orders, ${JSON.stringify(input.order)}::json) o
+      INSERT INTO orders (${columnList(ORDER_COLUMNS)})
+      SELECT ${columnList(ORDER_COLUMNS, "o")} FROM json_populate_record(NULL::orders, ${JSON.stringify(input.order)}::json) o
       ${gate}
       ON CONFLICT (order_reference) DO NOTHING
       RETURNING order_reference
     ),
     lines AS (
-      INSERT INTO order_lines (${columns(LINE_COLUMNS)})
-      SELECT ${columns(LINE_COLUMNS, "l")}
+      INSERT INTO order_lines (${columnList(LINE_COLUMNS)})
+      SELECT ${columnList(LINE_COLUMNS, "l")}
         FROM json_populate_recordset(NULL::order_lines, ${JSON.stringify(input.lines)}::json) l
        WHERE EXISTS (SELECT 1 FROM ins)
     ),
     audit AS (
-      INSERT INTO audit_log (${columns(AUDIT_COLUMNS)})
-      SELECT ${columns(AUDIT_COLUMNS, "a")}
+      INSERT INTO audit_log (${columnList(AUDIT_COLUMNS)})
+      SELECT ${columnList(AUDIT_COLUMNS, "a")}
         FROM json_populate_recordset(NULL::audit_log, ${auditRowsJson(input.audit)}::json) a
        WHERE EXISTS (SELECT 1 FROM ins)
     )

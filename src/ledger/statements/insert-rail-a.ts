@@ -3,6 +3,7 @@ import type { DbOrTx } from "../../db/connect.js";
 import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
 import type { JournalRow } from "../journal.js";
+import { columnList } from "./columns.js";
 
 const SETTLEMENT_COLUMNS = [
   "order_reference",
@@ -29,9 +30,6 @@ const ASSIST_COLUMNS = [
 ];
 const JOURNAL_COLUMNS = ["txn_id", "event", "order_reference", "account", "asset", "amount"];
 
-const columns = (names: string[], alias?: string) =>
-  sql.join(names.map((name) => (alias ? sql.ref(`${alias}.${name}`) : sql.ref(name))));
-
 /**
  * One statement for rail A of a paid order: the vendors' settlements, the ERP sales assists, the
  * order's journal transaction and the audit entries. Audit rows with subject type `settlement` carry
@@ -50,21 +48,21 @@ export async function insertRailA(
 ): Promise<number> {
   const result = await sql<{ n: number }>`${prepared("insert-rail-a")}
     WITH s AS (
-      INSERT INTO settlements (${columns(SETTLEMENT_COLUMNS)})
-      SELECT ${columns(SETTLEMENT_COLUMNS, "x")}
+      INSERT INTO settlements (${columnList(SETTLEMENT_COLUMNS)})
+      SELECT ${columnList(SETTLEMENT_COLUMNS, "x")}
         FROM json_populate_recordset(NULL::settlements, ${JSON.stringify(input.settlements)}::json) x
       ON CONFLICT ON CONSTRAINT settlements_order_vendor_unique DO NOTHING
       RETURNING id, vendor_id
     ),
     assists AS (
-      INSERT INTO erp_sales_assists (${columns(ASSIST_COLUMNS)})
-      SELECT ${columns(ASSIST_COLUMNS, "x")}
+      INSERT INTO erp_sales_assists (${columnList(ASSIST_COLUMNS)})
+      SELECT ${columnList(ASSIST_COLUMNS, "x")}
         FROM json_populate_recordset(NULL::erp_sales_assists, ${JSON.stringify(input.assists)}::json) x
       ON CONFLICT ON CONSTRAINT erp_sales_assists_order_vendor_unique DO NOTHING
     ),
     journal AS (
-      INSERT INTO journal_entries (${columns(JOURNAL_COLUMNS)})
-      SELECT ${columns(JOURNAL_COLUMNS, "x")}
+      INSERT INTO journal_entries (${columnList(JOURNAL_COLUMNS)})
+      SELECT ${columnList(JOURNAL_COLUMNS, "x")}
         FROM json_populate_recordset(NULL::journal_entries, ${JSON.stringify(input.journal)}::json) x
     ),
     audit AS (

@@ -3,6 +3,7 @@ import type { DbOrTx } from "../../db/connect.js";
 import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
 import type { JournalRow } from "../journal.js";
+import { columnList } from "./columns.js";
 
 const REWARD_COLUMNS = [
   "order_reference",
@@ -25,9 +26,6 @@ const REWARD_COLUMNS = [
 ];
 const JOURNAL_COLUMNS = ["txn_id", "event", "order_reference", "account", "asset", "amount"];
 
-const columns = (names: string[], alias?: string) =>
-  sql.join(names.map((name) => (alias ? sql.ref(`${alias}.${name}`) : sql.ref(name))));
-
 /**
  * One statement: the reward row, and only if it was inserted (one per reference), its journal
  * transaction, its audit entry (subject id = the new reward's id) and the clawback netting row.
@@ -47,15 +45,15 @@ export async function insertReward(
     amount_wei: string;
   }>`${prepared("insert-reward")}
     WITH r AS (
-      INSERT INTO referral_rewards (${columns(REWARD_COLUMNS)})
-      SELECT ${columns(REWARD_COLUMNS, "x")}
+      INSERT INTO referral_rewards (${columnList(REWARD_COLUMNS)})
+      SELECT ${columnList(REWARD_COLUMNS, "x")}
         FROM json_populate_record(NULL::referral_rewards, ${JSON.stringify(input.reward)}::json) x
       ON CONFLICT ON CONSTRAINT referral_rewards_order_reference_unique DO NOTHING
       RETURNING id, status, amount_wei
     ),
     journal AS (
-      INSERT INTO journal_entries (${columns(JOURNAL_COLUMNS)})
-      SELECT ${columns(JOURNAL_COLUMNS, "x")}
+      INSERT INTO journal_entries (${columnList(JOURNAL_COLUMNS)})
+      SELECT ${columnList(JOURNAL_COLUMNS, "x")}
         FROM json_populate_recordset(NULL::journal_entries, ${JSON.stringify(input.journal)}::json) x
        WHERE EXISTS (SELECT 1 FROM r)
     ),
