@@ -1,6 +1,7 @@
 import { type RawBuilder, sql } from "kysely";
 
-const lists = new Map<string, RawBuilder<unknown>>();
+/** By the (constant) names array, then by alias: no key to build per call. */
+const lists = new WeakMap<readonly string[], Map<string, RawBuilder<unknown>>>();
 
 /**
  * A constant column list (`"a", "b"`, or `"x"."a", "x"."b"` with an alias) as one raw fragment, built
@@ -9,14 +10,19 @@ const lists = new Map<string, RawBuilder<unknown>>();
  * module's callers' constants, never input.
  */
 export function columnList(names: readonly string[], alias?: string): RawBuilder<unknown> {
-  const key = `${alias ?? ""}|${names.join(",")}`;
-  let list = lists.get(key);
+  let byAlias = lists.get(names);
+  if (!byAlias) {
+    byAlias = new Map();
+    lists.set(names, byAlias);
+  }
+  const key = alias ?? "";
+  let list = byAlias.get(key);
   if (!list) {
     for (const name of [...names, ...(alias ? [alias] : [])]) {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain column name: ${name}`);
     }
     list = sql.raw(names.map((name) => (alias ? `"${alias}"."${name}"` : `"${name}"`)).join(", "));
-    lists.set(key, list);
+    byAlias.set(key, list);
   }
   return list;
 }
