@@ -1,6 +1,6 @@
 /**
  * Writes the embedded database's migrated snapshot (src/db/pglite-template.ts) beside the demo file,
- * `.twinrail/pglite-template-<hash>.tar.gz`, unless this build's is already there: run by the root
+ * `.twinrail/pglite-template-<hash>.tar`, unless this build's is already there: run by the root
  * `postinstall` (scripts/postinstall.mjs), so even the first `npm start` of a fresh clone skips PGlite's
  * initdb and the migrations. `npm start` writes it too (in the background) when it is missing.
  *   npx tsx scripts/pglite-snapshot.ts
