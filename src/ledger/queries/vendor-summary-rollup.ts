@@ -6,7 +6,8 @@ import type { StatementFilter, SummaryBucket } from "../vendor-statements.js";
 /**
  * `vendorSummary` from `vendor_day_rollup` (per UTC day × vendor × currency × status, effective
  * amounts) plus its unfolded deltas for the whole days of the range, and the settlements of the
- * partial first and last day read from the rows. Same result and shape.
+ * partial first and last day read from the rows; the adjustments pending netting from
+ * `vendor_netting_rollup` plus its deltas (0017). Same result and shape.
  */
 export async function vendorSummaryRollup(
   db: DbOrTx,
@@ -73,13 +74,14 @@ export async function vendorSummaryRollup(
         } satisfies SummaryBucket,
       }));
   };
+  // Adjustments of paid-out settlements not netted yet: a rollup per vendor × currency (0017), not an
+  // anti-join over every adjustment the vendor ever had.
   const pending = await sql<{ currency: string; n: string; net: string }>`
-      SELECT a.currency, count(*)::text AS n, sum(a.net_delta)::text AS net
-      FROM settlement_adjustments a
-      JOIN settlements s ON s.id = a.settlement_id
-      LEFT JOIN payout_adjustments p ON p.adjustment_id = a.id
-      WHERE a.vendor_id = ${vendorId} AND p.adjustment_id IS NULL AND s.status IN ('in_payout', 'paid')
-      GROUP BY a.currency ORDER BY a.currency`.execute(db);
+      SELECT currency, sum(n)::text AS n, sum(net)::text AS net
+      FROM (SELECT currency, n, net FROM vendor_netting_rollup WHERE vendor_id = ${vendorId}
+            UNION ALL
+            SELECT currency, n, net FROM vendor_netting_deltas WHERE vendor_id = ${vendorId}) d
+      GROUP BY currency HAVING sum(n) <> 0 ORDER BY currency`.execute(db);
   return {
     vendorId,
     from: filter.from?.toISOString() ?? null,
