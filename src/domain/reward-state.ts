@@ -99,6 +99,7 @@ export const SETTLEMENT_STATUSES: readonly SettlementStatus[] = Object.freeze([
 /**
  * Allowed settlement moves. `in_payout → due` is a failed payout going back in the queue. `paid` and
  * `cancelled` are terminal: refunds after payout are negative adjustments netted from the next payout.
+ * `held → cancelled`: a full refund of a held order (amount mismatch, dispute) leaves nothing to pay.
  */
 export const SETTLEMENT_TRANSITIONS: Readonly<Record<SettlementStatus, readonly SettlementStatus[]>> =
   Object.freeze({
@@ -106,7 +107,7 @@ export const SETTLEMENT_TRANSITIONS: Readonly<Record<SettlementStatus, readonly 
     due: ["in_payout", "held", "cancelled"],
     in_payout: ["paid", "due"],
     paid: [],
-    held: ["pending", "due"],
+    held: ["pending", "due", "cancelled"],
     cancelled: [],
   });
 

@@ -198,10 +198,12 @@ export async function recordRefund(
         },
       );
     }
-    // A fully refunded settlement that was never paid out has nothing left to pay.
+    // A fully refunded settlement that was never paid out has nothing left to pay — held ones too
+    // (an amount mismatch or a dispute): releasing them later would schedule a payout of nothing, and
+    // a dispute's release skips a settlement that is no longer held.
     if (
       settlementsFullyRefunded(paid, total, after) &&
-      (settlement.status === "pending" || settlement.status === "due")
+      (settlement.status === "pending" || settlement.status === "due" || settlement.status === "held")
     ) {
       await moveSettlement(trx, actor, {
         id: settlement.id,

@@ -119,6 +119,73 @@ describe(`an amount mismatch holds rail A too (${TEST_DB})`, () => {
     await reconcileClean();
   });
 
+  it("a full refund of a held order cancels its held settlements (nothing is left to release)", async () => {
+    const ref = "ord_mm_refunded";
+    await t.request("POST", "/v1/orders", { key: t.keys.integration, body: orderBody(ref) });
+    const paid = await t.webhook(paidEvent(ref, "160000"));
+    expect(paid.status).toBe(200);
+    expect(paid.body.reward.status).toBe("held");
+    expect(await settlementStatuses(ref)).toEqual([
+      ["v_books", "held"],
+      ["v_games", "held"],
+    ]);
+    const refund = await t.webhook(refundEvent(ref, "rf_mm_full", "160000"));
+    expect(refund.status).toBe(200);
+    expect(refund.body.status).toBe("refunded");
+    expect(await settlementStatuses(ref)).toEqual([
+      ["v_books", "cancelled"],
+      ["v_games", "cancelled"],
+    ]);
+    expect(await effective(ref)).toEqual([
+      ["v_books", 0n, 0n, 0n],
+      ["v_games", 0n, 0n, 0n],
+    ]);
+    // Resolving the mismatch afterwards finds nothing to release and schedules nothing.
+    const release = await t.request("POST", `/v1/admin/orders/${ref}/release-hold`, {
+      key: t.keys.admin,
+      body: {},
+    });
+    expect(release.status).toBe(200);
+    expect(release.body.released).toEqual([]);
+    expect(await settlementStatuses(ref)).toEqual([
+      ["v_books", "cancelled"],
+      ["v_games", "cancelled"],
+    ]);
+    await reconcileClean();
+  });
+
+  it("a full refund during an open dispute cancels the dispute-held settlements; the dispute's outcome then releases nothing", async () => {
+    const ref = "ord_mm_refund_dispute";
+    await t.request("POST", "/v1/orders", { key: t.keys.integration, body: orderBody(ref) });
+    const paid = await t.webhook(paidEvent(ref, "170000"));
+    expect(paid.status).toBe(200);
+    const opened = await t.webhook({
+      type: "order.chargeback",
+      data: { orderReference: ref, disputeId: "dp_rf", status: "opened", amount: "170000" },
+    });
+    expect(opened.status).toBe(200);
+    expect(await settlementStatuses(ref)).toEqual([
+      ["v_books", "held"],
+      ["v_games", "held"],
+    ]);
+    const refund = await t.webhook(refundEvent(ref, "rf_dp_full", "170000"));
+    expect(refund.status).toBe(200);
+    expect(await settlementStatuses(ref)).toEqual([
+      ["v_books", "cancelled"],
+      ["v_games", "cancelled"],
+    ]);
+    const won = await t.webhook({
+      type: "order.chargeback",
+      data: { orderReference: ref, disputeId: "dp_rf", status: "won", amount: "170000" },
+    });
+    expect(won.status).toBe(200);
+    expect(await settlementStatuses(ref)).toEqual([
+      ["v_books", "cancelled"],
+      ["v_games", "cancelled"],
+    ]);
+    await reconcileClean();
+  });
+
   it("release-hold answers 409 for an order paid its total and 404 for an unknown order", async () => {
     const ref = "ord_mm_exact";
     await t.request("POST", "/v1/orders", { key: t.keys.integration, body: orderBody(ref) });

@@ -42,6 +42,7 @@ const ALLOWED_SETTLEMENT_MOVES = new Set([
   "in_payout>due",
   "held>pending",
   "held>due",
+  "held>cancelled", // a full refund of a held order
 ]);
 
 function thrown(fn: () => unknown): unknown {
