@@ -3,7 +3,7 @@
  * `npm start` = `node scripts/dev-cli.mjs start`: the CLI of src/ (src/cli.ts) without tsx at run time.
  * src/ is bundled by esbuild into dist/dev/cli.cjs (packages stay external: node_modules loads as usual,
  * nothing is type-checked, as with tsx) and the bundle runs in this process. tsx loads each of the ~180
- * source files through its loader; one bundle starts ~0.7–0.9 s sooner (README.md "Startup time").
+ * source files through its loader; one bundle starts ~0.7–0.9 s sooner (docs/startup.md).
  *
  * Never stale: before it runs, the bundle is rebuilt (~0.2 s) when it is missing or when any file it was
  * built from changed — a SHA-256 of their contents (the inputs esbuild reports), package.json,
