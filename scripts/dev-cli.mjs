@@ -11,6 +11,7 @@
  * Contents, not modification times: a file restored with an old mtime still counts as changed.
  *   node scripts/dev-cli.mjs <command> [options]     (any `twinrail` command)
  *   node scripts/dev-cli.mjs --build-only             (build when stale, run nothing: the root postinstall)
+ * WebAssembly (the embedded PGlite) runs on V8's baseline compiler only, see below.
  * Stack traces name the bundle's lines (each file's code follows a `// src/…` comment there);
  * TWINRAIL_SOURCE_MAPS=1 maps them to src/ as tsx does, at 0.1–0.3 s more per start.
  */
@@ -19,6 +20,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSyn
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import v8 from "node:v8";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const outfile = path.join(root, "dist/dev/cli.cjs");
@@ -83,5 +85,10 @@ function build() {
 if (!upToDate()) build();
 if (process.argv[2] === "--build-only") process.exit(0);
 if (process.env.TWINRAIL_SOURCE_MAPS === "1") process.setSourceMapsEnabled(true);
+// The embedded PGlite (Postgres compiled to WebAssembly) on V8's baseline compiler only: optimizing its hot
+// functions with TurboFan took more CPU, on the cores the service runs on, than the optimized code saved in a
+// dev/demo session (npm start: 3.5 → 2.1 CPU-seconds to /readyz, the demo history 10.0 → 6.5 s, load 10;
+// docs/startup.md). Only WebAssembly is affected; TWINRAIL_WASM_TIER_UP=1 keeps V8's default.
+if (process.env.TWINRAIL_WASM_TIER_UP !== "1") v8.setFlagsFromString("--liftoff-only");
 process.argv = [process.argv[0], outfile, ...process.argv.slice(2)];
 require(outfile);
