@@ -1,14 +1,16 @@
 /**
  * A standalone minter process, for the fault tests and for operators who run the minter apart from
  * the HTTP server. It reads the usual configuration (DATABASE_URL, DATABASE_SCHEMA, RPC_URL,
- * OPERATOR_PRIVATE_KEY, DEPLOYMENTS_FILE, CHAIN_CONFIRMATIONS, MINT_*), then mints in a loop.
+ * OPERATOR_PRIVATE_KEY, DEPLOYMENTS_FILE, CHAIN_CONFIRMATIONS, MINT_*), then mints in a loop of
+ * pipelined passes (MINT_PIPELINE_DEPTH batches in flight).
  *
  *   node --import tsx scripts/minter-worker.ts [--until-idle] [--timeout-ms 60000] [--pause-ms 200]
  *
  * --until-idle   exit 0 once no reward is approved or minting (exit 3 on timeout); without it, run forever.
- * MINTER_CRASH_AT=<point>  test only: SIGKILL this process at that point (see CRASH_POINTS in the minter).
+ * MINTER_CRASH_AT=<point>  test only: SIGKILL this process at that point (see CRASH_POINTS in the minter),
+ * MINTER_CRASH_NTH=<n>     the n-th time it is reached (default 1), e.g. with batches already in flight.
  *
- * Each run's result is printed as one JSON line on stdout.
+ * Each batch's result is printed as one JSON line on stdout.
  */
 import { chainApprovals, connectChain } from "../src/chain/index.js";
 import { loadConfig } from "../src/config.js";
@@ -31,6 +33,7 @@ async function main() {
   if (crashAt && !CRASH_POINTS.includes(crashAt)) {
     throw new Error(`MINTER_CRASH_AT must be one of ${CRASH_POINTS.join(", ")}`);
   }
+  let crashIn = Number(process.env.MINTER_CRASH_NTH ?? 1);
 
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL).child({ job: "minter-worker", pid: process.pid });
@@ -71,7 +74,7 @@ async function main() {
     logger,
     hooks: {
       at(point, { batchId }) {
-        if (point !== crashAt) return;
+        if (point !== crashAt || --crashIn > 0) return;
         process.stdout.write(`${JSON.stringify({ crash: point, batchId: batchId.toString() })}\n`);
         process.kill(process.pid, "SIGKILL");
       },
@@ -87,8 +90,11 @@ async function main() {
   const started = Date.now();
   let code = 0;
   while (!stopping) {
-    const result = await minter.runOnce();
-    process.stdout.write(`${JSON.stringify({ pid: process.pid, ...result })}\n`);
+    const pass = await minter.runPipeline();
+    for (const result of pass.results)
+      process.stdout.write(`${JSON.stringify({ pid: process.pid, ...result })}\n`);
+    if (pass.results.length === 0)
+      process.stdout.write(`${JSON.stringify({ pid: process.pid, status: pass.status })}\n`);
     if (untilIdle) {
       const open = await connection.db
         .selectFrom("referral_rewards")
@@ -101,7 +107,9 @@ async function main() {
       code = 3;
       break;
     }
-    if (result.status !== "confirmed") await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    if (pass.status !== "empty" || pass.results.length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
   }
   await chain.close();
   await connection.close();

@@ -207,6 +207,9 @@ const envSchema = z.object({
   READ_MAX_LAG_SECONDS: int(1, 86_400).default(30),
 
   MINT_BATCH_SIZE: int(1, 200).default(20),
+  // Batches in flight at once (docs/runbook.md "Pipelining"): the next batch is claimed, signed and sent
+  // with the next nonce while the earlier ones wait for their receipts. 1 = one batch at a time.
+  MINT_PIPELINE_DEPTH: int(1, 8).default(3),
   // Most gas one mint transaction may ask for (also never above the block gas limit): a claimed batch that
   // needs more is cut to its largest prefix that fits. Default: the EIP-7825 per-transaction cap (2^24).
   MINT_MAX_TX_GAS: int(100_000, 1_000_000_000).default(16_777_216),

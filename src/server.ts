@@ -158,7 +158,8 @@ export async function startServer(
       cron.schedule(
         config.MINT_CRON,
         async () => {
-          await minter.runOnce().catch((error) => logger.error({ err: error }, "scheduled mint failed"));
+          // One pipelined pass: batches until the queue is empty, MINT_PIPELINE_DEPTH in flight at once.
+          await minter.runPipeline().catch((error) => logger.error({ err: error }, "scheduled mint failed"));
         },
         { name: "minter", noOverlap: true },
       ),

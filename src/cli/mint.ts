@@ -3,7 +3,11 @@ import type { MintRunResult } from "../jobs/minter.js";
 import { config, type ExitCode, json, print, withService } from "./context.js";
 import type { Run } from "./index.js";
 
-/** `twinrail mint [--all]`: one batch now, or batches until the approved queue is empty. */
+/**
+ * `twinrail mint [--all]`: one batch now, or batches until the approved queue is empty — one pipelined
+ * pass (`runPipeline`, MINT_PIPELINE_DEPTH batches in flight), which stops where the old loop of runs
+ * stopped: the queue empty, busy, waiting, a failure, or a released batch that moved nothing on.
+ */
 export function registerMint(program: Command, run: Run): void {
   program
     .command("mint")
@@ -12,9 +16,6 @@ export function registerMint(program: Command, run: Run): void {
     .option("--json", "print the run's result (with --all: {runs, minted, skipped, failed, results}) as JSON")
     .action(run(mint));
 }
-
-/** A run that leaves the queue as it was: `--all` stops there instead of spinning. */
-const STOPS = new Set<MintRunResult["status"]>(["empty", "busy", "waiting", "failed"]);
 
 async function mint(options: { all?: boolean; json?: boolean }): Promise<ExitCode> {
   return withService(config(), async (running) => {
@@ -25,29 +26,39 @@ async function mint(options: { all?: boolean; json?: boolean }): Promise<ExitCod
       console.log(json(result));
       return result.status === "failed" ? 1 : 0;
     }
-    const results: MintRunResult[] = [];
     const started = Date.now();
-    for (;;) {
-      const result = await minter.runOnce();
-      results.push(result);
-      if (!options.json && result.batchId)
-        console.error(`batch ${result.batchId}: ${result.status}, minted ${result.minted}`);
-      if (STOPS.has(result.status)) break;
-      // A released batch that minted nothing and deferred nothing would repeat forever.
-      if (result.status === "released" && result.minted === 0 && !result.deferred) break;
+    const pass = await minter.runPipeline();
+    // As one run per batch reported it: the run that found the queue empty (or the lock busy) is the last.
+    const results: MintRunResult[] = [...pass.results];
+    if (results.length === 0 || pass.status === "empty") {
+      results.push({
+        batchId: null,
+        status: pass.status,
+        rewardIds: [],
+        txHash: null,
+        minted: 0,
+        skipped: 0,
+        failed: 0,
+        ...(pass.error ? { error: pass.error } : {}),
+      });
     }
-    const last = results[results.length - 1]!;
+    if (!options.json) {
+      for (const result of results) {
+        if (result.batchId)
+          console.error(`batch ${result.batchId}: ${result.status}, minted ${result.minted}`);
+      }
+    }
     const summary = {
       runs: results.length,
-      batches: results.filter((r) => r.batchId !== null).length,
-      minted: results.reduce((n, r) => n + r.minted, 0),
-      skipped: results.reduce((n, r) => n + r.skipped, 0),
-      failed: results.reduce((n, r) => n + r.failed, 0),
-      finalStatus: last.status,
+      batches: pass.batches,
+      minted: pass.minted,
+      skipped: pass.skipped,
+      failed: pass.failed,
+      finalStatus: pass.status,
       seconds: (Date.now() - started) / 1000,
       ...(options.json ? { results } : {}),
     };
     print(options.json, summary, () => json(summary));
-    return last.status === "failed" ? 1 : 0;
+    return pass.status === "failed" ? 1 : 0;
   });
 }

@@ -124,18 +124,21 @@ export async function fitToGas(ctx: MinterContext, batchId: bigint, rewards: Cla
 
 /**
  * Fits the batch to what the period cap has left (read from the contract): the largest prefix, oldest
- * reward first, whose total fits; the rest wait for the next period.
+ * reward first, whose total fits; the rest wait for the next period. `reservedWei`: what the batches
+ * a pipeline has in flight will mint (the contract does not count them until they are mined; counting
+ * one already mined twice only makes this batch smaller).
  */
-export async function fitToPeriod(ctx: MinterContext, rewards: ClaimedReward[]) {
+export async function fitToPeriod(ctx: MinterContext, rewards: ClaimedReward[], reservedWei = 0n) {
   const ordered = [...rewards].sort(byId);
   if (ordered.length === 0) return { send: ordered, wait: ordered, leftWei: 0n };
-  const leftWei = await rpc(ctx, "remainingInCurrentPeriod", () =>
+  const remaining = await rpc(ctx, "remainingInCurrentPeriod", () =>
     ctx.chain.publicClient.readContract({
       address: ctx.contract,
       abi: referralRewardsAbi,
       functionName: "remainingInCurrentPeriod",
     }),
   );
+  const leftWei = remaining > reservedWei ? remaining - reservedWei : 0n;
   let total = 0n;
   let count = 0;
   for (; count < ordered.length; count++) {

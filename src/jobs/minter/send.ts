@@ -7,23 +7,28 @@ import { encodeBatch } from "./simulate.js";
 import { moveBatch } from "./transitions.js";
 import type { ClaimedReward, Outcome, TxPlan } from "./types.js";
 
-/** The first transaction of a batch: the pending nonce and today's fees (capped), gas as fitted. */
+/**
+ * The first transaction of a batch: the pending nonce and today's fees (capped), gas as fitted. In a
+ * pipeline `nonceAtLeast` is the nonce after the previous batch's: the node's pending count lags when
+ * that batch's broadcast was lost, and two batches must never share a nonce.
+ */
 export async function planFirstTx(
   ctx: MinterContext,
   batchId: bigint,
   rewards: ClaimedReward[],
   gas: bigint,
-  signed?: Hex,
+  options: { signed?: Hex; nonceAtLeast?: number } = {},
 ): Promise<TxPlan> {
   const { chain, cfg } = ctx;
   // `signed`: wallet mode's call data, with the wallet's signature over exactly this batch.
-  const data = signed ?? (await encodeBatch(ctx, batchId, rewards));
-  const [nonce, fees] = await Promise.all([
+  const data = options.signed ?? (await encodeBatch(ctx, batchId, rewards));
+  const [pending, fees] = await Promise.all([
     rpc(ctx, "getTransactionCount", () =>
       chain.publicClient.getTransactionCount({ address: chain.operator, blockTag: "pending" }),
     ),
     rpc(ctx, "estimateFeesPerGas", () => chain.publicClient.estimateFeesPerGas()),
   ]);
+  const nonce = Math.max(pending, options.nonceAtLeast ?? 0);
   const maxFeePerGas = fees.maxFeePerGas > cfg.maxFeePerGasWei ? cfg.maxFeePerGasWei : fees.maxFeePerGas;
   const maxPriorityFeePerGas =
     fees.maxPriorityFeePerGas > maxFeePerGas ? maxFeePerGas : fees.maxPriorityFeePerGas;
@@ -89,12 +94,17 @@ export async function signAndPersist(
   return rawTx;
 }
 
-/** Broadcasts; never throws: whether it landed is decided by the chain in the confirmation loop. */
-export async function broadcast(ctx: MinterContext, batchId: bigint, rawTx: Hex): Promise<void> {
+/**
+ * Broadcasts; never throws: whether it landed is decided by the chain in the confirmation loop.
+ * Returns whether the node took it (or already had it).
+ */
+export async function broadcast(ctx: MinterContext, batchId: bigint, rawTx: Hex): Promise<boolean> {
+  let accepted = true;
   try {
     await ctx.chain.publicClient.sendRawTransaction({ serializedTransaction: rawTx });
   } catch (error) {
     if (!isBenignBroadcastError(error)) {
+      accepted = false;
       ctx.logger.warn(
         { batchId: batchId.toString(), error: describe(error) },
         "broadcast failed; will retry",
@@ -107,6 +117,7 @@ export async function broadcast(ctx: MinterContext, batchId: bigint, rawTx: Hex)
     .where("id", "=", batchId)
     .execute()
     .catch(() => undefined);
+  return accepted;
 }
 
 /** Replacement fees: raised by the bump, at least today's estimate, never above the ceiling. */
@@ -152,7 +163,25 @@ async function bumpFee(ctx: MinterContext, plan: TxPlan): Promise<boolean> {
     "transaction stuck: replaced with a higher fee",
   );
   await broadcast(ctx, plan.batchId, rawTx);
+  plan.lastBroadcastAt = Date.now();
   return true;
+}
+
+/**
+ * Whether the node knows the batch's latest transaction. A pipeline asks while later batches wait
+ * behind this one's nonce: a transaction the node lost (a failed or dropped broadcast) holds every later
+ * nonce back, so it is resent at once rather than at the next periodic rebroadcast.
+ */
+async function nodeKnows(ctx: MinterContext, plan: TxPlan): Promise<boolean> {
+  const hash = plan.hashes.at(-1);
+  if (!hash) return false;
+  return rpc(ctx, "getTransaction", () => ctx.chain.publicClient.getTransaction({ hash })).then(
+    () => true,
+    (error) => {
+      if (isNotFound(error)) return false;
+      throw error;
+    },
+  );
 }
 
 /** The receipt of any of the plan's hashes, newest first; undefined while none is mined. */
@@ -173,17 +202,19 @@ async function anyReceipt(ctx: MinterContext, plan: TxPlan): Promise<Transaction
  * Waits until one of the batch's transactions is mined with enough confirmations, or its nonce is used
  * by some other transaction, or the timeout passes. Rebroadcasts (a node may drop it) and replaces a
  * stuck transaction with a higher fee. The nonce is read BEFORE the receipts: when it is spent and
- * none of our hashes has a receipt, the answer is final.
+ * none of our hashes has a receipt, the answer is final. `behind`: the batches a pipeline has sent with
+ * later nonces — their leases are renewed with this one's, and while any waits, a transaction of this
+ * batch that the node does not know is resent at once (the nonce gap).
  */
 export async function drive(
   ctx: MinterContext,
   plan: TxPlan,
-  options: { rebroadcastNow: boolean; timeoutSeconds?: number },
+  options: { rebroadcastNow: boolean; timeoutSeconds?: number; behind?: () => bigint[] },
 ): Promise<Outcome> {
   const { cfg, chain } = ctx;
   const deadline = Date.now() + (options.timeoutSeconds ?? cfg.confirmTimeoutSeconds) * 1000;
   const rebroadcastMs = Math.max(1000, (cfg.stuckSeconds * 1000) / 3);
-  let lastBroadcast = options.rebroadcastNow ? 0 : Date.now();
+  let lastBroadcast = options.rebroadcastNow ? 0 : (plan.lastBroadcastAt ?? Date.now());
   let lastLease = Date.now();
   for (;;) {
     try {
@@ -202,7 +233,10 @@ export async function drive(
         return { kind: "nonce-spent" };
       } else if (Date.now() - plan.signedAt >= cfg.stuckSeconds * 1000 && (await bumpFee(ctx, plan))) {
         lastBroadcast = Date.now();
-      } else if (Date.now() - lastBroadcast >= rebroadcastMs) {
+      } else if (
+        Date.now() - lastBroadcast >= rebroadcastMs ||
+        (options.behind?.().length && !(await nodeKnows(ctx, plan)))
+      ) {
         await broadcast(ctx, plan.batchId, plan.latestRaw);
         lastBroadcast = Date.now();
       }
@@ -217,19 +251,19 @@ export async function drive(
     if (Date.now() > deadline) return { kind: "timeout" };
     if (ctx.state.stopping) return { kind: "stopped" };
     if (Date.now() - lastLease >= (cfg.leaseSeconds * 1000) / 3) {
-      await renewLease(ctx, plan.batchId);
+      await renewLease(ctx, [plan.batchId, ...(options.behind?.() ?? [])]);
       lastLease = Date.now();
     }
     await sleep(cfg.pollMs);
   }
 }
 
-/** The batch is still ours: its lease runs again from now (while it is open). */
-export async function renewLease(ctx: MinterContext, batchId: bigint): Promise<void> {
+/** The batches are still ours: their leases run again from now (while they are open). */
+export async function renewLease(ctx: MinterContext, batchIds: bigint[]): Promise<void> {
   await ctx.db
     .updateTable("mint_batches")
     .set({ lease_expires_at: lease(ctx) })
-    .where("id", "=", batchId)
+    .where("id", "in", batchIds)
     .where("status", "in", OPEN_BATCH_STATUSES)
     .execute();
 }

@@ -29,6 +29,8 @@ export interface MinterConfig {
   globalBackoffMaxSeconds?: number;
   /** Most gas one transaction may ask for (never above the block gas limit); default 2^24 (EIP-7825). */
   maxTxGas?: bigint;
+  /** Batches in flight at once in a pipelined pass (`runPipeline`); 1 = one at a time. */
+  pipelineDepth?: number;
 }
 
 /** The minter's settings from the parsed config (MINT_* variables). */
@@ -48,6 +50,7 @@ export function minterConfig(config: Readonly<Config>, confirmations: number): M
     globalBackoffSeconds: config.MINT_GLOBAL_BACKOFF_SECONDS,
     globalBackoffMaxSeconds: config.MINT_GLOBAL_BACKOFF_MAX_SECONDS,
     maxTxGas: BigInt(config.MINT_MAX_TX_GAS),
+    pipelineDepth: config.MINT_PIPELINE_DEPTH,
   };
 }
 
@@ -66,6 +69,7 @@ export const MINTER_DEFAULTS: Omit<ResolvedMinterConfig, "batchSize" | "leaseSec
   globalBackoffSeconds: 60,
   globalBackoffMaxSeconds: 3600,
   maxTxGas: 16_777_216n,
+  pipelineDepth: 3,
 };
 
 export interface MintRunResult {
@@ -81,6 +85,19 @@ export interface MintRunResult {
   deferred?: number;
   /** Claimed rewards put back to `approved` because the period cap has no room left for them. */
   waitingForPeriod?: number;
+  error?: string;
+}
+
+/** A pipelined pass (`runPipeline`): every batch it claimed, in the order each was finished. */
+export interface MintPassResult {
+  /** Why the pass ended: `empty` (queue drained), `busy`, or the status of the batch that stopped it. */
+  status: MintRunResult["status"];
+  /** Batches claimed (or resumed) by the pass. */
+  batches: number;
+  minted: number;
+  skipped: number;
+  failed: number;
+  results: MintRunResult[];
   error?: string;
 }
 
@@ -139,6 +156,8 @@ export interface TxPlan {
   latestRaw: Hex;
   signedAt: number;
   bumps: number;
+  /** When the latest transaction was last broadcast (ms); the rebroadcast timer counts from it. */
+  lastBroadcastAt?: number;
 }
 
 export type Outcome =
@@ -159,6 +178,13 @@ export interface MinterHooks {
 export interface Minter {
   /** One run: recover expired batches, then claim and send one batch. `manual` ignores the back-off. */
   runOnce(options?: { limit?: number; manual?: boolean }): Promise<MintRunResult>;
+  /**
+   * A pipelined pass: recover expired batches, then claim and send batches with consecutive nonces,
+   * at most `depth` (MINT_PIPELINE_DEPTH) in flight, settling each from its receipt in nonce order,
+   * until the queue is empty, `maxBatches` were claimed, or a batch does not confirm. Wallet-mode
+   * batches are not pipelined.
+   */
+  runPipeline(options?: { limit?: number; maxBatches?: number; depth?: number }): Promise<MintPassResult>;
   recover(): Promise<{ resolved: number }>;
   /**
    * Shutdown: no new run starts (they answer `busy`), a batch waiting for its receipt stops at its next
