@@ -5,6 +5,7 @@ import type { Reward } from "../../db/schema.js";
 import type { ReconcileCheck, ReconcileMismatch } from "../reconcile.js";
 import { checkChainLogs } from "./chain-check.js";
 import { LOG_BLOCK_WINDOW, referralPaidLogs } from "./chain-logs.js";
+import { readCheckpoint } from "./checkpoint.js";
 import { checkOrder, type SettlementSums } from "./order-check.js";
 
 /**
@@ -19,8 +20,11 @@ import { checkOrder, type SettlementSums } from "./order-check.js";
  *
  * - journal_balance of every journal transaction with a row in the window;
  * - refunds, settlement_refunds, rails of every order with a journal row in the window;
- * - reward_liability and clawback_debt of every referrer whose accounts moved in the window;
- * - vendor_payable of every vendor whose payable moved, against the vendor day rollup;
+ * - reward_liability and clawback_debt of every referrer whose accounts moved in the window, against
+ *   the referrer day rollup;
+ * - vendor_payable of every vendor whose payable moved, against the vendor day and netting rollups;
+ *   both with the journal side read as the checkpointed balance + the rows since (reconcile/checkpoint.ts),
+ *   so a run reads the window's journal rows, not the accounts' history;
  * - chain: the `ReferralPaid` logs of the blocks after the last run's block, window by window
  *   (`LOG_BLOCK_WINDOW`), and the log of every reward minted in the window, read at its block.
  * Checks over everything (minted_supply, minted_excess, old rows) are `reconcile --full`.
@@ -33,8 +37,6 @@ export interface IncrementalResult {
   checked: Record<string, number | null>;
   toBlock: bigint | null;
 }
-
-const LIVE = ["pending_approval", "approved", "minting", "held", "failed"];
 
 export async function reconcileWindow(
   db: DbOrTx,
@@ -137,32 +139,88 @@ export async function reconcileWindow(
 
 type Miss = (check: ReconcileCheck, subject: string, detail: string) => void;
 
-/** reward_liability and clawback_debt of the given referrers. */
+/**
+ * Runs a check whose journal side is the checkpointed balance + the rows stamped since the checkpoint
+ * (reconcile/checkpoint.ts). The checkpoint's cutoff goes in as a value so that the planner sees how
+ * recent it is and reads the window through journal_entries_created_idx; each row returns the cutoff
+ * its statement saw, and a concurrent run that moved the checkpoint in between makes it read again.
+ */
+async function withCheckpoint<T extends { checkpoint: Date | null }>(
+  db: DbOrTx,
+  statement: (from: Date | null) => Promise<T[]>,
+): Promise<T[]> {
+  for (let attempt = 1; ; attempt++) {
+    const from = await readCheckpoint(db);
+    const rows = await statement(from);
+    const moved = rows.some((row) => (row.checkpoint?.getTime() ?? null) !== (from?.getTime() ?? null));
+    if (!moved || attempt === 3) return rows;
+  }
+}
+
+/**
+ * Journal balance per account × asset of the given accounts as one CTE body: the checkpoint + the rows
+ * stamped at or after it (with no checkpoint, every row). The window is read by its time alone (OFFSET 0
+ * keeps the account list out of that scan): given the accounts, the planner may otherwise take the
+ * (account, asset) index and read each account's whole history.
+ */
+const journalBalances = (accounts: string[], from: Date | null) => sql`
+  SELECT account, asset, sum(amount) AS balance FROM (
+    SELECT account, asset, balance AS amount FROM reconcile_balances WHERE account = ANY(${accounts}::text[])
+    UNION ALL
+    SELECT account, asset, amount FROM (
+      SELECT account, asset, amount FROM journal_entries
+      WHERE created_at >= coalesce(${from}::timestamptz, '-infinity') OFFSET 0) w
+    WHERE account = ANY(${accounts}::text[])) b
+  GROUP BY account, asset`;
+
+/**
+ * reward_liability and clawback_debt of the given referrers. What is owed is read from the referrer
+ * day rollup + its unfolded deltas (rewards_wei counts every reward not rejected or cancelled,
+ * minted_wei the minted ones: the difference is the live rewards), which the reward triggers keep equal
+ * to the rows, so a referrer costs its active days instead of all its rewards; the clawback rows are
+ * still read per referrer (few: one per refund of a rewarded order).
+ */
 async function checkReferrers(db: DbOrTx, referrers: string[], miss: Miss) {
   if (referrers.length === 0) return;
-  const rows = await sql<{
-    referrer: string;
-    owed: string;
-    journal_owed: string;
-    debt: string;
-    last: string | null;
-    min_after: string | null;
-    journal_debt: string;
-  }>`
-    SELECT r.referrer,
-      (SELECT coalesce(sum(amount_wei) FILTER (WHERE status = ANY(${LIVE}::text[])), 0) FROM referral_rewards
-        WHERE referrer_member_id = r.referrer)::text AS owed,
-      (SELECT coalesce(-sum(amount), 0) FROM journal_entries
-        WHERE account = 'liability:rewards:' || r.referrer AND asset = 'WEI')::text AS journal_owed,
-      (SELECT coalesce(sum(amount_wei), 0) FROM clawbacks WHERE referrer_member_id = r.referrer)::text AS debt,
-      (SELECT debt_after FROM clawbacks WHERE referrer_member_id = r.referrer ORDER BY id DESC LIMIT 1)::text AS last,
-      (SELECT min(debt_after) FROM clawbacks WHERE referrer_member_id = r.referrer)::text AS min_after,
-      (SELECT coalesce(sum(amount), 0) FROM journal_entries
-        WHERE account = 'receivable:clawback:' || r.referrer AND asset = 'WEI')::text AS journal_debt
-    FROM unnest(${referrers}::text[]) AS r(referrer)`.execute(db);
-  for (const row of rows.rows) {
+  const accounts = referrers.flatMap((r) => [`liability:rewards:${r}`, `receivable:clawback:${r}`]);
+  const rows = await withCheckpoint(
+    db,
+    async (from) =>
+      (
+        await sql<{
+          referrer: string;
+          owed: string;
+          journal_owed: string;
+          debt: string;
+          last: string | null;
+          min_after: string | null;
+          journal_debt: string;
+          checkpoint: Date | null;
+        }>`
+      WITH j AS (${journalBalances(accounts, from)}),
+      owed AS (
+        SELECT referrer_member_id, sum(rewards_wei - minted_wei) AS owed FROM (
+          SELECT referrer_member_id, rewards_wei, minted_wei FROM referrer_day_rollup
+            WHERE referrer_member_id = ANY(${referrers}::text[])
+          UNION ALL SELECT referrer_member_id, rewards_wei, minted_wei FROM referrer_day_deltas
+            WHERE referrer_member_id = ANY(${referrers}::text[])) o
+        GROUP BY referrer_member_id)
+      SELECT r.referrer, coalesce(o.owed, 0)::text AS owed, coalesce(-jo.balance, 0)::text AS journal_owed,
+        coalesce(c.debt, 0)::text AS debt, c.last::text AS last, c.min_after::text AS min_after,
+        coalesce(jd.balance, 0)::text AS journal_debt, (SELECT cutoff FROM reconcile_checkpoint) AS checkpoint
+      FROM unnest(${referrers}::text[]) AS r(referrer)
+      LEFT JOIN owed o ON o.referrer_member_id = r.referrer
+      LEFT JOIN j jo ON jo.account = 'liability:rewards:' || r.referrer AND jo.asset = 'WEI'
+      LEFT JOIN j jd ON jd.account = 'receivable:clawback:' || r.referrer AND jd.asset = 'WEI'
+      LEFT JOIN LATERAL (
+        SELECT sum(amount_wei) AS debt, min(debt_after) AS min_after,
+               (array_agg(debt_after ORDER BY id DESC))[1] AS last
+        FROM clawbacks WHERE referrer_member_id = r.referrer) c ON true`.execute(db)
+      ).rows,
+  );
+  for (const row of rows) {
     const subject = `referrer ${row.referrer}`;
-    if (row.owed !== row.journal_owed) {
+    if (BigInt(row.owed) !== BigInt(row.journal_owed)) {
       miss(
         "reward_liability",
         subject,
@@ -176,7 +234,7 @@ async function checkReferrers(db: DbOrTx, referrers: string[], miss: Miss) {
         `running balance ${row.last} (min ${row.min_after}) but rows sum to ${row.debt}`,
       );
     }
-    if (row.debt !== row.journal_debt) {
+    if (BigInt(row.debt) !== BigInt(row.journal_debt)) {
       miss(
         "clawback_debt",
         subject,
@@ -187,33 +245,46 @@ async function checkReferrers(db: DbOrTx, referrers: string[], miss: Miss) {
 }
 
 /**
- * vendor_payable of the given vendors: the journal's payable per currency against what the vendor day
- * rollup says is owed (effective net of settlements not paid out) plus un-netted adjustments of paid-out
- * ones — so this also checks the rollup against the journal.
+ * vendor_payable of the given vendors: the journal's payable per currency (checkpoint + window) against
+ * what the vendor day rollup says is owed (effective net of settlements not paid out) plus the un-netted
+ * adjustments of paid-out ones from the netting rollup (0017) — so this also checks both rollups
+ * against the journal.
  */
 async function checkVendorPayables(db: DbOrTx, vendors: string[], miss: Miss) {
   if (vendors.length === 0) return;
-  const rows = await sql<{ vendor_id: string; currency: string; owed: string; journal: string }>`
-    WITH owed AS (
-      SELECT vendor_id, currency, sum(net) AS owed FROM (
-        SELECT vendor_id, currency, net FROM vendor_day_rollup
-          WHERE vendor_id = ANY(${vendors}::text[]) AND status NOT IN ('in_payout', 'paid')
-        UNION ALL SELECT vendor_id, currency, net FROM vendor_day_deltas
-          WHERE vendor_id = ANY(${vendors}::text[]) AND status NOT IN ('in_payout', 'paid')
-        UNION ALL SELECT a.vendor_id, a.currency, a.net_delta FROM settlement_adjustments a
-          JOIN settlements s ON s.id = a.settlement_id
-          LEFT JOIN payout_adjustments p ON p.adjustment_id = a.id
-          WHERE a.vendor_id = ANY(${vendors}::text[]) AND p.adjustment_id IS NULL
-            AND s.status IN ('in_payout', 'paid')) o
-      GROUP BY vendor_id, currency),
-    journal AS (
-      SELECT substr(account, 16) AS vendor_id, asset AS currency, -sum(amount) AS journal FROM journal_entries
-      WHERE account = ANY(${vendors.map((v) => `payable:vendor:${v}`)}::text[]) GROUP BY account, asset)
-    SELECT coalesce(o.vendor_id, j.vendor_id) AS vendor_id, coalesce(o.currency, j.currency) AS currency,
-           coalesce(o.owed, 0)::text AS owed, coalesce(j.journal, 0)::text AS journal
-    FROM owed o FULL JOIN journal j ON j.vendor_id = o.vendor_id AND j.currency = o.currency`.execute(db);
-  for (const row of rows.rows) {
-    if (row.owed !== row.journal) {
+  const accounts = vendors.map((v) => `payable:vendor:${v}`);
+  const rows = await withCheckpoint(
+    db,
+    async (from) =>
+      (
+        await sql<{
+          vendor_id: string;
+          currency: string;
+          owed: string;
+          journal: string;
+          checkpoint: Date | null;
+        }>`
+      WITH owed AS (
+        SELECT vendor_id, currency, sum(net) AS owed FROM (
+          SELECT vendor_id, currency, net FROM vendor_day_rollup
+            WHERE vendor_id = ANY(${vendors}::text[]) AND status NOT IN ('in_payout', 'paid')
+          UNION ALL SELECT vendor_id, currency, net FROM vendor_day_deltas
+            WHERE vendor_id = ANY(${vendors}::text[]) AND status NOT IN ('in_payout', 'paid')
+          UNION ALL SELECT vendor_id, currency, net FROM vendor_netting_rollup
+            WHERE vendor_id = ANY(${vendors}::text[])
+          UNION ALL SELECT vendor_id, currency, net FROM vendor_netting_deltas
+            WHERE vendor_id = ANY(${vendors}::text[])) o
+        GROUP BY vendor_id, currency),
+      j AS (${journalBalances(accounts, from)}),
+      journal AS (SELECT substr(account, 16) AS vendor_id, asset AS currency, -balance AS journal FROM j)
+      SELECT coalesce(o.vendor_id, j.vendor_id) AS vendor_id, coalesce(o.currency, j.currency) AS currency,
+             coalesce(o.owed, 0)::text AS owed, coalesce(j.journal, 0)::text AS journal,
+             (SELECT cutoff FROM reconcile_checkpoint) AS checkpoint
+      FROM owed o FULL JOIN journal j ON j.vendor_id = o.vendor_id AND j.currency = o.currency`.execute(db)
+      ).rows,
+  );
+  for (const row of rows) {
+    if (BigInt(row.owed) !== BigInt(row.journal)) {
       miss(
         "vendor_payable",
         `payable:vendor:${row.vendor_id} ${row.currency}`,

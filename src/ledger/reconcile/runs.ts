@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import type { Chain } from "../../chain/index.js";
 import type { Db } from "../../db/connect.js";
 import { type ReconcileReport, reconcile } from "../reconcile.js";
+import { advanceCheckpoint, readCheckpoint, rebuildCheckpoint } from "./checkpoint.js";
 import { reconcileWindow } from "./incremental.js";
 
 export interface ReconcileRun extends Omit<ReconcileReport, "checked"> {
@@ -20,7 +21,8 @@ export interface ReconcileRun extends Omit<ReconcileReport, "checked"> {
  * One reconcile run, stored in `reconcile_runs`: incremental by default (what changed since the
  * previous run's cutoff, see reconcile/incremental.ts), the full check with `full` or when no run is
  * stored yet. The cutoff is taken before anything is read: the earlier of now and the start of the
- * oldest transaction in flight in the database.
+ * oldest transaction in flight in the database. Each run then moves the journal balance checkpoint to
+ * its cutoff (reconcile/checkpoint.ts; a full run rebuilds it from every row).
  */
 export async function runReconcile(
   db: Db,
@@ -44,6 +46,7 @@ export async function runReconcile(
   if (!previous) {
     const toBlock = chain ? await chain.publicClient.getBlockNumber() : null;
     const report = await reconcile(db, chain);
+    await rebuildCheckpoint(db, cutoff);
     run = {
       ...report,
       mode: "full",
@@ -53,11 +56,15 @@ export async function runReconcile(
     };
   } else {
     const fromBlock = previous.to_block !== null ? BigInt(previous.to_block) + 1n : null;
+    // No checkpoint yet (the first incremental run after migration 0018): every row once, as of the
+    // previous cutoff, whose rows had all committed when that run took it.
+    if ((await readCheckpoint(db)) === null) await rebuildCheckpoint(db, previous.cutoff);
     const result = await reconcileWindow(db, chain, { from: previous.cutoff, fromBlock });
+    const checkpointRows = await advanceCheckpoint(db, cutoff);
     run = {
       ok: result.mismatches.length === 0,
       mismatches: result.mismatches,
-      checked: result.checked,
+      checked: { ...result.checked, checkpointRows },
       at: new Date().toISOString(),
       mode: "incremental",
       windowFrom: previous.cutoff.toISOString(),
