@@ -117,12 +117,20 @@ export async function fillOrders(db: Db, config: FillConfig, codes: string[], pl
       next += count;
       const refs = Array.from({ length: count }, (_, k) => `ord_${plan.prefix}_${first + k}`);
       const picks = refs.map(() => (random() < 0.95 ? codes[pick(random())]! : null));
+      // One transaction holds many events here, which the service never does: a refund (or a reward
+      // netting debt) locks its referrer's row, last in each event's lock order, and holds it to the
+      // end of the batch. Two workers taking two referrers in opposite orders deadlocked (a 1M fill
+      // died so at 200k orders). The batch's events go in one order of referrer (code ↔ referrer is
+      // one to one), so every batch takes its referrer locks in the same global order.
+      const events = refs
+        .map((ref, k) => ({ ref, code: picks[k]!, i: first + k }))
+        .sort((a, b) => (a.code ?? "").localeCompare(b.code ?? "") || a.i - b.i);
       await inTransaction(
         db,
         async (trx) => {
-          for (const [k, ref] of refs.entries()) {
-            await recordOrderPaid(trx, config, SYSTEM, orderEvent(ref, picks[k]!, first + k));
-            if ((first + k) % plan.refundEvery === 0) {
+          for (const { ref, code, i } of events) {
+            await recordOrderPaid(trx, config, SYSTEM, orderEvent(ref, code, i));
+            if (i % plan.refundEvery === 0) {
               await recordRefund(trx, SYSTEM, {
                 orderReference: ref,
                 refundId: `re_${ref}`,
