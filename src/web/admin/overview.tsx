@@ -73,26 +73,29 @@ function Rails(props: { rails: RailTotals }) {
         {fiat.length === 0 ? (
           <Empty>No paid referred orders in this period.</Empty>
         ) : (
-          <table class="data">
-            <thead>
-              <tr>
-                <th>Currency</th>
-                <th class="num">Orders</th>
-                <th class="num">Gross</th>
-                <th class="num">Referral commission</th>
-              </tr>
-            </thead>
-            <tbody>
-              {fiat.map((row) => (
-                <tr key={row.currency}>
-                  <td>{row.currency}</td>
-                  <td class="num">{count(row.orders)}</td>
-                  <td class="num">{money(row.gross, row.currency)}</td>
-                  <td class="num">{money(row.referralCommission, row.currency)}</td>
+          // Scrolls inside its card on a phone instead of widening the page.
+          <div class="table-wrap">
+            <table class="data">
+              <thead>
+                <tr>
+                  <th>Currency</th>
+                  <th class="num">Orders</th>
+                  <th class="num">Gross</th>
+                  <th class="num">Referral commission</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {fiat.map((row) => (
+                  <tr key={row.currency}>
+                    <td>{row.currency}</td>
+                    <td class="num">{count(row.orders)}</td>
+                    <td class="num">{money(row.gross, row.currency)}</td>
+                    <td class="num">{money(row.referralCommission, row.currency)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )}
       </Section>
       <Section title="Rail B · platform-funded token rewards" id="rail-token">
@@ -100,28 +103,30 @@ function Rails(props: { rails: RailTotals }) {
           Minted in this period: <strong>{tokens(props.rails.token?.mintedWei ?? "0")}</strong>
         </p>
         {byStatus.length ? (
-          <table class="data">
-            <thead>
-              <tr>
-                <th>Payment</th>
-                <th>Status</th>
-                <th class="num">Rewards</th>
-                <th class="num">Amount</th>
-              </tr>
-            </thead>
-            <tbody>
-              {byStatus.map((row) => (
-                <tr key={`${row.paymentRail}-${row.status}`}>
-                  <td>{row.paymentRail}</td>
-                  <td>
-                    <StatusBadge status={row.status} />
-                  </td>
-                  <td class="num">{count(row.rewards)}</td>
-                  <td class="num">{tokens(row.amountWei)}</td>
+          <div class="table-wrap">
+            <table class="data">
+              <thead>
+                <tr>
+                  <th>Payment</th>
+                  <th>Status</th>
+                  <th class="num">Rewards</th>
+                  <th class="num">Amount</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {byStatus.map((row) => (
+                  <tr key={`${row.paymentRail}-${row.status}`}>
+                    <td>{row.paymentRail}</td>
+                    <td>
+                      <StatusBadge status={row.status} />
+                    </td>
+                    <td class="num">{count(row.rewards)}</td>
+                    <td class="num">{tokens(row.amountWei)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         ) : null}
       </Section>
     </div>
