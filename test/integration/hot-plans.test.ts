@@ -1,6 +1,7 @@
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { orderBody, paidEvent, TEST_DATABASE_URL, TEST_DB, useTestInstance } from "../support/harness.js";
+import { captureStatements, type PlanNode, seqScans, sqlLiteral } from "../support/plans.js";
 
 /**
  * The plans of order.paid's hot statements (`src/ledger/statements/`) reach the growing tables only
@@ -14,32 +15,8 @@ import { orderBody, paidEvent, TEST_DATABASE_URL, TEST_DB, useTestInstance } fro
  * plans EXPLAINed (PREPARE, `plan_cache_mode = force_generic_plan`, EXPLAIN EXECUTE with the same
  * parameters), before and after ANALYZE.
  */
-/** A parameter as text, the way the driver sends it (lists as array literals). */
-function prepareValue(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) {
-    const items = value.map((item) =>
-      item === null ? "NULL" : `"${String(item).replace(/[\\"]/g, "\\$&")}"`,
-    );
-    return `{${items.join(",")}}`;
-  }
-  return String(value);
-}
 const GROWING = ["orders", "members", "order_lines", "settlements", "referral_rewards", "journal_entries"];
 const ORDERS = 400;
-
-interface PlanNode {
-  "Node Type": string;
-  "Relation Name"?: string;
-  Plans?: PlanNode[];
-}
-
-function seqScans(node: PlanNode, found: string[] = []): string[] {
-  if (node["Node Type"] === "Seq Scan" && node["Relation Name"]) found.push(node["Relation Name"]);
-  for (const child of node.Plans ?? []) seqScans(child, found);
-  return found;
-}
 
 describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, () => {
   const t = useTestInstance();
@@ -54,26 +31,18 @@ describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, ()
       expect(answers.map((answer) => answer.status)).toEqual(batch.map(() => 200));
     }
 
-    const captured: Array<{ name: string; text: string; values: unknown[] }> = [];
-    const original = pg.Client.prototype.query;
-    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      const config = args[0] as { text?: string; values?: unknown[] } | string;
-      const text = typeof config === "string" ? config : config?.text;
-      const marker = text ? /^\/\* prepared:([a-z-]+) \*\//.exec(text) : null;
-      if (marker && text) {
-        const values = (typeof config === "string" ? args[1] : config.values) as unknown[];
-        captured.push({ name: marker[1]!, text, values: values ?? [] });
-      }
-      return (original as (...a: unknown[]) => unknown).apply(this, args);
-    } as typeof original;
-    try {
-      const ref = "ord_plan_captured";
-      const res = await t.webhook(paidEvent(ref, "170000", { order: orderBody(ref) }));
-      expect(res.status).toBe(200);
-      expect(res.body.result).toBe("recorded");
-    } finally {
-      pg.Client.prototype.query = original;
-    }
+    const MARKER = /^\/\* prepared:([a-z-]+) \*\//;
+    const captured = (
+      await captureStatements(
+        (text) => MARKER.test(text),
+        async () => {
+          const ref = "ord_plan_captured";
+          const res = await t.webhook(paidEvent(ref, "170000", { order: orderBody(ref) }));
+          expect(res.status).toBe(200);
+          expect(res.body.result).toBe("recorded");
+        },
+      )
+    ).map((statement) => ({ ...statement, name: MARKER.exec(statement.text)![1]! }));
     expect(captured.map((statement) => statement.name).sort()).toEqual([
       "insert-order",
       "insert-rail-a",
@@ -95,12 +64,7 @@ describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, ()
           await client.query(`DEALLOCATE ALL`);
           await client.query(`PREPARE hot_${i} AS ${statement.text}`);
           // EXECUTE takes its arguments as literals: each value as the driver would have sent it.
-          const args = statement.values
-            .map((value) => {
-              const text = prepareValue(value);
-              return text === null ? "NULL" : client.escapeLiteral(text);
-            })
-            .join(", ");
+          const args = statement.values.map((value) => sqlLiteral(client, value)).join(", ");
           const { rows } = await client.query(
             `EXPLAIN (FORMAT JSON) EXECUTE hot_${i}${args ? `(${args})` : ""}`,
           );

@@ -1,0 +1,63 @@
+import pg from "pg";
+
+const pgClient = pg.Client;
+
+/** A node of `EXPLAIN (FORMAT JSON)`'s plan tree. */
+export interface PlanNode {
+  "Node Type": string;
+  "Relation Name"?: string;
+  Plans?: PlanNode[];
+}
+
+/** The relations a plan reads with a sequential scan, in plan order. */
+export function seqScans(node: PlanNode, found: string[] = []): string[] {
+  if (node["Node Type"] === "Seq Scan" && node["Relation Name"]) found.push(node["Relation Name"]);
+  for (const child of node.Plans ?? []) seqScans(child, found);
+  return found;
+}
+
+/** A captured parameter as an SQL literal, the way the driver sends it (lists as array literals). */
+export function sqlLiteral(client: pg.Client, value: unknown): string {
+  if (value === null || value === undefined) return "NULL";
+  if (value instanceof Date) return client.escapeLiteral(value.toISOString());
+  if (Array.isArray(value)) {
+    const items = value.map((item) =>
+      item === null ? "NULL" : `"${String(item).replace(/[\\"]/g, "\\$&")}"`,
+    );
+    return client.escapeLiteral(`{${items.join(",")}}`);
+  }
+  return client.escapeLiteral(String(value));
+}
+
+/** A statement as the driver sent it. */
+export interface CapturedStatement {
+  text: string;
+  values: unknown[];
+}
+
+/**
+ * The statements every `pg.Client` of this process sends while `during` runs, those whose text
+ * `match` accepts (the service under test runs in the same process).
+ */
+export async function captureStatements(
+  match: (text: string) => boolean,
+  during: () => Promise<void>,
+): Promise<CapturedStatement[]> {
+  const captured: CapturedStatement[] = [];
+  const original = pgClient.prototype.query;
+  pgClient.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const config = args[0] as { text?: string; values?: unknown[] } | string;
+    const text = typeof config === "string" ? config : config?.text;
+    if (text && match(text)) {
+      const values = (typeof config === "string" ? args[1] : config.values) as unknown[] | undefined;
+      captured.push({ text, values: values ?? [] });
+    }
+    return (original as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof original;
+  try {
+    await during();
+  } finally {
+    pgClient.prototype.query = original;
+  }
+  return captured;
+}
