@@ -51,6 +51,19 @@ export interface ClaimOptions {
 
 const EMPTY = { batchId: null, rewardIds: [], txHash: null, minted: 0, skipped: 0, failed: 0 };
 
+/** A result of a batch that failed before it was sent, or was interrupted in flight. */
+function failedResult(base: BatchBase, tally: Tally, error: string): MintRunResult {
+  return {
+    ...base,
+    status: "failed",
+    txHash: null,
+    minted: 0,
+    skipped: tally.alreadyPaid,
+    failed: tally.failed,
+    error,
+  };
+}
+
 /** A result of a batch released before anything was signed (`error` when it was refused). */
 function releasedResult(base: BatchBase, tally: Tally, error?: string): MintRunResult {
   return {
@@ -255,15 +268,7 @@ async function releaseBeforeSigning(
   );
   fail(ctx, "rpc", message);
   ctx.logger.error({ batchId: base.batchId, error: message }, "mint batch released before signing");
-  return {
-    ...base,
-    status: "failed",
-    txHash: null,
-    minted: 0,
-    skipped: tally.alreadyPaid,
-    failed: tally.failed,
-    error: message,
-  };
+  return failedResult(base, tally, message);
 }
 
 /** Signs, persists (nonce, raw tx, hash) and only then broadcasts: the batch is in flight. */
@@ -370,13 +375,5 @@ async function interrupted(
     { batchId: base.batchId, err: error },
     "mint batch interrupted; recovery resolves it from the chain",
   );
-  return {
-    ...base,
-    status: "failed",
-    txHash: null,
-    minted: 0,
-    skipped: tally.alreadyPaid,
-    failed: tally.failed,
-    error: message,
-  };
+  return failedResult(base, tally, message);
 }
