@@ -50,9 +50,27 @@ async function scalar(sqlText: string): Promise<bigint> {
 const deadlocks = () =>
   scalar("SELECT deadlocks::text AS n FROM pg_stat_database WHERE datname = current_database()");
 
-async function statementsCounter(url: string): Promise<number> {
+async function metric(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(/^twinrail_db_statements_total (\d+)/m.exec(text)?.[1] ?? Number.NaN);
+  return Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? Number.NaN);
+}
+const statementsCounter = (url: string) => metric(url, "twinrail_db_statements_total");
+
+/** Group commit's counters (src/ledger/order-paid-batcher.ts), and why batches left it. */
+async function batching(
+  url: string,
+): Promise<{ batches: number; batched: number; single: number; left: string }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const left = [...text.matchAll(/^twinrail_ingest_batches_left_total\{reason="([a-z_]+)"\} (\d+)/gm)]
+    .map((m) => `${m[1]} ${m[2]}`)
+    .join(", ");
+  const read = (name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? Number.NaN);
+  return {
+    batches: read("twinrail_ingest_batches_total"),
+    batched: read("twinrail_ingest_batched_events_total"),
+    single: read("twinrail_ingest_single_events_total"),
+    left: left || "none",
+  };
 }
 
 async function main() {
@@ -123,6 +141,7 @@ async function main() {
     );
     const hotRun = await load(url, hotRequests, CONCURRENCY);
     const deadlocksDuring = (await deadlocks()) - deadlocksBefore;
+    const grouped = await batching(url);
     const hotRewards = await scalar(
       `SELECT count(*)::text AS n FROM ${schema}.referral_rewards WHERE referrer_member_id = 'm_hot'`,
     );
@@ -140,6 +159,9 @@ async function main() {
     );
     console.log(
       `CPU per order.paid (spread): service ${fmt(((cpu1.service - cpu0.service) * 1000) / ORDERS, 2)} ms, PostgreSQL ${fmt(((cpu1.postgres - cpu0.postgres) * 1000) / ORDERS, 2)} ms (all server processes; other load on the machine counts too)`,
+    );
+    console.log(
+      `group commit (whole run): ${grouped.batched} deliveries in ${grouped.batches} grouped transactions (${fmt(grouped.batched / Math.max(1, grouped.batches), 1)} per group), ${grouped.single} one by one; groups rolled back: ${grouped.left}`,
     );
     console.log(
       `deadlocks during the run: ${deadlocksDuring}; hot referrer rewards: ${hotRewards}/${ORDERS}`,

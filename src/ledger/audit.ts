@@ -61,13 +61,14 @@ export async function auditMany(db: DbOrTx, rows: AuditRow[]): Promise<void> {
 
 /**
  * Audit rows as one JSON array for `json_populate_recordset(NULL::audit_log, …)`, with `before` and
- * `after` embedded as JSON values (not as strings holding JSON).
+ * `after` embedded as JSON values (not as strings holding JSON). With `keys`, each object also carries
+ * `"k": keys[i]` (a batch's join key, e.g. the order reference).
  */
-export function auditRowsJson(rows: AuditRow[]): string {
+export function auditRowsJson(rows: AuditRow[], keys?: string[]): string {
   return `[${rows
     .map(
-      (row) =>
-        `{"actor":${JSON.stringify(row.actor)},"action":${JSON.stringify(row.action)},"subject_type":${JSON.stringify(
+      (row, i) =>
+        `{${keys ? `"k":${JSON.stringify(keys[i])},` : ""}"actor":${JSON.stringify(row.actor)},"action":${JSON.stringify(row.action)},"subject_type":${JSON.stringify(
           row.subject_type,
         )},"subject_id":${JSON.stringify(row.subject_id)},"before":${row.before ?? "null"},"after":${
           row.after ?? "null"

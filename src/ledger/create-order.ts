@@ -10,7 +10,7 @@ import { orderRows, settle } from "./checkout-rows.js";
 import { attributionSourceView, decideCheckoutTerms } from "./checkout-terms.js";
 import { undoRedemption } from "./coupons.js";
 import { insertOrder } from "./statements/insert-order.js";
-import { readCheckoutContext } from "./statements/read-checkout-context.js";
+import { type CheckoutContext, readCheckoutContext } from "./statements/read-checkout-context.js";
 
 export interface OrderLineBody {
   lineId: string;
@@ -89,57 +89,19 @@ export async function createOrderInTx(
   input: CreateOrderInput,
   options: CreateOrderOptions = {},
 ): Promise<CreateOrderResult> {
-  const now = options.now ?? new Date();
-  // The address is context, not terms: a retry from another address is still the same order.
-  const { clientIp: _clientIp, ...terms } = input as CreateOrderInput & { clientIp?: unknown };
-  const requestHash = hashJson(terms);
-  const buyerIpHash =
-    options.clientIp && config.secrets ? ipHash(config.secrets.ipHash, options.clientIp) : null;
-
-  const weiPerMinorUnit = config.TOKEN_WEI_PER_MINOR_UNIT[input.currency];
-  const vendorIds = [...new Set(input.lines.map((line) => line.vendorId))];
-  const productIds = [...new Set(input.lines.flatMap((line) => (line.productId ? [line.productId] : [])))];
-  const explicitRaw = input.refCode ?? input.clickId ?? null;
+  const inputs = checkoutInputs(config, input, options);
   // Statement 1: everything checkout decides from, read once.
-  const context = await readCheckoutContext(trx, {
-    orderReference: input.orderReference,
-    vendorIds,
-    productIds,
-    buyerMemberId: input.buyerMemberId ?? null,
-    codes: [explicitRaw, options.cookieCode ?? null, input.couponCode ?? null],
-  });
-  if (context.existing) return existingOrder(trx, context.existing, requestHash);
-
-  if (weiPerMinorUnit === undefined) {
-    throw new AppError(
-      "validation_failed",
-      `no TOKEN_WEI_PER_MINOR_UNIT configured for currency ${input.currency}`,
-      {
-        details: { field: "currency" },
-      },
-    );
-  }
-  const missing = vendorIds.filter((id) => !context.vendors.some((vendor) => vendor.vendor_id === id));
-  if (missing.length > 0) {
-    throw new AppError(
-      "unprocessable",
-      `unknown vendor ${missing.join(", ")}: PUT /v1/vendors/:vendorId first`,
-      {
-        details: { vendorIds: missing },
-      },
-    );
-  }
-
-  // Attribution (coupon precedence included) and the rates it implies, snapshotted per line.
-  const termsInput = { ...input, cookieCode: options.cookieCode ?? null };
-  let decided = decideCheckoutTerms(context, config, termsInput, now);
+  const context = await readCheckoutContext(trx, inputs.context);
+  if (context.existing) return existingOrder(trx, context.existing, inputs.requestHash);
+  const plan = planCheckout(config, actor, input, options, inputs, context);
+  const { termsInput, rowContext } = plan;
+  let { decided } = plan;
   // Statement 2: the coupon's redemption, the buyer, the order, its lines and the audit entry, or
   // nothing if another request created the same order first (or the coupon ran out since statement 1).
-  const rowContext = { requestHash, buyerIpHash, weiPerMinorUnit, actor, now };
-  let inserted = await insertOrder(trx, orderRows(input, decided, context, rowContext));
+  let inserted = await insertOrder(trx, plan.rows);
   if (inserted.couponRefused) {
     // Redeemed up to its limit (or deactivated) by others since statement 1: decided again without it.
-    decided = decideCheckoutTerms(context, config, termsInput, now, true);
+    decided = decideCheckoutTerms(context, config, termsInput, inputs.now, true);
     inserted = await insertOrder(
       trx,
       orderRows(input, decided, context, { ...rowContext, couponRetried: true }),
@@ -153,7 +115,7 @@ export async function createOrderInTx(
       .select(["order_reference", "request_hash"])
       .where("order_reference", "=", input.orderReference)
       .executeTakeFirstOrThrow();
-    return existingOrder(trx, row, requestHash);
+    return existingOrder(trx, row, inputs.requestHash);
   }
   const { decision } = decided;
   const settlement = settle(input, decided, context);
@@ -182,6 +144,79 @@ export async function createOrderInTx(
       referralCommission: settlement.referralCommission.toString(),
     },
   };
+}
+
+/** What a checkout computes before it reads anything: its request hash and what its context is read by. */
+export function checkoutInputs(
+  config: RateConfig,
+  input: CreateOrderInput,
+  options: CreateOrderOptions = {},
+) {
+  const now = options.now ?? new Date();
+  // The address is context, not terms: a retry from another address is still the same order.
+  const { clientIp: _clientIp, ...terms } = input as CreateOrderInput & { clientIp?: unknown };
+  const vendorIds = [...new Set(input.lines.map((line) => line.vendorId))];
+  const productIds = [...new Set(input.lines.flatMap((line) => (line.productId ? [line.productId] : [])))];
+  const explicitRaw = input.refCode ?? input.clickId ?? null;
+  return {
+    now,
+    requestHash: hashJson(terms),
+    buyerIpHash: options.clientIp && config.secrets ? ipHash(config.secrets.ipHash, options.clientIp) : null,
+    vendorIds,
+    context: {
+      orderReference: input.orderReference,
+      vendorIds,
+      productIds,
+      buyerMemberId: input.buyerMemberId ?? null,
+      codes: [explicitRaw, options.cookieCode ?? null, input.couponCode ?? null],
+    },
+  };
+}
+
+/**
+ * A new order's terms and rows, decided from its context (the order is not in it): attribution,
+ * coupon precedence and the rates snapshotted per line. Pure; throws the checkout's 4xx for an
+ * unconfigured currency or an unknown vendor.
+ */
+export function planCheckout(
+  config: RateConfig,
+  actor: Actor,
+  input: CreateOrderInput,
+  options: CreateOrderOptions,
+  inputs: ReturnType<typeof checkoutInputs>,
+  context: CheckoutContext,
+) {
+  const weiPerMinorUnit = config.TOKEN_WEI_PER_MINOR_UNIT[input.currency];
+  if (weiPerMinorUnit === undefined) {
+    throw new AppError(
+      "validation_failed",
+      `no TOKEN_WEI_PER_MINOR_UNIT configured for currency ${input.currency}`,
+      {
+        details: { field: "currency" },
+      },
+    );
+  }
+  const missing = inputs.vendorIds.filter((id) => !context.vendors.some((vendor) => vendor.vendor_id === id));
+  if (missing.length > 0) {
+    throw new AppError(
+      "unprocessable",
+      `unknown vendor ${missing.join(", ")}: PUT /v1/vendors/:vendorId first`,
+      {
+        details: { vendorIds: missing },
+      },
+    );
+  }
+  // Attribution (coupon precedence included) and the rates it implies, snapshotted per line.
+  const termsInput = { ...input, cookieCode: options.cookieCode ?? null };
+  const decided = decideCheckoutTerms(context, config, termsInput, inputs.now);
+  const rowContext = {
+    requestHash: inputs.requestHash,
+    buyerIpHash: inputs.buyerIpHash,
+    weiPerMinorUnit,
+    actor,
+    now: inputs.now,
+  };
+  return { termsInput, decided, rowContext, rows: orderRows(input, decided, context, rowContext) };
 }
 
 async function existingOrder(

@@ -8,9 +8,9 @@ import { type Actor, auditRow } from "./audit.js";
 import { type CreateOrderInput, createOrderInTx } from "./create-order.js";
 import { accounts, journalRows } from "./journal.js";
 import type { WebhookOutcome } from "./record-webhook.js";
-import { createReward } from "./reward-changes.js";
+import { createReward, type NewReward } from "./reward-changes.js";
 import { insertRailA } from "./statements/insert-rail-a.js";
-import { markOrderPaid } from "./statements/mark-order-paid.js";
+import { markOrderPaid, type PaidOrder } from "./statements/mark-order-paid.js";
 
 export interface OrderPaidEvent {
   orderReference: string;
@@ -41,15 +41,62 @@ export async function recordOrderPaid(
     }
     await createOrderInTx(trx, config, actor, event.order, { now: event.paidAt });
   }
-  const termsHash = hashJson({
-    amountPaid: event.amountPaid,
-    currency: event.currency,
-    paymentRail: event.paymentRail,
-  });
+  const termsHash = paidTermsHash(event);
   // The order's row lock and the status move in one conditional update, with what both rails need;
   // under `first_order` the same statement decides whether this is still the buyer's first paid order.
   const order = await markOrderPaid(trx, { ...event, termsHash, scope: config.ATTRIBUTION_SCOPE });
   if (!order) return notPaidNow(trx, event, termsHash);
+  const writes = paidOrderWrites(actor, event, order);
+  const settlementCount = await insertRailA(trx, writes.railA);
+  // Rail B: the referrer's clawback debt is netted from the reward before it can be minted.
+  let reward: { id: bigint; status: string; amount_wei: string } | undefined;
+  if (writes.reward) {
+    reward = await createReward(trx, actor, "order.paid", {
+      ...writes.reward,
+      knownDebt: order.referrer_debt,
+    });
+    // One reward per reference: if the insert found one, it is a membership reward that took this
+    // reference (memberships and orders share the contract's keccak256(reference) key). Never a silent
+    // loss: refuse the payment (409) and roll the whole transaction back.
+    if (!reward) await refuseTakenReference(trx, order.order_reference);
+  }
+  return paidOutcome(order, writes.mismatch, settlementCount, reward);
+}
+
+/** What a repeated payment must equal to be a duplicate (`orders.paid_event_hash`). */
+export function paidTermsHash(
+  event: Pick<OrderPaidEvent, "amountPaid" | "currency" | "paymentRail">,
+): string {
+  return hashJson({ amountPaid: event.amountPaid, currency: event.currency, paymentRail: event.paymentRail });
+}
+
+/** The answer (and stored webhook response) of a recorded payment. */
+export function paidOutcome(
+  order: PaidOrder,
+  mismatch: boolean,
+  settlements: number,
+  reward: { id: bigint; status: string; amount_wei: string } | undefined,
+): WebhookOutcome {
+  return {
+    result: "recorded",
+    orderReference: order.order_reference,
+    settlements,
+    ...(order.referral_lost ? { reason: "not_first_order" } : {}),
+    ...(mismatch ? { held: "amount_mismatch" } : {}),
+    reward: reward ? { id: reward.id.toString(), status: reward.status, amountWei: reward.amount_wei } : null,
+  };
+}
+
+/**
+ * What a payment of `order` writes, not written yet: rail A (one settlement and one sales assist per
+ * vendor, the journal, the audit entries) and the reward rail B creates (null when there is none).
+ * Pure: shared by the one-event path above and the grouped one (record-order-paid-batch.ts).
+ */
+export function paidOrderWrites(
+  actor: Actor,
+  event: OrderPaidEvent,
+  order: PaidOrder,
+): { mismatch: boolean; railA: Parameters<typeof insertRailA>[1]; reward: NewReward | null } {
   // A payment that differs from the order total holds both rails until an admin resolves it.
   const mismatch = event.amountPaid !== order.gross_amount;
   const settlementStatus = mismatch ? "held" : "pending";
@@ -115,7 +162,7 @@ export async function recordOrderPaid(
       event.paidAt.getTime() + (order.hold_days[vendor.vendorId] ?? 0) * DAY_MS,
     ).toISOString(),
   }));
-  const settlementCount = await insertRailA(trx, {
+  const railA = {
     settlements,
     assists: referred
       ? computed.vendors.map((vendor) => ({
@@ -175,13 +222,12 @@ export async function recordOrderPaid(
         },
       ],
     }),
-  });
+  };
 
   // Rail B: one reward per order, its basis equal to the sum of the vendors' referral commissions;
   // the referrer's clawback debt is netted from it before it can be minted.
-  let reward: { id: bigint; status: string; amount_wei: string } | undefined;
+  let reward: NewReward | null = null;
   if (order.referral_applied && order.referrer_member_id && order.referral_commission > 0n) {
-    const weiPerMinor = order.wei_per_minor_unit;
     const signals: FraudSignal[] = [];
     if (mismatch) {
       signals.push({
@@ -191,7 +237,7 @@ export async function recordOrderPaid(
     }
     const status =
       signals.length > 0 ? "held" : event.paymentRail === "credit" ? "approved" : "pending_approval";
-    reward = await createReward(trx, actor, "order.paid", {
+    reward = {
       orderReference: order.order_reference,
       orderRefHash: orderRefHash(order.order_reference),
       source: "order",
@@ -200,27 +246,14 @@ export async function recordOrderPaid(
       wallet: order.referrer_wallet,
       currency: order.currency,
       fiatBasis: order.referral_commission,
-      weiPerMinorUnit: weiPerMinor,
+      weiPerMinorUnit: order.wei_per_minor_unit,
       paymentRail: event.paymentRail,
       status,
       signals,
       approvedBy: "auto:credit_payment",
-      knownDebt: order.referrer_debt,
-    });
-    // One reward per reference: if the insert found one, it is a membership reward that took this
-    // reference (memberships and orders share the contract's keccak256(reference) key). Never a silent
-    // loss: refuse the payment (409) and roll the whole transaction back.
-    if (!reward) await refuseTakenReference(trx, order.order_reference);
+    };
   }
-
-  return {
-    result: "recorded",
-    orderReference: order.order_reference,
-    settlements: settlementCount,
-    ...(order.referral_lost ? { reason: "not_first_order" } : {}),
-    ...(mismatch ? { held: "amount_mismatch" } : {}),
-    reward: reward ? { id: reward.id.toString(), status: reward.status, amountWei: reward.amount_wei } : null,
-  };
+  return { mismatch, railA, reward };
 }
 
 async function refuseTakenReference(trx: DbOrTx, orderReference: string): Promise<never> {

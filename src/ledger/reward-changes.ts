@@ -52,12 +52,28 @@ export async function createReward(
   event: string,
   input: NewReward & { knownDebt?: bigint },
 ): Promise<{ id: bigint; status: string; amount_wei: string; netted: bigint } | undefined> {
-  const grossWei = rewardWei(input.fiatBasis, input.weiPerMinorUnit);
   let debt = input.knownDebt ?? (await clawbackDebt(trx, input.referrer));
   if (debt > 0n) {
     await lockReferrer(trx, input.referrer);
     debt = await clawbackDebt(trx, input.referrer);
   }
+  const { netted, insert } = rewardRows(actor, event, input, debt);
+  const reward = await insertReward(trx, insert);
+  return reward ? { ...reward, netted } : undefined;
+}
+
+/**
+ * The rows `createReward` inserts for `input` given the referrer's current clawback `debt` (netted
+ * first): the reward, its netting row, journal transaction and audit entry. Pure: shared with the
+ * grouped `order.paid` (which takes it only for referrers without debt).
+ */
+export function rewardRows(
+  actor: Actor,
+  event: string,
+  input: NewReward,
+  debt: bigint,
+): { netted: bigint; insert: Parameters<typeof insertReward>[1] } {
+  const grossWei = rewardWei(input.fiatBasis, input.weiPerMinorUnit);
   const netted = debt < grossWei ? debt : grossWei;
   const amountWei = grossWei - netted;
   const status: RewardStatusColumn = netted > 0n && amountWei === 0n ? "cancelled" : input.status;
@@ -67,53 +83,55 @@ export async function createReward(
       ? null
       : (input.holdReason ??
         (input.signals.some((signal) => signal.code === "amount_mismatch") ? "amount_mismatch" : "review"));
-  const reward = await insertReward(trx, {
-    reward: {
-      order_reference: input.orderReference,
-      order_ref_hash: input.orderRefHash,
-      source: input.source,
-      referrer_member_id: input.referrer,
-      buyer_member_id: input.buyer,
-      wallet_address: input.wallet,
-      currency: input.currency,
-      fiat_basis: input.fiatBasis.toString(),
-      wei_per_minor_unit: input.weiPerMinorUnit.toString(),
-      amount_wei: amountWei.toString(),
-      clawback_netted_wei: netted.toString(),
-      payment_rail: input.paymentRail,
-      status,
-      fraud_signals: input.signals,
-      approved_by: approved ? input.approvedBy! : null,
-      approved_at: approved ? new Date().toISOString() : null,
-      hold_reason: holdReason,
+  return {
+    netted,
+    insert: {
+      reward: {
+        order_reference: input.orderReference,
+        order_ref_hash: input.orderRefHash,
+        source: input.source,
+        referrer_member_id: input.referrer,
+        buyer_member_id: input.buyer,
+        wallet_address: input.wallet,
+        currency: input.currency,
+        fiat_basis: input.fiatBasis.toString(),
+        wei_per_minor_unit: input.weiPerMinorUnit.toString(),
+        amount_wei: amountWei.toString(),
+        clawback_netted_wei: netted.toString(),
+        payment_rail: input.paymentRail,
+        status,
+        fraud_signals: input.signals,
+        approved_by: approved ? input.approvedBy! : null,
+        approved_at: approved ? new Date().toISOString() : null,
+        hold_reason: holdReason,
+      },
+      netting:
+        netted > 0n
+          ? {
+              referrer_member_id: input.referrer,
+              kind: "netted",
+              amount_wei: (-netted).toString(),
+              debt_after: (debt - netted).toString(),
+              order_reference: input.orderReference,
+              source_id: null,
+            }
+          : null,
+      journal: journalRows({
+        event,
+        orderReference: input.orderReference,
+        postings: rewardCreatedPostings(input.referrer, grossWei, netted, amountWei),
+      }),
+      audit: auditRow(actor, "reward.created", { type: "reward", id: "" }, null, {
+        orderReference: input.orderReference,
+        source: input.source,
+        status,
+        ...(holdReason ? { holdReason } : {}),
+        amountWei: amountWei.toString(),
+        fiatBasis: input.fiatBasis,
+        clawbackNettedWei: netted,
+      }),
     },
-    netting:
-      netted > 0n
-        ? {
-            referrer_member_id: input.referrer,
-            kind: "netted",
-            amount_wei: (-netted).toString(),
-            debt_after: (debt - netted).toString(),
-            order_reference: input.orderReference,
-            source_id: null,
-          }
-        : null,
-    journal: journalRows({
-      event,
-      orderReference: input.orderReference,
-      postings: rewardCreatedPostings(input.referrer, grossWei, netted, amountWei),
-    }),
-    audit: auditRow(actor, "reward.created", { type: "reward", id: "" }, null, {
-      orderReference: input.orderReference,
-      source: input.source,
-      status,
-      ...(holdReason ? { holdReason } : {}),
-      amountWei: amountWei.toString(),
-      fiatBasis: input.fiatBasis,
-      clawbackNettedWei: netted,
-    }),
-  });
-  return reward ? { ...reward, netted } : undefined;
+  };
 }
 
 /** Whether the reward's value has left the platform (minted, in flight, or delivered by netting). */

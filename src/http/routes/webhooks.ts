@@ -4,6 +4,7 @@ import type { DbOrTx } from "../../db/connect.js";
 import { DISPUTE_ID_MAX, TEXT_MAX } from "../../db/limits.js";
 import { DISPUTE_STATUSES, PAYMENT_RAILS } from "../../domain/enums.js";
 import { AppError } from "../../errors.js";
+import { OrderPaidBatcher } from "../../ledger/order-paid-batcher.js";
 import { recordChargeback } from "../../ledger/record-chargeback.js";
 import { recordMembershipPaid } from "../../ledger/record-membership-paid.js";
 import { recordMembershipRefund } from "../../ledger/record-membership-refund.js";
@@ -122,6 +123,11 @@ const PAYMENTS_WEBHOOK = {
  */
 export function webhookRoutes(services: Services): Router {
   const router = Router();
+  const batcher = new OrderPaidBatcher(services.db, services.config, {
+    maxBatch: services.config.INGEST_BATCH_MAX,
+    maxInFlight: services.config.INGEST_BATCH_IN_FLIGHT,
+    logger: services.logger,
+  });
   route(router, PAYMENTS_WEBHOOK, async (req, res) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     // Checked before the signature: an id the event table cannot hold is a 400 whoever sent it.
@@ -151,6 +157,19 @@ export function webhookRoutes(services: Services): Router {
       return;
     }
     const actor = { id: "webhook:payments", requestId: String(req.id) };
+    const delivery = { provider: "payments", eventId, eventType: event.type, payloadHash: sha256Hex(raw) };
+    if (event.type === "order.paid") {
+      const paid = parse(orderPaid, json).data;
+      // With its order, a delivery may share a transaction with others (group commit); without, the
+      // order exists already and the one-event path records it.
+      const outcome = paid.order
+        ? await batcher.record({ delivery, event: { ...paid, order: paid.order }, actor })
+        : await recordWebhook(services.db, delivery, (trx) =>
+            recordOrderPaid(trx, services.config, actor, paid),
+          );
+      res.json({ received: true, ...outcome });
+      return;
+    }
     // Parsed before the transaction opens: a malformed event is a 400 and nothing is recorded.
     const handle = (() => {
       switch (event.type) {
@@ -166,21 +185,13 @@ export function webhookRoutes(services: Services): Router {
           const membership = parse(membershipPaid, json);
           return (trx: DbOrTx) => recordMembershipPaid(trx, services.config, actor, membership.data);
         }
-        case "membership.refunded": {
+        default: {
           const refund = parse(membershipRefunded, json);
           return (trx: DbOrTx) => recordMembershipRefund(trx, services.config, actor, refund.data);
         }
-        default: {
-          const paid = parse(orderPaid, json);
-          return (trx: DbOrTx) => recordOrderPaid(trx, services.config, actor, paid.data);
-        }
       }
     })();
-    const outcome: WebhookOutcome = await recordWebhook(
-      services.db,
-      { provider: "payments", eventId, eventType: event.type, payloadHash: sha256Hex(raw) },
-      handle,
-    );
+    const outcome: WebhookOutcome = await recordWebhook(services.db, delivery, handle);
     res.json({ received: true, ...outcome });
   });
   return router;

@@ -37,7 +37,7 @@ export interface InsertOrderResult {
   couponRefused: boolean;
 }
 
-const ORDER_COLUMNS = [
+export const ORDER_COLUMNS = [
   "order_reference",
   "request_hash",
   "buyer_member_id",
@@ -57,7 +57,7 @@ const ORDER_COLUMNS = [
   "coupon_code",
   "coupon_status",
 ];
-const LINE_COLUMNS = [
+export const LINE_COLUMNS = [
   "order_reference",
   "line_id",
   "position",
@@ -74,7 +74,15 @@ const LINE_COLUMNS = [
   "platform_fee_bps",
   "referral_commission",
 ];
-const AUDIT_COLUMNS = ["actor", "action", "subject_type", "subject_id", "before", "after", "request_id"];
+export const AUDIT_COLUMNS = [
+  "actor",
+  "action",
+  "subject_type",
+  "subject_id",
+  "before",
+  "after",
+  "request_id",
+];
 
 /**
  * One statement: the buyer (created, or given its first-touch attribution), the order, its lines and

@@ -5,7 +5,7 @@ import { type AuditRow, auditRowsJson } from "../audit.js";
 import type { JournalRow } from "../journal.js";
 import { columnList } from "./columns.js";
 
-const SETTLEMENT_COLUMNS = [
+export const SETTLEMENT_COLUMNS = [
   "order_reference",
   "vendor_id",
   "currency",
@@ -21,14 +21,14 @@ const SETTLEMENT_COLUMNS = [
   "status",
   "scheduled_for",
 ];
-const ASSIST_COLUMNS = [
+export const ASSIST_COLUMNS = [
   "order_reference",
   "vendor_id",
   "referrer_member_id",
   "referral_code",
   "referral_commission",
 ];
-const JOURNAL_COLUMNS = ["txn_id", "event", "order_reference", "account", "asset", "amount"];
+export const JOURNAL_COLUMNS = ["txn_id", "event", "order_reference", "account", "asset", "amount"];
 
 /**
  * One statement for rail A of a paid order: the vendors' settlements, the ERP sales assists, the

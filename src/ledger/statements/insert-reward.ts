@@ -4,8 +4,9 @@ import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
 import type { JournalRow } from "../journal.js";
 import { columnList } from "./columns.js";
+import { JOURNAL_COLUMNS } from "./insert-rail-a.js";
 
-const REWARD_COLUMNS = [
+export const REWARD_COLUMNS = [
   "order_reference",
   "order_ref_hash",
   "source",
@@ -24,7 +25,6 @@ const REWARD_COLUMNS = [
   "approved_at",
   "hold_reason",
 ];
-const JOURNAL_COLUMNS = ["txn_id", "event", "order_reference", "account", "asset", "amount"];
 
 /**
  * One statement: the reward row, and only if it was inserted (one per reference), its journal

@@ -36,7 +36,7 @@ export interface PaidOrder {
   referrer_debt: bigint;
 }
 
-interface Row
+export interface PaidOrderRow
   extends Omit<
     PaidOrder,
     | "shipping_amount"
@@ -81,7 +81,7 @@ export async function markOrderPaid(
   // The UPDATE names the order's key itself, not only through `decide`: joined through the CTE alone,
   // the generic plan could scan every order in `created` (seen with auto_explain in the ingest
   // benchmark, on tables without statistics); with the key there is no plan without the primary key.
-  const result = await sql<Row>`${prepared("mark-order-paid")}
+  const result = await sql<PaidOrderRow>`${prepared("mark-order-paid")}
     WITH target AS (
       SELECT o.order_reference, o.buyer_member_id, o.referral_applied FROM orders o
        WHERE o.order_reference = ${event.orderReference} AND o.status = 'created' AND o.currency = ${event.currency}
@@ -116,7 +116,18 @@ export async function markOrderPaid(
       UPDATE order_lines SET referral_commission = 0
        WHERE order_reference IN (SELECT order_reference FROM paid WHERE referral_lost)
     )
-    SELECT p.order_reference, p.referral_lost, p.currency, p.buyer_member_id, p.referral_applied, p.referrer_member_id,
+    SELECT ${PAID_ORDER_COLUMNS}
+      FROM paid p`.execute(trx);
+  const row = result.rows[0];
+  return row ? toPaidOrder(row) : undefined;
+}
+
+/**
+ * What a paid order answers with, over the `paid` CTE's rows (alias `p`): the snapshotted lines, the
+ * vendors' hold days, the referrer's wallet and clawback debt. Shared with mark-orders-paid.ts.
+ */
+export const PAID_ORDER_COLUMNS = sql`
+           p.order_reference, p.referral_lost, p.currency, p.buyer_member_id, p.referral_applied, p.referrer_member_id,
            p.referral_code, p.shipping_amount::text, p.discount_amount::text, p.gross_amount::text,
            p.referral_commission::text, p.wei_per_minor_unit::text,
            (SELECT coalesce(json_agg(json_build_object('line_id', l.line_id, 'vendor_id', l.vendor_id,
@@ -130,10 +141,9 @@ export async function markOrderPaid(
              AS hold_days,
            (SELECT m.wallet_address FROM members m WHERE m.member_id = p.referrer_member_id) AS referrer_wallet,
            (SELECT c.debt_after::text FROM clawbacks c WHERE c.referrer_member_id = p.referrer_member_id
-             ORDER BY c.id DESC LIMIT 1) AS referrer_debt
-      FROM paid p`.execute(trx);
-  const row = result.rows[0];
-  if (!row) return undefined;
+             ORDER BY c.id DESC LIMIT 1) AS referrer_debt`;
+
+export function toPaidOrder(row: PaidOrderRow): PaidOrder {
   return {
     ...row,
     shipping_amount: BigInt(row.shipping_amount),

@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
 import { prepared } from "../../db/prepared.js";
 import type { ResolvedReferralCode } from "../../domain/attribution.js";
@@ -37,7 +37,7 @@ export interface CheckoutContext {
   codeOwnerName(code: string): string | null | undefined;
 }
 
-interface Row {
+export interface ContextRow {
   existing: { order_reference: string; request_hash: string } | null;
   vendors: CheckoutContext["vendors"];
   products: CheckoutContext["products"];
@@ -69,6 +69,95 @@ interface ResolvedReferralCodeRow {
   display_name: string | null;
 }
 
+/** The parameters of the context's sub-selects, as SQL expressions (values, or columns of a batch). */
+export interface ContextParams {
+  orderReference: Sql;
+  /** text[] expressions. */
+  vendorIds: Sql;
+  productIds: Sql;
+  codes: Sql;
+  /** The vendors and `*` (ANY_VENDOR), for tier rates. */
+  tierVendorIds: Sql;
+  /** A text expression (NULL when the order has no buyer). */
+  buyer: Sql;
+}
+type Sql = RawBuilder<unknown>;
+
+/**
+ * The context's columns, one sub-select each, over `p`: the single statement below passes values, the
+ * batch (read-checkout-contexts.ts) passes the columns of its event rows, so both read the same way.
+ */
+export function checkoutContextColumns(p: ContextParams): Sql {
+  return sql`
+      (SELECT json_build_object('order_reference', o.order_reference, 'request_hash', o.request_hash)
+         FROM orders o WHERE o.order_reference = ${p.orderReference}) AS existing,
+      (SELECT coalesce(json_agg(json_build_object('vendor_id', v.vendor_id,
+                'referral_commission_bps', v.referral_commission_bps,
+                'platform_fee_bps', v.platform_fee_bps, 'hold_days', v.hold_days)), '[]')
+         FROM vendors v WHERE v.vendor_id = ANY(${p.vendorIds})) AS vendors,
+      (SELECT coalesce(json_agg(json_build_object('product_id', p.product_id, 'vendor_id', p.vendor_id,
+                'referral_commission_bps', p.referral_commission_bps)), '[]')
+         FROM products p WHERE p.product_id = ANY(${p.productIds})) AS products,
+      (SELECT json_build_object('member_id', b.member_id, 'wallet_address', b.wallet_address,
+                'referred_by_member_id', b.referred_by_member_id, 'referred_by_code', b.referred_by_code,
+                'attributed_at', b.attributed_at, 'referred_by_wallet', r.wallet_address,
+                'referred_by_display_name', r.display_name)
+         FROM members b LEFT JOIN members r ON r.member_id = b.referred_by_member_id
+         WHERE b.member_id = ${p.buyer}) AS buyer,
+      (SELECT coalesce(json_agg(json_build_object('code', c.code, 'owner_member_id', c.owner_member_id,
+                'active', c.active,
+                'wallet_address', (SELECT m.wallet_address FROM members m WHERE m.member_id = c.owner_member_id),
+                'display_name', (SELECT m.display_name FROM members m WHERE m.member_id = c.owner_member_id))), '[]')
+         FROM referral_codes c
+         WHERE c.code = ANY(${p.codes})) AS codes,
+      (SELECT count(*)::int FROM orders o
+         WHERE ${p.buyer} IS NOT NULL AND o.buyer_member_id = ${p.buyer} AND o.status <> 'created')
+        AS buyer_paid_orders,
+      (SELECT coalesce(json_agg(json_build_object('code', k.code, 'owner_member_id', k.owner_member_id,
+                'wallet_address', (SELECT m.wallet_address FROM members m WHERE m.member_id = k.owner_member_id),
+                'display_name', (SELECT m.display_name FROM members m WHERE m.member_id = k.owner_member_id),
+                'active', k.active, 'expires_at', k.expires_at, 'max_redemptions', k.max_redemptions,
+                'redemptions', k.redemptions, 'currency', k.currency)), '[]')
+         FROM coupons k
+         WHERE k.code = ANY(${p.codes})) AS coupons,
+      (SELECT coalesce(json_agg(json_build_object('member_id', t.member_id, 'vendor_id', t.vendor_id,
+                'tier', t.tier)), '[]')
+         FROM member_tiers t
+         WHERE t.vendor_id = ANY(${p.tierVendorIds})
+           AND t.member_id IN (
+             SELECT c.owner_member_id FROM referral_codes c WHERE c.code = ANY(${p.codes})
+             UNION ALL SELECT k.owner_member_id FROM coupons k WHERE k.code = ANY(${p.codes})
+             UNION ALL SELECT b.referred_by_member_id FROM members b WHERE b.member_id = ${p.buyer})) AS member_tiers,
+      (SELECT coalesce(json_agg(json_build_object('tier', r.tier, 'vendor_id', r.vendor_id,
+                'commission_bps', r.commission_bps)), '[]')
+         FROM commission_tiers r WHERE r.vendor_id = ANY(${p.tierVendorIds}))
+        AS tier_rates`;
+}
+
+/** What one checkout reads by: the input's ids, and its raw codes normalized (raw → code, or null). */
+export interface ContextInput {
+  orderReference: string;
+  vendorIds: string[];
+  productIds: string[];
+  buyerMemberId: string | null;
+  codes: Array<string | null | undefined>;
+}
+
+/** The raw codes normalized (raw → code, or null when malformed), and the distinct valid codes. */
+export function normalizeCodes(raws: ContextInput["codes"]): {
+  normalized: Map<string, string | null>;
+  codes: string[];
+} {
+  const normalized = new Map<string, string | null>();
+  for (const raw of raws) {
+    if (raw === null || raw === undefined || raw === "") continue;
+    const result = normalizeCode(raw);
+    normalized.set(raw, result.ok ? result.code : null);
+  }
+  const codes = [...new Set([...normalized.values()].filter((code): code is string => code !== null))];
+  return { normalized, codes };
+}
+
 /**
  * One statement: the existing order's request hash, the vendors and products of the lines, the buyer
  * with its durable referrer, every code checkout was given (normalized) with its owner, and how many
@@ -84,70 +173,23 @@ interface ResolvedReferralCodeRow {
  * in the ingest benchmark); behind a subquery the length is unknown to both, the server keeps the
  * generic plan after five executions, and planning fell to 0.03 ms.
  */
-export async function readCheckoutContext(
-  trx: DbOrTx,
-  input: {
-    orderReference: string;
-    vendorIds: string[];
-    productIds: string[];
-    buyerMemberId: string | null;
-    codes: Array<string | null | undefined>;
-  },
-): Promise<CheckoutContext> {
-  const normalized = new Map<string, string | null>();
-  for (const raw of input.codes) {
-    if (raw === null || raw === undefined || raw === "") continue;
-    const result = normalizeCode(raw);
-    normalized.set(raw, result.ok ? result.code : null);
-  }
-  const codes = [...new Set([...normalized.values()].filter((code): code is string => code !== null))];
-  const buyer = input.buyerMemberId;
-  const result = await sql<Row>`${prepared("read-checkout-context")}
-    SELECT
-      (SELECT json_build_object('order_reference', o.order_reference, 'request_hash', o.request_hash)
-         FROM orders o WHERE o.order_reference = ${input.orderReference}) AS existing,
-      (SELECT coalesce(json_agg(json_build_object('vendor_id', v.vendor_id,
-                'referral_commission_bps', v.referral_commission_bps,
-                'platform_fee_bps', v.platform_fee_bps, 'hold_days', v.hold_days)), '[]')
-         FROM vendors v WHERE v.vendor_id = ANY(ARRAY(SELECT unnest(${input.vendorIds}::text[])))) AS vendors,
-      (SELECT coalesce(json_agg(json_build_object('product_id', p.product_id, 'vendor_id', p.vendor_id,
-                'referral_commission_bps', p.referral_commission_bps)), '[]')
-         FROM products p WHERE p.product_id = ANY(ARRAY(SELECT unnest(${input.productIds}::text[])))) AS products,
-      (SELECT json_build_object('member_id', b.member_id, 'wallet_address', b.wallet_address,
-                'referred_by_member_id', b.referred_by_member_id, 'referred_by_code', b.referred_by_code,
-                'attributed_at', b.attributed_at, 'referred_by_wallet', r.wallet_address,
-                'referred_by_display_name', r.display_name)
-         FROM members b LEFT JOIN members r ON r.member_id = b.referred_by_member_id
-         WHERE b.member_id = ${buyer}) AS buyer,
-      (SELECT coalesce(json_agg(json_build_object('code', c.code, 'owner_member_id', c.owner_member_id,
-                'active', c.active,
-                'wallet_address', (SELECT m.wallet_address FROM members m WHERE m.member_id = c.owner_member_id),
-                'display_name', (SELECT m.display_name FROM members m WHERE m.member_id = c.owner_member_id))), '[]')
-         FROM referral_codes c
-         WHERE c.code = ANY(ARRAY(SELECT unnest(${codes}::text[])))) AS codes,
-      (SELECT count(*)::int FROM orders o
-         WHERE ${buyer}::text IS NOT NULL AND o.buyer_member_id = ${buyer} AND o.status <> 'created')
-        AS buyer_paid_orders,
-      (SELECT coalesce(json_agg(json_build_object('code', k.code, 'owner_member_id', k.owner_member_id,
-                'wallet_address', (SELECT m.wallet_address FROM members m WHERE m.member_id = k.owner_member_id),
-                'display_name', (SELECT m.display_name FROM members m WHERE m.member_id = k.owner_member_id),
-                'active', k.active, 'expires_at', k.expires_at, 'max_redemptions', k.max_redemptions,
-                'redemptions', k.redemptions, 'currency', k.currency)), '[]')
-         FROM coupons k
-         WHERE k.code = ANY(ARRAY(SELECT unnest(${codes}::text[])))) AS coupons,
-      (SELECT coalesce(json_agg(json_build_object('member_id', t.member_id, 'vendor_id', t.vendor_id,
-                'tier', t.tier)), '[]')
-         FROM member_tiers t
-         WHERE t.vendor_id = ANY(ARRAY(SELECT unnest(${[...input.vendorIds, ANY_VENDOR]}::text[])))
-           AND t.member_id IN (
-             SELECT c.owner_member_id FROM referral_codes c WHERE c.code = ANY(ARRAY(SELECT unnest(${codes}::text[])))
-             UNION ALL SELECT k.owner_member_id FROM coupons k WHERE k.code = ANY(ARRAY(SELECT unnest(${codes}::text[])))
-             UNION ALL SELECT b.referred_by_member_id FROM members b WHERE b.member_id = ${buyer})) AS member_tiers,
-      (SELECT coalesce(json_agg(json_build_object('tier', r.tier, 'vendor_id', r.vendor_id,
-                'commission_bps', r.commission_bps)), '[]')
-         FROM commission_tiers r WHERE r.vendor_id = ANY(ARRAY(SELECT unnest(${[...input.vendorIds, ANY_VENDOR]}::text[]))))
-        AS tier_rates`.execute(trx);
-  const row = result.rows[0]!;
+export async function readCheckoutContext(trx: DbOrTx, input: ContextInput): Promise<CheckoutContext> {
+  const { normalized, codes } = normalizeCodes(input.codes);
+  const list = (values: string[]) => sql`ARRAY(SELECT unnest(${values}::text[]))`;
+  const result = await sql<ContextRow>`${prepared("read-checkout-context")}
+    SELECT ${checkoutContextColumns({
+      orderReference: sql`${input.orderReference}`,
+      vendorIds: list(input.vendorIds),
+      productIds: list(input.productIds),
+      codes: list(codes),
+      tierVendorIds: list([...input.vendorIds, ANY_VENDOR]),
+      buyer: sql`${input.buyerMemberId}::text`,
+    })}`.execute(trx);
+  return toCheckoutContext(result.rows[0]!, normalized);
+}
+
+/** A context row as the statement answers it, as the checkout decides from it. */
+export function toCheckoutContext(row: ContextRow, normalized: Map<string, string | null>): CheckoutContext {
   const byCode = new Map(row.codes.map((code) => [code.code, code]));
   const couponByCode = new Map(row.coupons.map((coupon) => [coupon.code, coupon]));
   return {

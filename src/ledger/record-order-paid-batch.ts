@@ -1,0 +1,176 @@
+import type { Db } from "../db/connect.js";
+import { inTransaction } from "../db/transaction.js";
+import type { Actor } from "./audit.js";
+import { type CreateOrderInput, checkoutInputs, planCheckout } from "./create-order.js";
+import {
+  type OrderPaidEvent,
+  paidOrderWrites,
+  paidOutcome,
+  paidTermsHash,
+  type recordOrderPaid,
+} from "./record-order-paid.js";
+import type { WebhookDelivery, WebhookOutcome } from "./record-webhook.js";
+import { rewardRows } from "./reward-changes.js";
+import { claimWebhooks } from "./statements/claim-webhooks.js";
+import { insertOrders } from "./statements/insert-orders.js";
+import { insertPaidRows, type PaidRows } from "./statements/insert-paid-rows.js";
+import { markOrdersPaid } from "./statements/mark-orders-paid.js";
+import { readCheckoutContexts } from "./statements/read-checkout-contexts.js";
+import { storeWebhookResponses } from "./statements/store-webhook-responses.js";
+
+/** One `order.paid` delivery that carries its order (`data.order`), as the route parsed it. */
+export interface BatchItem {
+  delivery: WebhookDelivery;
+  event: OrderPaidEvent & { order: CreateOrderInput };
+  actor: Actor;
+}
+
+type Config = Parameters<typeof recordOrderPaid>[1];
+
+/**
+ * Whether `item` may be grouped with others: it carries its order, under the same reference, and no
+ * coupon (a coupon's redemption is a row lock and a retry of its own). The batch also needs distinct
+ * webhook ids, orders and buyers (see `OrderPaidBatcher`).
+ */
+export function groupable(item: BatchItem): boolean {
+  const order = item.event.order;
+  return order.orderReference === item.event.orderReference && !order.couponCode;
+}
+
+/** Why a batch went back to one transaction per event (counted in `/metrics`). */
+export type LeaveReason =
+  | "order_exists"
+  | "checkout_refused"
+  | "not_payable"
+  | "clawback_debt"
+  | "reward_exists"
+  | "error";
+
+class LeavesBatch extends Error {
+  constructor(readonly reason: LeaveReason) {
+    super(`the batch leaves the grouped path: ${reason}`);
+  }
+}
+
+/**
+ * Group commit for `order.paid` (docs/scaling.md "Ingest: group commit"): the events of `items`, each
+ * a first delivery of a new order, recorded in ONE transaction of six statements whatever their
+ * number — claim the webhook rows, read the checkout contexts, insert buyers/orders/lines, `created →
+ * paid`, both rails with the rewards, the stored responses — instead of one transaction of eight
+ * round trips each. Row by row it writes what `recordWebhook` + `recordOrderPaid` write (the same
+ * pure builders: planCheckout, paidOrderWrites, rewardRows; test/integration/order-paid-batch.test.ts
+ * compares the two), and it takes its locks level by level in the documented order
+ * (src/db/transaction.ts), sorted within each level.
+ *
+ * Anything off the common path — an order that exists, a checkout the rules refuse, a payment that
+ * does not move the order, a referrer with clawback debt to net, a reward reference taken, any error —
+ * rolls the whole batch back: `rest` then holds every item, for the one-event path to record (and to
+ * answer with its own 4xx). Deliveries already recorded (redeliveries) are never claimed and are in
+ * `rest` too. `recorded` maps the webhook ids committed here to their outcomes.
+ */
+export async function recordOrderPaidBatch(
+  db: Db,
+  config: Config,
+  items: BatchItem[],
+): Promise<{
+  recorded: Map<string, WebhookOutcome>;
+  rest: BatchItem[];
+  left?: LeaveReason;
+  error?: unknown;
+}> {
+  try {
+    return await inTransaction(db, (trx) => run(trx, config, items), { name: "webhook order.paid batch" });
+  } catch (error) {
+    if (error instanceof LeavesBatch) return { recorded: new Map(), rest: items, left: error.reason };
+    return { recorded: new Map(), rest: items, left: "error", error };
+  }
+}
+
+async function run(
+  trx: Parameters<Parameters<typeof inTransaction>[1]>[0],
+  config: Config,
+  items: BatchItem[],
+): Promise<{ recorded: Map<string, WebhookOutcome>; rest: BatchItem[] }> {
+  const provider = items[0]!.delivery.provider;
+  const claimed = await claimWebhooks(
+    trx,
+    provider,
+    items.map((item) => item.delivery),
+  );
+  const batch = items.filter((item) => claimed.has(item.delivery.eventId));
+  const rest = items.filter((item) => !claimed.has(item.delivery.eventId));
+  if (batch.length === 0) return { recorded: new Map(), rest };
+
+  // Checkout, for all at once: contexts read in one statement, decided one by one, inserted in one.
+  const inputs = batch.map((item) => checkoutInputs(config, item.event.order, { now: item.event.paidAt }));
+  const contexts = await readCheckoutContexts(
+    trx,
+    inputs.map((input) => input.context),
+  );
+  const plans = batch.map((item, i) => {
+    if (contexts[i]!.existing) throw new LeavesBatch("order_exists");
+    try {
+      return planCheckout(
+        config,
+        item.actor,
+        item.event.order,
+        { now: item.event.paidAt },
+        inputs[i]!,
+        contexts[i]!,
+      );
+    } catch {
+      throw new LeavesBatch("checkout_refused");
+    }
+  });
+  if (
+    (await insertOrders(
+      trx,
+      plans.map((plan) => plan.rows),
+    )) !== batch.length
+  ) {
+    throw new LeavesBatch("order_exists");
+  }
+
+  const paid = await markOrdersPaid(
+    trx,
+    batch.map((item) => ({ ...item.event, termsHash: paidTermsHash(item.event) })),
+    config.ATTRIBUTION_SCOPE,
+  );
+  const writes = batch.map((item) => {
+    const order = paid.get(item.event.orderReference);
+    if (!order) throw new LeavesBatch("not_payable");
+    let built: ReturnType<typeof paidOrderWrites>;
+    try {
+      built = paidOrderWrites(item.actor, item.event, order);
+    } catch {
+      throw new LeavesBatch("error");
+    }
+    // Netting debt takes the referrer's row lock and reads the debt again: the one-event path does it.
+    if (built.reward && order.referrer_debt > 0n) throw new LeavesBatch("clawback_debt");
+    const rows: PaidRows = {
+      orderReference: order.order_reference,
+      railA: built.railA,
+      reward: built.reward ? rewardRows(item.actor, "order.paid", built.reward, 0n).insert : null,
+    };
+    return { item, order, built, rows };
+  });
+  const inserted = await insertPaidRows(
+    trx,
+    writes.map((w) => w.rows),
+  );
+  const recorded = new Map<string, WebhookOutcome>();
+  for (const w of writes) {
+    const reward = inserted.rewards.get(w.order.order_reference);
+    if (w.built.reward && !reward) throw new LeavesBatch("reward_exists");
+    recorded.set(
+      w.item.delivery.eventId,
+      paidOutcome(w.order, w.built.mismatch, inserted.settlements.get(w.order.order_reference) ?? 0, reward),
+    );
+  }
+  await storeWebhookResponses(
+    trx,
+    provider,
+    [...recorded].map(([eventId, response]) => ({ eventId, response })),
+  );
+  return { recorded, rest };
+}

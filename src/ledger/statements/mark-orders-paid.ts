@@ -1,0 +1,78 @@
+import { sql } from "kysely";
+import type { DbOrTx } from "../../db/connect.js";
+import { prepared } from "../../db/prepared.js";
+import type { PaymentRail } from "../../db/schema.js";
+import { PAID_ORDER_COLUMNS, type PaidOrder, type PaidOrderRow, toPaidOrder } from "./mark-order-paid.js";
+
+/**
+ * One statement for a batch of payments (the grouped `order.paid`): `markOrderPaid` for each — the
+ * buyers' first-paid-order rows claimed in buyer order, `created → paid` as one conditional update,
+ * the `first_order` decision per order — answered with the same columns. Orders that are unknown, not
+ * `created` any more or in another currency are missing from the answer (the caller rolls back and
+ * records the events one by one). The buyers must be distinct.
+ */
+export async function markOrdersPaid(
+  trx: DbOrTx,
+  events: Array<{
+    orderReference: string;
+    currency: string;
+    amountPaid: bigint;
+    paymentRail: PaymentRail;
+    paidAt: Date;
+    termsHash: string;
+  }>,
+  scope: "first_order" | "window",
+): Promise<Map<string, PaidOrder>> {
+  const rows = events.map((e) => ({
+    order_reference: e.orderReference,
+    currency: e.currency,
+    amount_paid: e.amountPaid.toString(),
+    payment_rail: e.paymentRail,
+    paid_at: e.paidAt.toISOString(),
+    terms_hash: e.termsHash,
+  }));
+  const result = await sql<PaidOrderRow>`${prepared("mark-orders-paid")}
+    WITH e AS (
+      SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::json)
+        AS x(order_reference text, currency text, amount_paid numeric, payment_rail text, paid_at timestamptz,
+             terms_hash text)
+    ),
+    target AS (
+      SELECT o.order_reference, o.buyer_member_id, o.referral_applied FROM orders o
+        JOIN e ON e.order_reference = o.order_reference
+       WHERE o.status = 'created' AND o.currency = e.currency
+    ),
+    first_paid AS (
+      INSERT INTO buyer_first_paid_orders (buyer_member_id, order_reference)
+      SELECT t.buyer_member_id, t.order_reference FROM target t WHERE t.buyer_member_id IS NOT NULL
+       ORDER BY t.buyer_member_id COLLATE "C"
+      ON CONFLICT DO NOTHING
+      RETURNING order_reference
+    ),
+    decide AS (
+      SELECT t.order_reference,
+             (t.referral_applied AND ${scope}::text = 'first_order' AND t.buyer_member_id IS NOT NULL
+              AND t.order_reference NOT IN (SELECT f.order_reference FROM first_paid f)) AS lose
+        FROM target t
+    ),
+    paid AS (
+      UPDATE orders o SET status = 'paid', payment_rail = e.payment_rail, amount_paid = e.amount_paid,
+             paid_at = e.paid_at, paid_event_hash = e.terms_hash, updated_at = now(),
+             referral_applied = o.referral_applied AND NOT d.lose,
+             referrer_member_id = CASE WHEN d.lose THEN NULL ELSE o.referrer_member_id END,
+             referral_code = CASE WHEN d.lose THEN NULL ELSE o.referral_code END,
+             attribution_source = CASE WHEN d.lose THEN NULL ELSE o.attribution_source END,
+             attribution_reason = CASE WHEN d.lose THEN 'not_first_order' ELSE o.attribution_reason END,
+             referral_commission = CASE WHEN d.lose THEN 0 ELSE o.referral_commission END
+        FROM decide d JOIN e ON e.order_reference = d.order_reference
+       WHERE o.order_reference = d.order_reference AND o.status = 'created' AND o.currency = e.currency
+      RETURNING o.*, d.lose AS referral_lost
+    ),
+    lines_unreferred AS (
+      UPDATE order_lines SET referral_commission = 0
+       WHERE order_reference IN (SELECT order_reference FROM paid WHERE referral_lost)
+    )
+    SELECT ${PAID_ORDER_COLUMNS}
+      FROM paid p`.execute(trx);
+  return new Map(result.rows.map((row) => [row.order_reference, toPaidOrder(row)]));
+}

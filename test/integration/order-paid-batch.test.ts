@@ -1,0 +1,273 @@
+import { sql } from "kysely";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Db } from "../../src/db/connect.js";
+import { orderPaid } from "../../src/http/routes/webhooks.js";
+import { OrderPaidBatcher } from "../../src/ledger/order-paid-batcher.js";
+import { recordOrderPaid } from "../../src/ledger/record-order-paid.js";
+import { type BatchItem, recordOrderPaidBatch } from "../../src/ledger/record-order-paid-batch.js";
+import { recordWebhook } from "../../src/ledger/record-webhook.js";
+import { foldRollups } from "../../src/ledger/rollups/fold.js";
+import {
+  orderBody,
+  paidEvent,
+  seedCatalog,
+  startTestInstance,
+  TEST_DB,
+  type TestInstance,
+} from "../support/harness.js";
+
+/**
+ * Group commit (src/ledger/record-order-paid-batch.ts) against the one-event path, which stays the
+ * definition: the same deliveries recorded one by one in one schema and as one group in another must
+ * leave the same rows in every table a payment touches (ids, timestamps and journal transaction ids
+ * aside; audit subjects compared by what they point at). And every way off the common path — an
+ * order that exists, clawback debt, a redelivery, a refused checkout — must still record each event
+ * exactly as the one-event path does.
+ */
+
+function item(eventId: string, event: ReturnType<typeof paidEvent>): BatchItem {
+  const paid = orderPaid.parse(event).data;
+  if (!paid.order) throw new Error("a batch item carries data.order");
+  return {
+    delivery: { provider: "payments", eventId, eventType: "order.paid", payloadHash: `hash_${eventId}` },
+    event: { ...paid, order: paid.order },
+    actor: { id: "webhook:payments", requestId: `req_${eventId}` },
+  };
+}
+
+const paidAt = "2026-11-20T10:00:00.000Z";
+const withOrder = (ref: string, amount: string, order: Record<string, unknown> = {}, extra = {}) =>
+  paidEvent(ref, amount, { paidAt, order: orderBody(ref, order), ...extra });
+
+/** The deliveries compared: referred, unreferred, unknown code, click id, mismatch, credit, no buyer, one vendor, a repeat buyer. */
+function scenarios(): BatchItem[] {
+  return [
+    item("evt_a", withOrder("ord_a", "170000")),
+    item("evt_b", withOrder("ord_b", "170000", { refCode: null })),
+    item("evt_c", withOrder("ord_c", "170000", { refCode: "NOSUCHCODE" })),
+    item("evt_d", withOrder("ord_d", "170000", { refCode: null, clickId: "anna7f3k" })),
+    item("evt_e", withOrder("ord_e", "169000")),
+    item("evt_f", withOrder("ord_f", "170000", {}, { paymentRail: "credit" })),
+    item("evt_g", withOrder("ord_g", "170000", { buyerMemberId: null })),
+    item(
+      "evt_h",
+      withOrder("ord_h", "50000", {
+        lines: [
+          { lineId: "l1", vendorId: "v_books", productId: "p_novel", quantity: 2, unitAmount: "25000" },
+        ],
+      }),
+    ),
+    item("evt_i", withOrder("ord_i", "170000", { buyerMemberId: "m_repeat" })),
+    item(
+      "evt_j",
+      withOrder("ord_j", "130000", {
+        lines: [
+          { lineId: "x", vendorId: "v_games", quantity: 1, unitAmount: "100000" },
+          { lineId: "y", vendorId: "v_books", quantity: 3, unitAmount: "10000" },
+        ],
+        shippingAmount: "5000",
+        discountAmount: "5000",
+      }),
+    ),
+  ];
+}
+
+/** Every row a payment writes, without ids and timestamps; references to ids replaced by natural keys. */
+async function snapshot(db: Db) {
+  await foldRollups(db);
+  const rows = async (query: ReturnType<typeof sql>) =>
+    ((await query.execute(db)).rows as Array<{ r: unknown }>).map((row) => JSON.stringify(row.r)).sort();
+  const strip = sql.raw(
+    `- 'id' - 'created_at' - 'updated_at' - 'at' - 'received_at' - 'approved_at' - 'txn_id' - 'attributed_at'`,
+  );
+  const tables = [
+    "orders",
+    "order_lines",
+    "members",
+    "buyer_first_paid_orders",
+    "settlements",
+    "erp_sales_assists",
+    "referral_rewards",
+    "clawbacks",
+    "referrer_day_rollup",
+    "referrer_hour_rollup",
+    "stats_day_rollup",
+    "vendor_day_rollup",
+    "vendor_netting_rollup",
+  ];
+  const out: Record<string, string[]> = {};
+  for (const table of tables) {
+    out[table] = await rows(sql`SELECT to_jsonb(t) ${strip} AS r FROM ${sql.table(table)} t`);
+  }
+  out.journal = await rows(
+    sql`SELECT to_jsonb(j) ${strip} || jsonb_build_object('lines_in_txn',
+          (SELECT count(*) FROM journal_entries k WHERE k.txn_id = j.txn_id)) AS r FROM journal_entries j`,
+  );
+  out.audit = await rows(sql`
+    SELECT to_jsonb(a) ${strip} || jsonb_build_object('subject_id', CASE a.subject_type
+             WHEN 'settlement' THEN (SELECT s.order_reference || '/' || s.vendor_id FROM settlements s
+                                      WHERE s.id::text = a.subject_id)
+             WHEN 'reward' THEN (SELECT r.order_reference FROM referral_rewards r WHERE r.id::text = a.subject_id)
+             ELSE a.subject_id END) - 'request_id' AS r
+      FROM audit_log a WHERE a.actor = 'webhook:payments'`);
+  out.webhooks = await rows(sql`
+    SELECT jsonb_build_object('event_id', w.event_id, 'payload_hash', w.payload_hash,
+             'response', CASE WHEN jsonb_typeof(w.response -> 'reward') = 'object'
+                              THEN jsonb_set(w.response, '{reward,id}', '"id"') ELSE w.response END) AS r
+      FROM webhook_events w`);
+  out.outbox = await rows(sql`SELECT jsonb_build_object('type', m.event_type) AS r FROM webhook_messages m`);
+  return out;
+}
+
+async function single(db: Db, t: TestInstance, it: BatchItem) {
+  return recordWebhook(db, it.delivery, (trx) => recordOrderPaid(trx, t.services.config, it.actor, it.event));
+}
+
+for (const scope of ["first_order", "window"] as const) {
+  describe(`grouped order.paid writes what the one-event path writes (${TEST_DB}, ${scope})`, () => {
+    let one: TestInstance;
+    let grouped: TestInstance;
+    beforeAll(async () => {
+      const env = { ATTRIBUTION_SCOPE: scope, INGEST_BATCH_MAX: "1" };
+      [one, grouped] = [await startTestInstance(env), await startTestInstance(env)];
+      for (const t of [one, grouped]) {
+        await seedCatalog(t);
+        // m_repeat has paid a referred order before (first touch: it is referred by Anna from now on).
+        await single(
+          t.services.db,
+          t,
+          item("evt_setup", withOrder("ord_setup", "170000", { buyerMemberId: "m_repeat" })),
+        );
+      }
+    });
+    afterAll(async () => {
+      await one?.close();
+      await grouped?.close();
+    });
+
+    it("records ten different deliveries in one group with the same rows, answers and audit trail", async () => {
+      const answers: unknown[] = [];
+      for (const it of scenarios()) answers.push(await single(one.services.db, one, it));
+      const result = await recordOrderPaidBatch(grouped.services.db, grouped.services.config, scenarios());
+      expect(result.left).toBeUndefined();
+      expect(result.rest).toEqual([]);
+      expect(
+        [...result.recorded.values()].map((o) => ({ ...o, reward: o.reward ? "reward" : null })),
+      ).toEqual(
+        answers.map((o) => ({
+          ...(o as object),
+          reward: (o as { reward: unknown }).reward ? "reward" : null,
+        })),
+      );
+      const [a, b] = [await snapshot(one.services.db), await snapshot(grouped.services.db)];
+      expect(b.orders?.length).toBe(11);
+      for (const table of Object.keys(a))
+        expect({ table, rows: b[table] }).toEqual({ table, rows: a[table] });
+    });
+  });
+}
+
+describe(`grouped order.paid off the common path (${TEST_DB})`, () => {
+  let t: TestInstance;
+  beforeAll(async () => {
+    t = await startTestInstance();
+    await seedCatalog(t);
+  });
+  afterAll(async () => t?.close());
+  const db = () => t.services.db;
+  const config = () => t.services.config;
+  const rewards = async (ref: string) =>
+    Number(
+      (
+        await sql<{
+          n: number;
+        }>`SELECT count(*)::int AS n FROM referral_rewards WHERE order_reference = ${ref}`.execute(db())
+      ).rows[0]!.n,
+    );
+
+  it("a redelivery in the group is left to the one-event path, which answers duplicate", async () => {
+    await single(db(), t, item("evt_r1", withOrder("ord_r1", "170000")));
+    const result = await recordOrderPaidBatch(db(), config(), [
+      item("evt_r1", withOrder("ord_r1", "170000")),
+      item("evt_r2", withOrder("ord_r2", "170000")),
+    ]);
+    expect(result.left).toBeUndefined();
+    expect([...result.recorded.keys()]).toEqual(["evt_r2"]);
+    expect(result.rest.map((r) => r.delivery.eventId)).toEqual(["evt_r1"]);
+    expect((await single(db(), t, result.rest[0]!)).result).toBe("duplicate");
+    expect(await rewards("ord_r1")).toBe(1);
+    expect(await rewards("ord_r2")).toBe(1);
+  });
+
+  it("an order posted at checkout first rolls the whole group back; each event is then recorded once", async () => {
+    const res = await t.request("POST", "/v1/orders", { key: t.keys.integration, body: orderBody("ord_x1") });
+    expect(res.status).toBe(201);
+    const group = [
+      item("evt_x1", withOrder("ord_x1", "170000")),
+      item("evt_x2", withOrder("ord_x2", "170000")),
+    ];
+    const result = await recordOrderPaidBatch(db(), config(), group);
+    expect(result.left).toBe("order_exists");
+    expect(result.recorded.size).toBe(0);
+    const webhookRows = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM webhook_events WHERE event_id IN ('evt_x1', 'evt_x2')`.execute(db());
+    expect(webhookRows.rows[0]!.n).toBe(0); // rolled back: nothing of the group was committed
+    for (const it of result.rest) expect((await single(db(), t, it)).result).toBe("recorded");
+    expect(await rewards("ord_x1")).toBe(1);
+    expect(await rewards("ord_x2")).toBe(1);
+  });
+
+  it("a referrer with clawback debt goes to the one-event path, which nets the debt", async () => {
+    await sql`INSERT INTO clawbacks (referrer_member_id, kind, amount_wei, debt_after, reward_id, order_reference, source_id)
+              SELECT 'm_anna', 'debt', 5, 5, id, order_reference, 'test-debt'
+                FROM referral_rewards WHERE order_reference = 'ord_r1'`.execute(db());
+    const result = await recordOrderPaidBatch(db(), config(), [
+      item("evt_d1", withOrder("ord_d1", "170000")),
+      item("evt_d2", withOrder("ord_d2", "170000", { refCode: null })),
+    ]);
+    expect(result.left).toBe("clawback_debt");
+    for (const it of result.rest) await single(db(), t, it);
+    const netted = await sql<{ netted: string }>`
+      SELECT clawback_netted_wei::text AS netted FROM referral_rewards WHERE order_reference = 'ord_d1'`.execute(
+      db(),
+    );
+    expect(netted.rows[0]!.netted).toBe("5");
+  });
+
+  it("a checkout the rules refuse (unknown vendor) is answered by the one-event path with its 422", async () => {
+    const result = await recordOrderPaidBatch(db(), config(), [
+      item("evt_u1", withOrder("ord_u1", "170000", { refCode: null })),
+      item(
+        "evt_u2",
+        withOrder("ord_u2", "1000", {
+          lines: [{ lineId: "l1", vendorId: "v_nowhere", quantity: 1, unitAmount: "1000" }],
+        }),
+      ),
+    ]);
+    expect(result.left).toBe("checkout_refused");
+    await expect(single(db(), t, result.rest[1]!)).rejects.toMatchObject({ code: "unprocessable" });
+    expect((await single(db(), t, result.rest[0]!)).result).toBe("recorded");
+  });
+
+  it("the batcher groups what waits together: 40 deliveries at once, each answered, fewer transactions", async () => {
+    const batcher = new OrderPaidBatcher(db(), config(), { maxBatch: 32, maxInFlight: 1 });
+    const items = Array.from({ length: 40 }, (_, i) => item(`evt_q${i}`, withOrder(`ord_q${i}`, "170000")));
+    // One buyer twice: never in the same group (its first-paid-order row would be claimed twice).
+    items.push(item("evt_q_same", withOrder("ord_q_same", "170000", { buyerMemberId: "m_buyer_ord_q0" })));
+    const answers = await Promise.all(items.map((it) => batcher.record(it)));
+    expect(answers.every((a) => a.result === "recorded")).toBe(true);
+    const paid = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM orders WHERE order_reference LIKE 'ord_q%' AND status = 'paid'`.execute(
+      db(),
+    );
+    expect(paid.rows[0]!.n).toBe(41);
+    expect(await rewards("ord_q0")).toBe(1);
+    // Its buyer had paid ord_q0 before (in an earlier group): not its first order, no reward.
+    expect(answers.at(-1)).toMatchObject({ orderReference: "ord_q_same", reward: null });
+    const txns = await sql<{ n: number }>`
+      SELECT count(DISTINCT xmin::text)::int AS n FROM webhook_events WHERE event_id LIKE 'evt_q%'`.execute(
+      db(),
+    );
+    expect(txns.rows[0]!.n).toBeLessThan(10);
+  });
+});
