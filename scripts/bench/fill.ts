@@ -6,6 +6,7 @@
  *
  *   npx tsx scripts/bench/fill.ts --orders 1000000 --schema bench_year --minutes 25
  *   npx tsx scripts/bench/fill.ts --orders 2000 --drop          # a quick one, dropped afterwards
+ *   npx tsx scripts/bench/fill.ts --orders 100000 --schema bench_year --prefix more   # add to a kept one
  *
  * Stops at --orders or after --minutes, whichever comes first, and says which. Keeps the schema
  * (for scripts/bench/reads.ts --schema …) unless --drop.
@@ -22,6 +23,9 @@ import { args, BENCH_DATABASE_URL, dropSchema, fmt, numberArg, scratchSchema } f
 const ORDERS = numberArg("orders", 1_000_000);
 const MINUTES = numberArg("minutes", 25);
 const REFERRERS = numberArg("referrers", 2000);
+const prefixIndex = args.indexOf("--prefix");
+/** Names of this fill's members and orders: a second fill into the same schema takes another prefix. */
+const PREFIX = prefixIndex >= 0 ? args[prefixIndex + 1]! : "fill";
 const schemaIndex = args.indexOf("--schema");
 const SCHEMA = schemaIndex >= 0 ? args[schemaIndex + 1]! : scratchSchema("bench_fill");
 
@@ -33,14 +37,14 @@ async function main() {
     await migrate(db);
     await seedCatalogRows(db);
     await runReconcile(db, null, { full: true }); // the first checkpoint, on an empty ledger
-    const codes = await seedReferrers(db, "fill", REFERRERS, 5);
+    const codes = await seedReferrers(db, PREFIX, REFERRERS, 5);
     console.log(
       `${REFERRERS} referrers, ${REFERRERS * 5} signups in ${fmt((performance.now() - started) / 1000, 1)} s`,
     );
     let lastFold = 0;
     let lastReconcile = 0;
     const result = await fillOrders(db, fillConfig(), codes, {
-      prefix: "fill",
+      prefix: PREFIX,
       referrers: REFERRERS,
       orders: ORDERS,
       batch: numberArg("batch", 250),

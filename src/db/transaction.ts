@@ -19,7 +19,9 @@ import type { Db, Tx } from "./connect.js";
  * [signup: referrer-cap, then IP-cap advisory locks] → order (membership.refunded: the membership
  * payment) → its settlements by id → its rewards by
  * id → referrers sorted by id (clawback debt, last, only when there is debt). Row locks are always
- * FOR NO KEY UPDATE: a foreign-key insert holds FOR KEY SHARE on the row it references. A deadlock (40P01) or a serialization failure
+ * FOR NO KEY UPDATE: a foreign-key insert holds FOR KEY SHARE on the row it references. A grouped
+ * order.paid (src/ledger/record-order-paid-batch.ts) takes the same levels for many events, sorted
+ * within each level (COLLATE "C"), and never the referrers' debt lock. A deadlock (40P01) or a serialization failure
  * (40001) aborts the whole transaction, so running it again from the start is always safe: nothing of
  * the failed attempt was committed. This is a safety net, not the fix — the lock order in
  * docs/ledger.md ("Lock order") is what keeps deadlocks at zero, and the tests check

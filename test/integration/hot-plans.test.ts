@@ -11,7 +11,8 @@ import { captureStatements, type PlanNode, seqScans, sqlLiteral } from "../suppo
  * that grew with every member (this test failed so). `mark-order-paid` reached `orders` through a CTE
  * only, and its generic plan scanned the orders still `created` in the ingest benchmark.
  *
- * The statements are captured from the driver while a real webhook is recorded, then their generic
+ * The statements are captured from the driver while a real webhook is recorded alone and twelve are
+ * recorded together (the grouped path's six statements), then their generic
  * plans EXPLAINed (PREPARE, `plan_cache_mode = force_generic_plan`, EXPLAIN EXECUTE with the same
  * parameters), before and after ANALYZE.
  */
@@ -32,7 +33,7 @@ describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, ()
     }
 
     const MARKER = /^\/\* prepared:([a-z-]+) \*\//;
-    const captured = (
+    const all = (
       await captureStatements(
         (text) => MARKER.test(text),
         async () => {
@@ -40,15 +41,29 @@ describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, ()
           const res = await t.webhook(paidEvent(ref, "170000", { order: orderBody(ref) }));
           expect(res.status).toBe(200);
           expect(res.body.result).toBe("recorded");
+          // Deliveries that arrive together share a grouped transaction (record-order-paid-batch.ts).
+          const group = Array.from({ length: 12 }, (_, j) => `ord_plan_group_${j}`);
+          const answers = await Promise.all(
+            group.map((ref) => t.webhook(paidEvent(ref, "170000", { order: orderBody(ref) }))),
+          );
+          expect(answers.map((answer) => answer.status)).toEqual(group.map(() => 200));
         },
       )
     ).map((statement) => ({ ...statement, name: MARKER.exec(statement.text)![1]! }));
+    // One of each: the first captured.
+    const captured = [...new Map(all.reverse().map((statement) => [statement.name, statement])).values()];
     expect(captured.map((statement) => statement.name).sort()).toEqual([
+      "claim-webhooks",
       "insert-order",
+      "insert-orders",
+      "insert-paid-rows",
       "insert-rail-a",
       "insert-reward",
       "mark-order-paid",
+      "mark-orders-paid",
       "read-checkout-context",
+      "read-checkout-contexts",
+      "store-webhook-responses",
     ]);
 
     const client = new pg.Client({ connectionString: TEST_DATABASE_URL });

@@ -31,6 +31,11 @@ export async function markOrdersPaid(
     paid_at: e.paidAt.toISOString(),
     terms_hash: e.termsHash,
   }));
+  // Each order is found by its key (a lateral subquery the planner cannot flatten into a hash join)
+  // and updated by the row it found (a TID scan): joined through the event rows alone, the generic
+  // plan scanned `orders` (test/integration/hot-plans.test.ts), and so would it with the keys as a
+  // list. A row another transaction updated meanwhile is not at that TID any more: it is not paid
+  // here, and the caller sends the batch down the one-event path.
   const result = await sql<PaidOrderRow>`${prepared("mark-orders-paid")}
     WITH e AS (
       SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::json)
@@ -38,9 +43,11 @@ export async function markOrdersPaid(
              terms_hash text)
     ),
     target AS (
-      SELECT o.order_reference, o.buyer_member_id, o.referral_applied FROM orders o
-        JOIN e ON e.order_reference = o.order_reference
-       WHERE o.status = 'created' AND o.currency = e.currency
+      SELECT o.tid, o.order_reference, o.buyer_member_id, o.referral_applied
+        FROM e CROSS JOIN LATERAL (
+          SELECT o.ctid AS tid, o.order_reference, o.buyer_member_id, o.referral_applied FROM orders o
+           WHERE o.order_reference = e.order_reference AND o.status = 'created' AND o.currency = e.currency
+          OFFSET 0) o
     ),
     first_paid AS (
       INSERT INTO buyer_first_paid_orders (buyer_member_id, order_reference)
@@ -65,7 +72,8 @@ export async function markOrdersPaid(
              attribution_reason = CASE WHEN d.lose THEN 'not_first_order' ELSE o.attribution_reason END,
              referral_commission = CASE WHEN d.lose THEN 0 ELSE o.referral_commission END
         FROM decide d JOIN e ON e.order_reference = d.order_reference
-       WHERE o.order_reference = d.order_reference AND o.status = 'created' AND o.currency = e.currency
+       WHERE o.ctid = ANY(ARRAY(SELECT t.tid FROM target t)) AND o.order_reference = d.order_reference
+         AND o.status = 'created' AND o.currency = e.currency
       RETURNING o.*, d.lose AS referral_lost
     ),
     lines_unreferred AS (
