@@ -1,6 +1,7 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/connect.js";
+import { transactionStats } from "../../src/db/transaction.js";
 import { orderPaid } from "../../src/http/routes/webhooks.js";
 import { OrderPaidBatcher } from "../../src/ledger/order-paid-batcher.js";
 import { recordOrderPaid } from "../../src/ledger/record-order-paid.js";
@@ -184,6 +185,18 @@ describe(`grouped order.paid off the common path (${TEST_DB})`, () => {
         }>`SELECT count(*)::int AS n FROM referral_rewards WHERE order_reference = ${ref}`.execute(db())
       ).rows[0]!.n,
     );
+
+  it("a group costs six statements (+ BEGIN/COMMIT) however many deliveries it records", async () => {
+    for (const size of [2, 20]) {
+      const before = transactionStats.statements;
+      const group = Array.from({ length: size }, (_, i) =>
+        item(`evt_n${size}_${i}`, withOrder(`ord_n${size}_${i}`, "170000")),
+      );
+      const result = await recordOrderPaidBatch(db(), config(), group);
+      expect(result.recorded.size).toBe(size);
+      expect(transactionStats.statements - before).toBe(6);
+    }
+  });
 
   it("a redelivery in the group is left to the one-event path, which answers duplicate", async () => {
     await single(db(), t, item("evt_r1", withOrder("ord_r1", "170000")));
