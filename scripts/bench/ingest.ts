@@ -7,6 +7,7 @@
  *   npx tsx scripts/bench/ingest.ts             # 2,000 orders per phase, pgbench 15 s
  *   npx tsx scripts/bench/ingest.ts --quick     # 300 orders per phase, pgbench 3 s (CI)
  *   npx tsx scripts/bench/ingest.ts --orders 5000 --concurrency 16
+ *   INGEST_BATCH_MAX=1 npx tsx scripts/bench/ingest.ts   # without group commit
  *
  * Exits 1 when a delivery is not answered 200 or a deadlock happened.
  */
@@ -103,6 +104,8 @@ async function main() {
       IP_HASH_SECRET: randomBytes(32).toString("hex"),
       MEMBER_TOKEN_SECRET: randomBytes(32).toString("hex"),
       CRON_SECRET: randomBytes(16).toString("hex"),
+      // Group commit's settings, when given (e.g. INGEST_BATCH_MAX=1 measures one transaction per event).
+      ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith("INGEST_BATCH_"))),
     });
     const url = service.url;
 

@@ -41,6 +41,7 @@ export function groupable(item: BatchItem): boolean {
 export type LeaveReason =
   | "order_exists"
   | "checkout_refused"
+  | "coupon"
   | "not_payable"
   | "clawback_debt"
   | "reward_exists"
@@ -109,8 +110,9 @@ async function run(
   );
   const plans = batch.map((item, i) => {
     if (contexts[i]!.existing) throw new LeavesBatch("order_exists");
+    let plan: ReturnType<typeof planCheckout>;
     try {
-      return planCheckout(
+      plan = planCheckout(
         config,
         item.actor,
         item.event.order,
@@ -121,6 +123,9 @@ async function run(
     } catch {
       throw new LeavesBatch("checkout_refused");
     }
+    // insertOrders redeems no coupon: an order that would is recorded by the one-event path.
+    if (plan.rows.coupon) throw new LeavesBatch("coupon");
+    return plan;
   });
   if (
     (await insertOrders(
