@@ -85,6 +85,18 @@ export const AUDIT_COLUMNS = [
 ];
 
 /**
+ * The buyer's upsert: created, or given a first-touch attribution if it has none yet (never replaced).
+ * Shared with insert-orders.ts.
+ */
+export const BUYER_FIRST_TOUCH = sql`ON CONFLICT (member_id) DO UPDATE SET
+          referred_by_member_id = EXCLUDED.referred_by_member_id,
+          referred_by_code = EXCLUDED.referred_by_code,
+          attribution_source = EXCLUDED.attribution_source,
+          attributed_at = EXCLUDED.attributed_at,
+          updated_at = now()
+        WHERE members.referred_by_member_id IS NULL AND EXCLUDED.referred_by_member_id IS NOT NULL`;
+
+/**
  * One statement: the buyer (created, or given its first-touch attribution), the order, its lines and
  * the audit entries. When another transaction created the same order first, nothing but the buyer is
  * written and the answer is false (the caller answers as a repeat would). With a coupon, its
@@ -113,13 +125,7 @@ export async function insertOrder(trx: DbOrTx, input: InsertOrderInput): Promise
     ? sql`buyer AS (
         INSERT INTO members (member_id, referred_by_member_id, referred_by_code, attribution_source, attributed_at)
         ${buyerValues}
-        ON CONFLICT (member_id) DO UPDATE SET
-          referred_by_member_id = EXCLUDED.referred_by_member_id,
-          referred_by_code = EXCLUDED.referred_by_code,
-          attribution_source = EXCLUDED.attribution_source,
-          attributed_at = EXCLUDED.attributed_at,
-          updated_at = now()
-        WHERE members.referred_by_member_id IS NULL AND EXCLUDED.referred_by_member_id IS NOT NULL
+        ${BUYER_FIRST_TOUCH}
       ),`
     : sql``;
   const result = await sql<{ order_reference: string | null; redeemed?: boolean }>`${prepared("insert-order")}

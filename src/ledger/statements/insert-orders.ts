@@ -3,7 +3,13 @@ import type { DbOrTx } from "../../db/connect.js";
 import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
 import { columnList } from "./columns.js";
-import { AUDIT_COLUMNS, type InsertOrderInput, LINE_COLUMNS, ORDER_COLUMNS } from "./insert-order.js";
+import {
+  AUDIT_COLUMNS,
+  BUYER_FIRST_TOUCH,
+  type InsertOrderInput,
+  LINE_COLUMNS,
+  ORDER_COLUMNS,
+} from "./insert-order.js";
 
 /**
  * One statement for a batch of new orders without coupons (the grouped `order.paid`): the buyers
@@ -31,13 +37,7 @@ export async function insertOrders(trx: DbOrTx, orders: InsertOrderInput[]): Pro
           AS b(member_id text, referred_by_member_id text, referred_by_code text, attribution_source text,
                attributed_at timestamptz)
        ORDER BY b.member_id COLLATE "C"
-      ON CONFLICT (member_id) DO UPDATE SET
-        referred_by_member_id = EXCLUDED.referred_by_member_id,
-        referred_by_code = EXCLUDED.referred_by_code,
-        attribution_source = EXCLUDED.attribution_source,
-        attributed_at = EXCLUDED.attributed_at,
-        updated_at = now()
-      WHERE members.referred_by_member_id IS NULL AND EXCLUDED.referred_by_member_id IS NOT NULL
+      ${BUYER_FIRST_TOUCH}
     ),
     ins AS (
       INSERT INTO orders (${columnList(ORDER_COLUMNS)})

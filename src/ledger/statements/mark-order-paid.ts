@@ -1,4 +1,4 @@
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
 import { prepared } from "../../db/prepared.js";
 import type { PaymentRail } from "../../db/schema.js";
@@ -99,28 +99,38 @@ export async function markOrderPaid(
         FROM target t
     ),
     paid AS (
-      UPDATE orders o SET status = 'paid', payment_rail = ${event.paymentRail}, amount_paid = ${event.amountPaid},
-             paid_at = ${event.paidAt}, paid_event_hash = ${event.termsHash}, updated_at = now(),
-             referral_applied = o.referral_applied AND NOT d.lose,
-             referrer_member_id = CASE WHEN d.lose THEN NULL ELSE o.referrer_member_id END,
-             referral_code = CASE WHEN d.lose THEN NULL ELSE o.referral_code END,
-             attribution_source = CASE WHEN d.lose THEN NULL ELSE o.attribution_source END,
-             attribution_reason = CASE WHEN d.lose THEN 'not_first_order' ELSE o.attribution_reason END,
-             referral_commission = CASE WHEN d.lose THEN 0 ELSE o.referral_commission END
+      UPDATE orders o SET ${paidSet({
+        paymentRail: sql`${event.paymentRail}`,
+        amountPaid: sql`${event.amountPaid}`,
+        paidAt: sql`${event.paidAt}`,
+        termsHash: sql`${event.termsHash}`,
+      })}
         FROM decide d
        WHERE o.order_reference = ${event.orderReference} AND o.order_reference = d.order_reference
          AND o.status = 'created' AND o.currency = ${event.currency}
       RETURNING o.*, d.lose AS referral_lost
     ),
-    lines_unreferred AS (
-      UPDATE order_lines SET referral_commission = 0
-       WHERE order_reference IN (SELECT order_reference FROM paid WHERE referral_lost)
-    )
-    SELECT ${PAID_ORDER_COLUMNS}
-      FROM paid p`.execute(trx);
+    ${PAID_ORDER_ANSWER}`.execute(trx);
   const row = result.rows[0];
   return row ? toPaidOrder(row) : undefined;
 }
+
+/**
+ * `created → paid` as the SET list of the update of `orders o` joined to `decide d` (whose `lose`
+ * says the order is paid without its referral, see `first_paid`): the payment's values as given.
+ * Shared with mark-orders-paid.ts.
+ */
+export function paidSet(values: { paymentRail: Sql; amountPaid: Sql; paidAt: Sql; termsHash: Sql }): Sql {
+  return sql`status = 'paid', payment_rail = ${values.paymentRail}, amount_paid = ${values.amountPaid},
+             paid_at = ${values.paidAt}, paid_event_hash = ${values.termsHash}, updated_at = now(),
+             referral_applied = o.referral_applied AND NOT d.lose,
+             referrer_member_id = CASE WHEN d.lose THEN NULL ELSE o.referrer_member_id END,
+             referral_code = CASE WHEN d.lose THEN NULL ELSE o.referral_code END,
+             attribution_source = CASE WHEN d.lose THEN NULL ELSE o.attribution_source END,
+             attribution_reason = CASE WHEN d.lose THEN 'not_first_order' ELSE o.attribution_reason END,
+             referral_commission = CASE WHEN d.lose THEN 0 ELSE o.referral_commission END`;
+}
+type Sql = RawBuilder<unknown>;
 
 /**
  * What a paid order answers with, over the `paid` CTE's rows (alias `p`): the snapshotted lines, the
@@ -142,6 +152,17 @@ export const PAID_ORDER_COLUMNS = sql`
            (SELECT m.wallet_address FROM members m WHERE m.member_id = p.referrer_member_id) AS referrer_wallet,
            (SELECT c.debt_after::text FROM clawbacks c WHERE c.referrer_member_id = p.referrer_member_id
              ORDER BY c.id DESC LIMIT 1) AS referrer_debt`;
+
+/**
+ * The end of the statement after the `paid` CTE: the lines of orders paid without their referral lose
+ * their commission, and each paid order is answered with `PAID_ORDER_COLUMNS`.
+ */
+export const PAID_ORDER_ANSWER = sql`lines_unreferred AS (
+      UPDATE order_lines SET referral_commission = 0
+       WHERE order_reference IN (SELECT order_reference FROM paid WHERE referral_lost)
+    )
+    SELECT ${PAID_ORDER_COLUMNS}
+      FROM paid p`;
 
 export function toPaidOrder(row: PaidOrderRow): PaidOrder {
   return {

@@ -2,7 +2,13 @@ import { sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
 import { prepared } from "../../db/prepared.js";
 import type { PaymentRail } from "../../db/schema.js";
-import { PAID_ORDER_COLUMNS, type PaidOrder, type PaidOrderRow, toPaidOrder } from "./mark-order-paid.js";
+import {
+  PAID_ORDER_ANSWER,
+  type PaidOrder,
+  type PaidOrderRow,
+  paidSet,
+  toPaidOrder,
+} from "./mark-order-paid.js";
 
 /**
  * One statement for a batch of payments (the grouped `order.paid`): `markOrderPaid` for each — the
@@ -63,24 +69,17 @@ export async function markOrdersPaid(
         FROM target t
     ),
     paid AS (
-      UPDATE orders o SET status = 'paid', payment_rail = e.payment_rail, amount_paid = e.amount_paid,
-             paid_at = e.paid_at, paid_event_hash = e.terms_hash, updated_at = now(),
-             referral_applied = o.referral_applied AND NOT d.lose,
-             referrer_member_id = CASE WHEN d.lose THEN NULL ELSE o.referrer_member_id END,
-             referral_code = CASE WHEN d.lose THEN NULL ELSE o.referral_code END,
-             attribution_source = CASE WHEN d.lose THEN NULL ELSE o.attribution_source END,
-             attribution_reason = CASE WHEN d.lose THEN 'not_first_order' ELSE o.attribution_reason END,
-             referral_commission = CASE WHEN d.lose THEN 0 ELSE o.referral_commission END
+      UPDATE orders o SET ${paidSet({
+        paymentRail: sql`e.payment_rail`,
+        amountPaid: sql`e.amount_paid`,
+        paidAt: sql`e.paid_at`,
+        termsHash: sql`e.terms_hash`,
+      })}
         FROM decide d JOIN e ON e.order_reference = d.order_reference
        WHERE o.ctid = ANY(ARRAY(SELECT t.tid FROM target t)) AND o.order_reference = d.order_reference
          AND o.status = 'created' AND o.currency = e.currency
       RETURNING o.*, d.lose AS referral_lost
     ),
-    lines_unreferred AS (
-      UPDATE order_lines SET referral_commission = 0
-       WHERE order_reference IN (SELECT order_reference FROM paid WHERE referral_lost)
-    )
-    SELECT ${PAID_ORDER_COLUMNS}
-      FROM paid p`.execute(trx);
+    ${PAID_ORDER_ANSWER}`.execute(trx);
   return new Map(result.rows.map((row) => [row.order_reference, toPaidOrder(row)]));
 }
