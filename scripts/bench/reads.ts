@@ -82,6 +82,9 @@ async function main() {
         days: 365,
         refundEvery: 50,
       });
+      // Statistics, as autovacuum would have gathered them long before (it is off on some machines;
+      // fill.ts does the same): without them a young table's plans are guesses.
+      await sql`ANALYZE`.execute(db);
     } else {
       const rows = await sql<{ code: string }>`
         SELECT code FROM referral_codes WHERE owner_member_id LIKE 'm_fill_r%' AND active
