@@ -11,14 +11,21 @@
  * Stops at --orders or after --minutes, whichever comes first, and says which. Keeps the schema
  * (for scripts/bench/reads.ts --schema …) unless --drop.
  */
-import { sql } from "kysely";
 import { connect } from "../../src/db/connect.js";
 import { migrate } from "../../src/db/migrate.js";
 import { runReconcile } from "../../src/ledger/reconcile/runs.js";
 import { foldRollups } from "../../src/ledger/rollups/fold.js";
 import { seedCatalogRows } from "../../test/support/catalog.js";
 import { fillConfig, fillOrders, seedReferrers } from "./fill-orders.js";
-import { args, BENCH_DATABASE_URL, dropSchema, fmt, numberArg, scratchSchema } from "./support.js";
+import {
+  analyzeSchema,
+  args,
+  BENCH_DATABASE_URL,
+  dropSchema,
+  fmt,
+  numberArg,
+  scratchSchema,
+} from "./support.js";
 
 const ORDERS = numberArg("orders", 1_000_000);
 const MINUTES = numberArg("minutes", 25);
@@ -70,7 +77,7 @@ async function main() {
       },
     });
     await foldRollups(db);
-    await sql`VACUUM ANALYZE`.execute(db); // as autovacuum would have, long before a year went by
+    await analyzeSchema(db, { vacuum: true }); // as autovacuum would have, long before a year went by
     const reached = result.orders >= ORDERS ? "all" : `stopped by the ${MINUTES}-minute budget`;
     console.log(
       `fill: ${result.orders} orders (${reached}) in ${fmt(result.seconds, 0)} s = ${fmt(result.perSecond, 0)} orders/s through recordOrderPaid; schema ${SCHEMA}`,

@@ -28,6 +28,7 @@ import { signMemberToken } from "../../src/lib/member-token.js";
 import { seedCatalogRows } from "../../test/support/catalog.js";
 import { fillConfig, fillOrders, seedReferrers } from "./fill-orders.js";
 import {
+  analyzeSchema,
   args,
   BENCH_DATABASE_URL,
   dropSchema,
@@ -84,7 +85,7 @@ async function main() {
       });
       // Statistics, as autovacuum would have gathered them long before (it is off on some machines;
       // fill.ts does the same): without them a young table's plans are guesses.
-      await sql`ANALYZE`.execute(db);
+      await analyzeSchema(db);
     } else {
       const rows = await sql<{ code: string }>`
         SELECT code FROM referral_codes WHERE owner_member_id LIKE 'm_fill_r%' AND active

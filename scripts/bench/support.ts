@@ -2,7 +2,9 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
+import { sql } from "kysely";
 import pg from "pg";
+import type { Db } from "../../src/db/connect.js";
 import { signWebhook } from "../../src/lib/standard-webhooks.js";
 
 /**
@@ -242,4 +244,18 @@ export function signedDelivery(secret: string, id: string, event: unknown): Prep
     },
     body,
   };
+}
+
+/**
+ * `VACUUM ANALYZE` (or only `ANALYZE`) of the tables of `db`'s schema, as autovacuum would have done
+ * long before (it is off on some machines) — not of the whole database, which may hold other
+ * benchmarks' schemas of many GB.
+ */
+export async function analyzeSchema(db: Db, options: { vacuum?: boolean } = {}): Promise<void> {
+  const { rows } = await sql<{ name: string }>`
+    SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) AS name FROM pg_tables
+     WHERE schemaname = current_schema()`.execute(db);
+  if (rows.length === 0) return;
+  const list = rows.map((row) => row.name).join(", ");
+  await sql.raw(`${options.vacuum ? "VACUUM ANALYZE" : "ANALYZE"} ${list}`).execute(db);
 }
