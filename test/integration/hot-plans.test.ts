@@ -16,7 +16,15 @@ import { captureStatements, type PlanNode, seqScans, sqlLiteral } from "../suppo
  * plans EXPLAINed (PREPARE, `plan_cache_mode = force_generic_plan`, EXPLAIN EXECUTE with the same
  * parameters), before and after ANALYZE.
  */
-const GROWING = ["orders", "members", "order_lines", "settlements", "referral_rewards", "journal_entries"];
+const GROWING = [
+  "orders",
+  "members",
+  "order_lines",
+  "settlements",
+  "referral_rewards",
+  "journal_entries",
+  "webhook_events",
+];
 const ORDERS = 400;
 
 describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, () => {
@@ -60,10 +68,10 @@ describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, ()
       "insert-rail-a",
       "insert-reward",
       "mark-order-paid",
-      "mark-orders-paid",
+      // "mark-orders-paid" is planned per group, never kept as a generic plan (see its file), and
       "read-checkout-context",
       "read-checkout-contexts",
-      "store-webhook-responses",
+      // "store-webhook-responses" too: both join many rows of a growing table.
     ]);
 
     const client = new pg.Client({ connectionString: TEST_DATABASE_URL });

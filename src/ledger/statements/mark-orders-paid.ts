@@ -1,6 +1,5 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
-import { prepared } from "../../db/prepared.js";
 import type { PaymentRail } from "../../db/schema.js";
 import {
   PAID_ORDER_ANSWER,
@@ -38,11 +37,13 @@ export async function markOrdersPaid(
     terms_hash: e.termsHash,
   }));
   // Each order is found by its key (a lateral subquery the planner cannot flatten into a hash join)
-  // and updated by the row it found (a TID scan): joined through the event rows alone, the generic
-  // plan scanned `orders` (test/integration/hot-plans.test.ts), and so would it with the keys as a
-  // list. A row another transaction updated meanwhile is not at that TID any more: it is not paid
-  // here, and the caller sends the batch down the one-event path.
-  const result = await sql<PaidOrderRow>`${prepared("mark-orders-paid")}
+  // and updated by the row it found (a TID scan). A row another transaction updated meanwhile is not
+  // at that TID any more: it is not paid here, and the caller sends the batch down the one-event path.
+  // NOT a named prepared statement (no `prepared()` marker), so it is planned for each group with the
+  // table as it is: joining many orders, a generic plan chosen while `orders` was small scanned it
+  // (test/integration/hot-plans.test.ts, in CI), and a connection would have kept that plan while the
+  // table grew. Planning once per group costs a few hundredths of a millisecond per event.
+  const result = await sql<PaidOrderRow>`
     WITH e AS (
       SELECT * FROM json_to_recordset(${JSON.stringify(rows)}::json)
         AS x(order_reference text, currency text, amount_paid numeric, payment_rail text, paid_at timestamptz,
