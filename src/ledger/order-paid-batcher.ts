@@ -64,10 +64,16 @@ export class OrderPaidBatcher {
     while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
       const group = this.take();
       this.inFlight++;
-      void this.run(group).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
+      void this.run(group)
+        // Never leave a request waiting: whatever escaped (a bug) fails the deliveries still unanswered
+        // (rejecting an answered one does nothing).
+        .catch((error) => {
+          for (const pending of group) pending.reject(error);
+        })
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
     }
   }
 
