@@ -57,7 +57,7 @@ export const ORDER_COLUMNS = [
   "coupon_code",
   "coupon_status",
 ];
-export const LINE_COLUMNS = [
+const LINE_COLUMNS = [
   "order_reference",
   "line_id",
   "position",
@@ -74,15 +74,20 @@ export const LINE_COLUMNS = [
   "platform_fee_bps",
   "referral_commission",
 ];
-export const AUDIT_COLUMNS = [
-  "actor",
-  "action",
-  "subject_type",
-  "subject_id",
-  "before",
-  "after",
-  "request_id",
-];
+const AUDIT_COLUMNS = ["actor", "action", "subject_type", "subject_id", "before", "after", "request_id"];
+
+/**
+ * An order's lines and audit rows as CTE bodies over JSON rows, each to be gated by a WHERE after it
+ * (only with the order: its rows are `l` / `a`). Shared with insert-orders.ts.
+ */
+export const orderLinesAndAudit = {
+  lines: (rows: InsertOrderInput["lines"]) => sql`INSERT INTO order_lines (${columnList(LINE_COLUMNS)})
+      SELECT ${columnList(LINE_COLUMNS, "l")}
+        FROM json_populate_recordset(NULL::order_lines, ${JSON.stringify(rows)}::json) l`,
+  audit: (rows: AuditRow[]) => sql`INSERT INTO audit_log (${columnList(AUDIT_COLUMNS)})
+      SELECT ${columnList(AUDIT_COLUMNS, "a")}
+        FROM json_populate_recordset(NULL::audit_log, ${auditRowsJson(rows)}::json) a`,
+};
 
 /**
  * The buyer's upsert: created, or given a first-touch attribution if it has none yet (never replaced).
@@ -137,18 +142,8 @@ export async function insertOrder(trx: DbOrTx, input: InsertOrderInput): Promise
       ON CONFLICT (order_reference) DO NOTHING
       RETURNING order_reference
     ),
-    lines AS (
-      INSERT INTO order_lines (${columnList(LINE_COLUMNS)})
-      SELECT ${columnList(LINE_COLUMNS, "l")}
-        FROM json_populate_recordset(NULL::order_lines, ${JSON.stringify(input.lines)}::json) l
-       WHERE EXISTS (SELECT 1 FROM ins)
-    ),
-    audit AS (
-      INSERT INTO audit_log (${columnList(AUDIT_COLUMNS)})
-      SELECT ${columnList(AUDIT_COLUMNS, "a")}
-        FROM json_populate_recordset(NULL::audit_log, ${auditRowsJson(input.audit)}::json) a
-       WHERE EXISTS (SELECT 1 FROM ins)
-    )
+    lines AS (${orderLinesAndAudit.lines(input.lines)} WHERE EXISTS (SELECT 1 FROM ins)),
+    audit AS (${orderLinesAndAudit.audit(input.audit)} WHERE EXISTS (SELECT 1 FROM ins))
     ${
       coupon
         ? sql`SELECT (SELECT order_reference FROM ins) AS order_reference, EXISTS (SELECT 1 FROM redeem) AS redeemed`

@@ -1,14 +1,13 @@
 import { sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
 import { prepared } from "../../db/prepared.js";
-import { type AuditRow, auditRowsJson } from "../audit.js";
+import type { AuditRow } from "../audit.js";
 import { columnList } from "./columns.js";
 import {
-  AUDIT_COLUMNS,
   BUYER_FIRST_TOUCH,
   type InsertOrderInput,
-  LINE_COLUMNS,
   ORDER_COLUMNS,
+  orderLinesAndAudit,
 } from "./insert-order.js";
 
 /**
@@ -47,18 +46,8 @@ export async function insertOrders(trx: DbOrTx, orders: InsertOrderInput[]): Pro
       RETURNING order_reference
     ),
     complete AS (SELECT count(*) = ${orders.length}::int AS ok FROM ins),
-    lines AS (
-      INSERT INTO order_lines (${columnList(LINE_COLUMNS)})
-      SELECT ${columnList(LINE_COLUMNS, "l")}
-        FROM json_populate_recordset(NULL::order_lines, ${JSON.stringify(orders.flatMap((o) => o.lines))}::json) l
-       WHERE (SELECT ok FROM complete)
-    ),
-    audit AS (
-      INSERT INTO audit_log (${columnList(AUDIT_COLUMNS)})
-      SELECT ${columnList(AUDIT_COLUMNS, "a")}
-        FROM json_populate_recordset(NULL::audit_log, ${auditRowsJson(audit)}::json) a
-       WHERE (SELECT ok FROM complete)
-    )
+    lines AS (${orderLinesAndAudit.lines(orders.flatMap((o) => o.lines))} WHERE (SELECT ok FROM complete)),
+    audit AS (${orderLinesAndAudit.audit(audit)} WHERE (SELECT ok FROM complete))
     SELECT count(*)::int AS n FROM ins`.execute(trx);
   return Number(result.rows[0]?.n ?? 0);
 }

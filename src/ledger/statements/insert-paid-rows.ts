@@ -2,9 +2,8 @@ import { sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
 import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
-import { columnList } from "./columns.js";
-import { ASSIST_COLUMNS, type insertRailA, JOURNAL_COLUMNS, SETTLEMENT_COLUMNS } from "./insert-rail-a.js";
-import { type insertReward, REWARD_COLUMNS } from "./insert-reward.js";
+import { insertAssists, insertJournal, type insertRailA, insertSettlements } from "./insert-rail-a.js";
+import { type insertReward, insertRewards } from "./insert-reward.js";
 
 type RailA = Parameters<typeof insertRailA>[1];
 type RewardInsert = Parameters<typeof insertReward>[1];
@@ -55,33 +54,10 @@ export async function insertPaidRows(
       amount_wei: string;
     }> | null;
   }>`${prepared("insert-paid-rows")}
-    WITH s AS (
-      INSERT INTO settlements (${columnList(SETTLEMENT_COLUMNS)})
-      SELECT ${columnList(SETTLEMENT_COLUMNS, "x")}
-        FROM json_populate_recordset(NULL::settlements, ${JSON.stringify(settlements)}::json) x
-       ORDER BY x.order_reference COLLATE "C", x.vendor_id COLLATE "C"
-      ON CONFLICT ON CONSTRAINT settlements_order_vendor_unique DO NOTHING
-      RETURNING id, order_reference, vendor_id
-    ),
-    assists AS (
-      INSERT INTO erp_sales_assists (${columnList(ASSIST_COLUMNS)})
-      SELECT ${columnList(ASSIST_COLUMNS, "x")}
-        FROM json_populate_recordset(NULL::erp_sales_assists, ${JSON.stringify(orders.flatMap((o) => o.railA.assists))}::json) x
-      ON CONFLICT ON CONSTRAINT erp_sales_assists_order_vendor_unique DO NOTHING
-    ),
-    journal AS (
-      INSERT INTO journal_entries (${columnList(JOURNAL_COLUMNS)})
-      SELECT ${columnList(JOURNAL_COLUMNS, "x")}
-        FROM json_populate_recordset(NULL::journal_entries, ${JSON.stringify(journal)}::json) x
-    ),
-    r AS (
-      INSERT INTO referral_rewards (${columnList(REWARD_COLUMNS)})
-      SELECT ${columnList(REWARD_COLUMNS, "x")}
-        FROM json_populate_recordset(NULL::referral_rewards, ${JSON.stringify(rewards)}::json) x
-       ORDER BY x.order_reference COLLATE "C"
-      ON CONFLICT ON CONSTRAINT referral_rewards_order_reference_unique DO NOTHING
-      RETURNING id, order_reference, status, amount_wei
-    ),
+    WITH s AS (${insertSettlements(settlements)}),
+    assists AS (${insertAssists(orders.flatMap((o) => o.railA.assists))}),
+    journal AS (${insertJournal(journal)}),
+    r AS (${insertRewards(rewards)}),
     audit AS (
       INSERT INTO audit_log (actor, action, subject_type, subject_id, before, after, request_id)
       SELECT a.actor, a.action, a.subject_type,

@@ -1,11 +1,11 @@
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
 import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
 import type { JournalRow } from "../journal.js";
 import { columnList } from "./columns.js";
 
-export const SETTLEMENT_COLUMNS = [
+const SETTLEMENT_COLUMNS = [
   "order_reference",
   "vendor_id",
   "currency",
@@ -21,14 +21,42 @@ export const SETTLEMENT_COLUMNS = [
   "status",
   "scheduled_for",
 ];
-export const ASSIST_COLUMNS = [
+const ASSIST_COLUMNS = [
   "order_reference",
   "vendor_id",
   "referrer_member_id",
   "referral_code",
   "referral_commission",
 ];
-export const JOURNAL_COLUMNS = ["txn_id", "event", "order_reference", "account", "asset", "amount"];
+const JOURNAL_COLUMNS = ["txn_id", "event", "order_reference", "account", "asset", "amount"];
+
+/**
+ * The inserts a payment's statements are made of, as CTE bodies over JSON rows (one definition each,
+ * shared by this statement, insert-reward.ts and the grouped insert-paid-rows.ts). Settlements go in
+ * (order, vendor) order, the lock order's level for them; each answers the ids it inserted.
+ */
+export function insertSettlements(rows: unknown[]): RawBuilder<unknown> {
+  return sql`INSERT INTO settlements (${columnList(SETTLEMENT_COLUMNS)})
+      SELECT ${columnList(SETTLEMENT_COLUMNS, "x")}
+        FROM json_populate_recordset(NULL::settlements, ${JSON.stringify(rows)}::json) x
+       ORDER BY x.order_reference COLLATE "C", x.vendor_id COLLATE "C"
+      ON CONFLICT ON CONSTRAINT settlements_order_vendor_unique DO NOTHING
+      RETURNING id, order_reference, vendor_id`;
+}
+
+export function insertAssists(rows: unknown[]): RawBuilder<unknown> {
+  return sql`INSERT INTO erp_sales_assists (${columnList(ASSIST_COLUMNS)})
+      SELECT ${columnList(ASSIST_COLUMNS, "x")}
+        FROM json_populate_recordset(NULL::erp_sales_assists, ${JSON.stringify(rows)}::json) x
+      ON CONFLICT ON CONSTRAINT erp_sales_assists_order_vendor_unique DO NOTHING`;
+}
+
+/** Journal rows (a caller may gate them with a WHERE after the fragment: its rows are `x`). */
+export function insertJournal(rows: JournalRow[]): RawBuilder<unknown> {
+  return sql`INSERT INTO journal_entries (${columnList(JOURNAL_COLUMNS)})
+      SELECT ${columnList(JOURNAL_COLUMNS, "x")}
+        FROM json_populate_recordset(NULL::journal_entries, ${JSON.stringify(rows)}::json) x`;
+}
 
 /**
  * One statement for rail A of a paid order: the vendors' settlements, the ERP sales assists, the
@@ -47,24 +75,9 @@ export async function insertRailA(
   },
 ): Promise<number> {
   const result = await sql<{ n: number }>`${prepared("insert-rail-a")}
-    WITH s AS (
-      INSERT INTO settlements (${columnList(SETTLEMENT_COLUMNS)})
-      SELECT ${columnList(SETTLEMENT_COLUMNS, "x")}
-        FROM json_populate_recordset(NULL::settlements, ${JSON.stringify(input.settlements)}::json) x
-      ON CONFLICT ON CONSTRAINT settlements_order_vendor_unique DO NOTHING
-      RETURNING id, vendor_id
-    ),
-    assists AS (
-      INSERT INTO erp_sales_assists (${columnList(ASSIST_COLUMNS)})
-      SELECT ${columnList(ASSIST_COLUMNS, "x")}
-        FROM json_populate_recordset(NULL::erp_sales_assists, ${JSON.stringify(input.assists)}::json) x
-      ON CONFLICT ON CONSTRAINT erp_sales_assists_order_vendor_unique DO NOTHING
-    ),
-    journal AS (
-      INSERT INTO journal_entries (${columnList(JOURNAL_COLUMNS)})
-      SELECT ${columnList(JOURNAL_COLUMNS, "x")}
-        FROM json_populate_recordset(NULL::journal_entries, ${JSON.stringify(input.journal)}::json) x
-    ),
+    WITH s AS (${insertSettlements(input.settlements)}),
+    assists AS (${insertAssists(input.assists)}),
+    journal AS (${insertJournal(input.journal)}),
     audit AS (
       INSERT INTO audit_log (actor, action, subject_type, subject_id, before, after, request_id)
       SELECT a.actor, a.action, a.subject_type,

@@ -1,12 +1,12 @@
-import { sql } from "kysely";
+import { type RawBuilder, sql } from "kysely";
 import type { DbOrTx } from "../../db/connect.js";
 import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
 import type { JournalRow } from "../journal.js";
 import { columnList } from "./columns.js";
-import { JOURNAL_COLUMNS } from "./insert-rail-a.js";
+import { insertJournal } from "./insert-rail-a.js";
 
-export const REWARD_COLUMNS = [
+const REWARD_COLUMNS = [
   "order_reference",
   "order_ref_hash",
   "source",
@@ -27,6 +27,19 @@ export const REWARD_COLUMNS = [
 ];
 
 /**
+ * Reward rows in order-reference order (the lock order's level for them), one per reference: a
+ * reference taken already is not inserted. Answers what it inserted. Shared with insert-paid-rows.ts.
+ */
+export function insertRewards(rows: unknown[]): RawBuilder<unknown> {
+  return sql`INSERT INTO referral_rewards (${columnList(REWARD_COLUMNS)})
+      SELECT ${columnList(REWARD_COLUMNS, "x")}
+        FROM json_populate_recordset(NULL::referral_rewards, ${JSON.stringify(rows)}::json) x
+       ORDER BY x.order_reference COLLATE "C"
+      ON CONFLICT ON CONSTRAINT referral_rewards_order_reference_unique DO NOTHING
+      RETURNING id, order_reference, status, amount_wei`;
+}
+
+/**
  * One statement: the reward row, and only if it was inserted (one per reference), its journal
  * transaction, its audit entry (subject id = the new reward's id) and the clawback netting row.
  */
@@ -44,19 +57,8 @@ export async function insertReward(
     status: string;
     amount_wei: string;
   }>`${prepared("insert-reward")}
-    WITH r AS (
-      INSERT INTO referral_rewards (${columnList(REWARD_COLUMNS)})
-      SELECT ${columnList(REWARD_COLUMNS, "x")}
-        FROM json_populate_record(NULL::referral_rewards, ${JSON.stringify(input.reward)}::json) x
-      ON CONFLICT ON CONSTRAINT referral_rewards_order_reference_unique DO NOTHING
-      RETURNING id, status, amount_wei
-    ),
-    journal AS (
-      INSERT INTO journal_entries (${columnList(JOURNAL_COLUMNS)})
-      SELECT ${columnList(JOURNAL_COLUMNS, "x")}
-        FROM json_populate_recordset(NULL::journal_entries, ${JSON.stringify(input.journal)}::json) x
-       WHERE EXISTS (SELECT 1 FROM r)
-    ),
+    WITH r AS (${insertRewards([input.reward])}),
+    journal AS (${insertJournal(input.journal)} WHERE EXISTS (SELECT 1 FROM r)),
     netting AS (
       INSERT INTO clawbacks (referrer_member_id, kind, amount_wei, debt_after, reward_id, order_reference, source_id)
       SELECT x.referrer_member_id, x.kind, x.amount_wei, x.debt_after, r.id, x.order_reference, x.source_id
