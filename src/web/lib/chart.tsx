@@ -88,27 +88,31 @@ export function BarChart(props: {
   return (
     <figure class="chart">
       <div ref={host} class="chart-host" role="img" aria-label={props.label} />
-      <table class="visually-hidden">
-        <caption>{props.label}</caption>
-        <thead>
-          <tr>
-            <th>Date</th>
-            {props.series.map((series) => (
-              <th key={series.label}>{series.label}</th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {props.x.map((x, index) => (
-            <tr key={x}>
-              <td>{new Date(x * 1000).toISOString().slice(0, 10)}</td>
+      {/* Hidden in a box, not on the table: a table is never narrower than its content, so a 1 px
+          table still widened a phone's page by its overflow. */}
+      <div class="visually-hidden">
+        <table>
+          <caption>{props.label}</caption>
+          <thead>
+            <tr>
+              <th>Date</th>
               {props.series.map((series) => (
-                <td key={series.label}>{series.values[index] ?? ""}</td>
+                <th key={series.label}>{series.label}</th>
               ))}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {props.x.map((x, index) => (
+              <tr key={x}>
+                <td>{new Date(x * 1000).toISOString().slice(0, 10)}</td>
+                {props.series.map((series) => (
+                  <td key={series.label}>{series.values[index] ?? ""}</td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </figure>
   );
 }
