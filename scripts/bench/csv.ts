@@ -32,6 +32,7 @@ import {
   numberArg,
   quick,
   scratchSchema,
+  serviceEnv,
   signedDelivery,
   startService,
 } from "./support.js";
@@ -80,19 +81,11 @@ async function main() {
     const code = (await issueCode(db, SYSTEM, "m_ref")).code;
     const vendorKey = (await createApiKey(db, SYSTEM, { role: "vendor", vendorId: "v_books" })).key;
 
-    service = await startService({
-      DATABASE_URL: BENCH_DATABASE_URL,
-      DATABASE_SCHEMA: schema,
-      PORT: "0",
-      DEMO: "0",
-      JOBS: "0",
-      RATE_LIMIT_PUBLIC: "0",
-      WEBHOOK_SECRET: secret,
-      COOKIE_SECRET: randomBytes(32).toString("hex"),
-      IP_HASH_SECRET: randomBytes(32).toString("hex"),
-      MEMBER_TOKEN_SECRET: randomBytes(32).toString("hex"),
-      CRON_SECRET: randomBytes(16).toString("hex"),
-    });
+    service = await startService(
+      serviceEnv(schema, {
+        WEBHOOK_SECRET: secret,
+      }),
+    );
     const url = service.url;
 
     // The real rows: order.paid through the service's own webhook path.

@@ -10,6 +10,8 @@
  *   csv.ts       vendor CSV export of 103,000 settlements over HTTP (rows/s) vs psql COPY … TO STDOUT
  *   reads.ts     dashboard reads (queue pages, stats, vendor summary, /v1/me), incremental reconcile, CSV
  *                at a filled schema (scripts/bench/fill.ts) vs the scanning queries they replaced
+ *
+ * Not run here: cost.ts (rows, index entries, FK checks and service CPU per order.paid: counts, no ratio).
  */
 import { spawnSync } from "node:child_process";
 

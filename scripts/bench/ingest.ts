@@ -30,6 +30,7 @@ import {
   postgresCpuSeconds,
   quick,
   scratchSchema,
+  serviceEnv,
   signedDelivery,
   startService,
 } from "./support.js";
@@ -51,25 +52,24 @@ async function scalar(sqlText: string): Promise<bigint> {
 const deadlocks = () =>
   scalar("SELECT deadlocks::text AS n FROM pg_stat_database WHERE datname = current_database()");
 
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? Number.NaN);
-}
-const statementsCounter = (url: string) => metric(url, "twinrail_db_statements_total");
+/** The service's `/metrics` text, and one unlabelled counter or gauge read from it. */
+const scrape = async (url: string) => (await fetch(`${url}/metrics`)).text();
+const read = (text: string, name: string) =>
+  Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? Number.NaN);
+const statementsCounter = async (url: string) => read(await scrape(url), "twinrail_db_statements_total");
 
 /** Group commit's counters (src/ledger/order-paid-batcher.ts), and why batches left it. */
 async function batching(
   url: string,
 ): Promise<{ batches: number; batched: number; single: number; left: string }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await scrape(url);
   const left = [...text.matchAll(/^twinrail_ingest_batches_left_total\{reason="([a-z_]+)"\} (\d+)/gm)]
     .map((m) => `${m[1]} ${m[2]}`)
     .join(", ");
-  const read = (name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? Number.NaN);
   return {
-    batches: read("twinrail_ingest_batches_total"),
-    batched: read("twinrail_ingest_batched_events_total"),
-    single: read("twinrail_ingest_single_events_total"),
+    batches: read(text, "twinrail_ingest_batches_total"),
+    batched: read(text, "twinrail_ingest_batched_events_total"),
+    single: read(text, "twinrail_ingest_single_events_total"),
     left: left || "none",
   };
 }
@@ -92,21 +92,11 @@ async function main() {
     await registerMember(db, SYSTEM, { memberId: "m_hot", displayName: "Hot" });
     const hot = (await issueCode(db, SYSTEM, "m_hot")).code;
 
-    service = await startService({
-      DATABASE_URL: BENCH_DATABASE_URL,
-      DATABASE_SCHEMA: schema,
-      PORT: "0",
-      DEMO: "0",
-      JOBS: "0",
-      RATE_LIMIT_PUBLIC: "0",
-      WEBHOOK_SECRET: secret,
-      COOKIE_SECRET: randomBytes(32).toString("hex"),
-      IP_HASH_SECRET: randomBytes(32).toString("hex"),
-      MEMBER_TOKEN_SECRET: randomBytes(32).toString("hex"),
-      CRON_SECRET: randomBytes(16).toString("hex"),
-      // Group commit's settings, when given (e.g. INGEST_BATCH_MAX=1 measures one transaction per event).
-      ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith("INGEST_BATCH_"))),
-    });
+    service = await startService(
+      serviceEnv(schema, {
+        WEBHOOK_SECRET: secret,
+      }),
+    );
     const url = service.url;
 
     // Warm-up (JIT, pool) and statements per event, one delivery at a time.

@@ -36,6 +36,7 @@ import {
   numberArg,
   quick,
   scratchSchema,
+  serviceEnv,
   startService,
 } from "./support.js";
 
@@ -103,19 +104,11 @@ async function main() {
     const adminKey = (await createApiKey(db, SYSTEM, { role: "admin" })).key;
     const vendorKey = (await createApiKey(db, SYSTEM, { role: "vendor", vendorId: "v_books" })).key;
     const viral = "m_fill_r0";
-    service = await startService({
-      DATABASE_URL: BENCH_DATABASE_URL,
-      DATABASE_SCHEMA: schema,
-      PORT: "0",
-      DEMO: "0",
-      JOBS: "0",
-      RATE_LIMIT_PUBLIC: "0",
-      WEBHOOK_SECRET: `whsec_${randomBytes(24).toString("base64")}`,
-      COOKIE_SECRET: randomBytes(32).toString("hex"),
-      IP_HASH_SECRET: randomBytes(32).toString("hex"),
-      MEMBER_TOKEN_SECRET: memberSecret,
-      CRON_SECRET: randomBytes(16).toString("hex"),
-    });
+    service = await startService(
+      serviceEnv(schema, {
+        MEMBER_TOKEN_SECRET: memberSecret,
+      }),
+    );
     const url = service.url;
     const get = async (path: string, key: string) => {
       const response = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${key}` } });

@@ -36,7 +36,9 @@ export function startService(env: Record<string, string>): Promise<Service> {
   const profile = process.env.BENCH_CPU_PROF
     ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
-  const child = spawn(process.execPath, [...profile, "--import", "tsx", "src/cli.ts", "start"], {
+  // BENCH_NODE_FLAGS: Node/V8 flags for the service alone (e.g. "--single-threaded-gc --trace-deopt").
+  const flags = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...profile, ...flags, "--import", "tsx", "src/cli.ts", "start"], {
     env: { ...process.env, LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -67,6 +69,30 @@ export function startService(env: Record<string, string>): Promise<Service> {
     });
     child.once("exit", (code) => reject(new Error(`service exited with ${code}:\n${out}`)));
   });
+}
+
+/**
+ * The environment of a benchmark's service on `schema` of the benchmark database: no demo, no jobs,
+ * no public rate limit, fresh secrets, and group commit's settings when the benchmark's environment
+ * has them (`INGEST_BATCH_MAX=1 npx tsx scripts/bench/ingest.ts` measures one transaction per event).
+ * `overrides` replace any of them, e.g. a known WEBHOOK_SECRET.
+ */
+export function serviceEnv(schema: string, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: BENCH_DATABASE_URL,
+    DATABASE_SCHEMA: schema,
+    PORT: "0",
+    DEMO: "0",
+    JOBS: "0",
+    RATE_LIMIT_PUBLIC: "0",
+    WEBHOOK_SECRET: `whsec_${randomBytes(24).toString("base64")}`,
+    COOKIE_SECRET: randomBytes(32).toString("hex"),
+    IP_HASH_SECRET: randomBytes(32).toString("hex"),
+    MEMBER_TOKEN_SECRET: randomBytes(32).toString("hex"),
+    CRON_SECRET: randomBytes(16).toString("hex"),
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith("INGEST_BATCH_"))),
+    ...overrides,
+  };
 }
 
 export interface LoadResult {

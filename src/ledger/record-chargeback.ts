@@ -244,7 +244,7 @@ async function releaseRails(
       .where("id", "=", BigInt(held.id))
       .forNoKeyUpdate()
       .executeTakeFirst();
-    if (!settlement || settlement.status !== "held") continue;
+    if (settlement?.status !== "held") continue;
     // Back where it was; a hold that outlived the schedule goes straight to due.
     const to = held.from === "due" || settlement.scheduled_for.getTime() <= now.getTime() ? "due" : "pending";
     const moved = await moveSettlement(trx, actor, {
