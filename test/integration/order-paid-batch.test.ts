@@ -283,4 +283,30 @@ describe(`grouped order.paid off the common path (${TEST_DB})`, () => {
     );
     expect(txns.rows[0]!.n).toBeLessThan(10);
   });
+
+  it("a delivery that arrives while one transaction runs waits for the next turn, unless enough wait to open another", async () => {
+    const transactions = async (prefix: string) =>
+      (
+        await sql<{ n: number }>`
+          SELECT count(DISTINCT xmin::text)::int AS n FROM webhook_events WHERE event_id LIKE ${`${prefix}%`}`.execute(
+          db(),
+        )
+      ).rows[0]!.n;
+    const deliveries = (prefix: string, n: number) =>
+      Array.from({ length: n }, (_, i) => item(`${prefix}${i}`, withOrder(`ord_${prefix}${i}`, "170000")));
+    // The first starts at once; the three behind it (fewer than 8) wait and share the next turn. With
+    // a second transaction opened for each arrival (overlapMin 1, as before), the second delivery went
+    // alone beside the first: three transactions for four deliveries.
+    const waits = new OrderPaidBatcher(db(), config(), { maxBatch: 32, maxInFlight: 2, overlapMin: 8 });
+    const answers = await Promise.all(deliveries("evt_w", 4).map((it) => waits.record(it)));
+    expect(answers.every((a) => a.result === "recorded")).toBe(true);
+    expect(await transactions("evt_w")).toBe(2);
+    const eager = new OrderPaidBatcher(db(), config(), { maxBatch: 32, maxInFlight: 2, overlapMin: 1 });
+    await Promise.all(deliveries("evt_e", 4).map((it) => eager.record(it)));
+    expect(await transactions("evt_e")).toBe(3);
+    // Eight waiting open the second transaction beside the first: 1 + 8 + the one left, in three.
+    const opens = new OrderPaidBatcher(db(), config(), { maxBatch: 8, maxInFlight: 2, overlapMin: 8 });
+    await Promise.all(deliveries("evt_o", 10).map((it) => opens.record(it)));
+    expect(await transactions("evt_o")).toBe(3);
+  });
 });

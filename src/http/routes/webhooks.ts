@@ -126,6 +126,7 @@ export function webhookRoutes(services: Services): Router {
   const batcher = new OrderPaidBatcher(services.db, services.config, {
     maxBatch: services.config.INGEST_BATCH_MAX,
     maxInFlight: services.config.INGEST_BATCH_IN_FLIGHT,
+    overlapMin: services.config.INGEST_BATCH_OVERLAP_MIN,
     logger: services.logger,
   });
   route(router, PAYMENTS_WEBHOOK, async (req, res) => {
