@@ -65,7 +65,9 @@ describe(`order.paid writes both rails exactly once (${TEST_DB})`, () => {
     const settlements = await t.request("GET", "/v1/admin/settlements?limit=500", { key: t.keys.admin });
     const mine = settlements.body.items.filter((s: { orderReference: string }) => s.orderReference === ref);
     expect(
-      mine.map((s: Record<string, string>) => [s.vendorId, s.gross, s.platformFee, s.referralCommission, s.net]).sort(),
+      mine
+        .map((s: Record<string, string>) => [s.vendorId, s.gross, s.platformFee, s.referralCommission, s.net])
+        .sort(),
     ).toEqual([
       ["v_books", "50000", "5000", "5000", "40000"],
       ["v_games", "120000", "14400", "9600", "96000"],
