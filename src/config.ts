@@ -189,10 +189,12 @@ const envSchema = z.object({
   IPV6_SUBNET_PREFIX: int(16, 128).default(64), // IPv6 clients are keyed by this prefix (rate limits, caps, signals)
   // Group commit for order.paid with data.order (docs/scaling.md "Ingest: group commit"): deliveries that
   // arrive while a transaction runs share the next one, up to INGEST_BATCH_MAX (1 = off); at most
-  // INGEST_BATCH_IN_FLIGHT run at once, a further one only once INGEST_BATCH_OVERLAP_MIN deliveries wait.
+  // INGEST_BATCH_IN_FLIGHT run at once, a further one only once INGEST_BATCH_OVERLAP_MIN deliveries wait
+  // (or the oldest waited INGEST_BATCH_OVERLAP_WAIT_MS).
   INGEST_BATCH_MAX: int(1, 200).default(32),
   INGEST_BATCH_IN_FLIGHT: int(1, 16).default(2),
   INGEST_BATCH_OVERLAP_MIN: int(1, 200).default(8),
+  INGEST_BATCH_OVERLAP_WAIT_MS: int(0, 10_000).default(25), // fewer wait at most this long for a turn
   // Visit counting: buffered in memory, flushed at least every VISIT_FLUSH_MS or once VISIT_FLUSH_MAX wait.
   VISIT_FLUSH_MS: int(20, 60_000).default(1000),
   VISIT_FLUSH_MAX: int(1, 1_000_000).default(5000),

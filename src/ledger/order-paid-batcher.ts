@@ -26,6 +26,12 @@ export interface BatcherOptions {
    * (`INGEST_BATCH_OVERLAP_MIN`; 1 = as soon as one waits). Fewer wait for the next free turn.
    */
   overlapMin?: number;
+  /**
+   * How long fewer than `overlapMin` deliveries wait for the running transaction before a further one
+   * opens for them anyway (`INGEST_BATCH_OVERLAP_WAIT_MS`): a transaction waiting on a lock does not
+   * hold back light traffic.
+   */
+  overlapWaitMs?: number;
   /** Where a group that failed on an error (not on a rule) is logged before its events go one by one. */
   logger?: Pick<Logger, "warn">;
 }
@@ -42,8 +48,9 @@ const stats = {
  * no order.paid transaction runs; otherwise it waits, and the next transaction takes every delivery
  * that waited meanwhile (up to `maxBatch`, with distinct webhook ids, orders and buyers) in one grouped
  * transaction (record-order-paid-batch.ts). A further transaction opens beside a running one (up to
- * `maxInFlight`) only once `overlapMin` deliveries wait: opened for every delivery that arrived, it
- * recorded one in six alone under load, at twice the cost of a grouped one (docs/scaling.md). So a
+ * `maxInFlight`) only once `overlapMin` deliveries wait, or once the oldest waited `overlapWaitMs`:
+ * opened for every delivery that arrived, it recorded one in six alone under load, at twice the cost
+ * of a grouped one (docs/scaling.md). So a
  * lone delivery is answered as fast as before, and under load the per-statement and per-commit costs
  * are shared by the group. Each delivery is answered after its transaction commits; one the group
  * could not record (a redelivery, or anything off the common path) is recorded by the one-event path,
@@ -52,6 +59,7 @@ const stats = {
 export class OrderPaidBatcher {
   private readonly queue: Pending[] = [];
   private inFlight = 0;
+  private overlapTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Db,
@@ -68,13 +76,15 @@ export class OrderPaidBatcher {
     });
   }
 
-  private pump(): void {
+  /** Starts transactions while slots are free and the rules allow; `overdue` lets one open regardless. */
+  private pump(overdue = false): void {
     const overlapMin = this.options.overlapMin ?? 1;
     while (
       this.inFlight < this.options.maxInFlight &&
       this.queue.length > 0 &&
-      (this.inFlight === 0 || this.queue.length >= overlapMin)
+      (this.inFlight === 0 || overdue || this.queue.length >= overlapMin)
     ) {
+      overdue = false;
       const group = this.take();
       this.inFlight++;
       void this.run(group)
@@ -87,6 +97,14 @@ export class OrderPaidBatcher {
           this.inFlight--;
           this.pump();
         });
+    }
+    // Deliveries left waiting for too few to open a transaction beside the running one: bounded.
+    if (this.queue.length > 0 && this.inFlight < this.options.maxInFlight && !this.overlapTimer) {
+      this.overlapTimer = setTimeout(() => {
+        this.overlapTimer = undefined;
+        this.pump(true);
+      }, this.options.overlapWaitMs ?? 25);
+      this.overlapTimer.unref();
     }
   }
 

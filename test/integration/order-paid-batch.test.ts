@@ -297,7 +297,12 @@ describe(`grouped order.paid off the common path (${TEST_DB})`, () => {
     // The first starts at once; the three behind it (fewer than 8) wait and share the next turn. With
     // a second transaction opened for each arrival (overlapMin 1, as before), the second delivery went
     // alone beside the first: three transactions for four deliveries.
-    const waits = new OrderPaidBatcher(db(), config(), { maxBatch: 32, maxInFlight: 2, overlapMin: 8 });
+    const waits = new OrderPaidBatcher(db(), config(), {
+      maxBatch: 32,
+      maxInFlight: 2,
+      overlapMin: 8,
+      overlapWaitMs: 60_000,
+    });
     const answers = await Promise.all(deliveries("evt_w", 4).map((it) => waits.record(it)));
     expect(answers.every((a) => a.result === "recorded")).toBe(true);
     expect(await transactions("evt_w")).toBe(2);
@@ -305,8 +310,47 @@ describe(`grouped order.paid off the common path (${TEST_DB})`, () => {
     await Promise.all(deliveries("evt_e", 4).map((it) => eager.record(it)));
     expect(await transactions("evt_e")).toBe(3);
     // Eight waiting open the second transaction beside the first: 1 + 8 + the one left, in three.
-    const opens = new OrderPaidBatcher(db(), config(), { maxBatch: 8, maxInFlight: 2, overlapMin: 8 });
+    const opens = new OrderPaidBatcher(db(), config(), {
+      maxBatch: 8,
+      maxInFlight: 2,
+      overlapMin: 8,
+      overlapWaitMs: 60_000,
+    });
     await Promise.all(deliveries("evt_o", 10).map((it) => opens.record(it)));
     expect(await transactions("evt_o")).toBe(3);
   });
+
+  // PGlite runs one transaction at a time: there is no second connection to hold the lock.
+  it.skipIf(TEST_DB !== "postgres")(
+    "deliveries behind a transaction that waits on a lock are not held back longer than the overlap wait",
+    async () => {
+      // Another connection inserts the first delivery's webhook row and keeps its transaction open: the
+      // batcher's claim of that row waits for it (an insert of the same key).
+      const locker = await t.services.db.connection().execute(async (conn) => {
+        await sql`BEGIN`.execute(conn);
+        await sql`INSERT INTO webhook_events (provider, event_id, payload_hash, event_type, response)
+                  VALUES ('payments', 'evt_l0', 'x', 'order.paid', '{}')`.execute(conn);
+        const batcher = new OrderPaidBatcher(db(), config(), {
+          maxBatch: 32,
+          maxInFlight: 2,
+          overlapMin: 8,
+          overlapWaitMs: 50,
+        });
+        const stuck = batcher.record(item("evt_l0", withOrder("ord_l0", "170000")));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        // Two more while the first waits on the lock: fewer than 8, so they wait, but only 50 ms.
+        const started = performance.now();
+        const later = await Promise.all(
+          ["evt_l1", "evt_l2"].map((id, i) => batcher.record(item(id, withOrder(`ord_l${i + 1}`, "170000")))),
+        );
+        const waited = performance.now() - started;
+        expect(later.map((a) => a.result)).toEqual(["recorded", "recorded"]);
+        await sql`ROLLBACK`.execute(conn);
+        return { stuck: await stuck, waited };
+      });
+      expect(locker.waited).toBeLessThan(5_000);
+      // Once the lock is gone, the first is recorded too.
+      expect(locker.stuck.result).toBe("recorded");
+    },
+  );
 });

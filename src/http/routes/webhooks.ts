@@ -127,6 +127,7 @@ export function webhookRoutes(services: Services): Router {
     maxBatch: services.config.INGEST_BATCH_MAX,
     maxInFlight: services.config.INGEST_BATCH_IN_FLIGHT,
     overlapMin: services.config.INGEST_BATCH_OVERLAP_MIN,
+    overlapWaitMs: services.config.INGEST_BATCH_OVERLAP_WAIT_MS,
     logger: services.logger,
   });
   route(router, PAYMENTS_WEBHOOK, async (req, res) => {
