@@ -50,11 +50,10 @@ const stats = {
  * transaction (record-order-paid-batch.ts). A further transaction opens beside a running one (up to
  * `maxInFlight`) only once `overlapMin` deliveries wait, or once the oldest waited `overlapWaitMs`:
  * opened for every delivery that arrived, it recorded one in six alone under load, at twice the cost
- * of a grouped one (docs/scaling.md). So a
- * lone delivery is answered as fast as before, and under load the per-statement and per-commit costs
- * are shared by the group. Each delivery is answered after its transaction commits; one the group
- * could not record (a redelivery, or anything off the common path) is recorded by the one-event path,
- * which gives its own answer.
+ * of a grouped one (docs/scaling.md). So a lone delivery is answered as fast as before, and under load
+ * the per-statement and per-commit costs are shared by the group. Each delivery is answered after its
+ * transaction commits; one the group could not record (a redelivery, or anything off the common path)
+ * is recorded by the one-event path, which gives its own answer.
  */
 export class OrderPaidBatcher {
   private readonly queue: Pending[] = [];
