@@ -12,9 +12,8 @@ import {
 import type { WebhookDelivery, WebhookOutcome } from "./record-webhook.js";
 import { rewardRows } from "./reward-changes.js";
 import { claimWebhooks } from "./statements/claim-webhooks.js";
-import { insertOrders } from "./statements/insert-orders.js";
+import { insertPaidOrders } from "./statements/insert-paid-orders.js";
 import { insertPaidRows, type PaidRows } from "./statements/insert-paid-rows.js";
-import { markOrdersPaid } from "./statements/mark-orders-paid.js";
 import { readCheckoutContexts } from "./statements/read-checkout-contexts.js";
 import { storeWebhookResponses } from "./statements/store-webhook-responses.js";
 
@@ -55,9 +54,9 @@ class LeavesBatch extends Error {
 
 /**
  * Group commit for `order.paid` (docs/scaling.md "Ingest: group commit"): the events of `items`, each
- * a first delivery of a new order, recorded in ONE transaction of six statements whatever their
- * number — claim the webhook rows, read the checkout contexts, insert buyers/orders/lines, `created →
- * paid`, both rails with the rewards, the stored responses — instead of one transaction of eight
+ * a first delivery of a new order, recorded in ONE transaction of five statements whatever their
+ * number — claim the webhook rows, read the checkout contexts, insert buyers/orders (already paid)/
+ * lines, both rails with the rewards, the stored responses — instead of one transaction of eight
  * round trips each. Row by row it writes what `recordWebhook` + `recordOrderPaid` write (the same
  * pure builders: planCheckout, paidOrderWrites, rewardRows; test/integration/order-paid-batch.test.ts
  * compares the two), and it takes its locks level by level in the documented order
@@ -127,20 +126,20 @@ async function run(
     if (plan.rows.coupon) throw new LeavesBatch("coupon");
     return plan;
   });
-  if (
-    (await insertOrders(
-      trx,
-      plans.map((plan) => plan.rows),
-    )) !== batch.length
-  ) {
-    throw new LeavesBatch("order_exists");
+  // Inserted already paid (one statement instead of an insert and a `created → paid` update): a
+  // payment in another currency than its order's does not move it, on either path.
+  for (const [i, item] of batch.entries()) {
+    if (plans[i]!.rows.order.currency !== item.event.currency) throw new LeavesBatch("not_payable");
   }
-
-  const paid = await markOrdersPaid(
+  const paid = await insertPaidOrders(
     trx,
-    batch.map((item) => ({ ...item.event, termsHash: paidTermsHash(item.event) })),
+    batch.map((item, i) => ({
+      ...plans[i]!.rows,
+      payment: { ...item.event, termsHash: paidTermsHash(item.event) },
+    })),
     config.ATTRIBUTION_SCOPE,
   );
+  if (paid.size !== batch.length) throw new LeavesBatch("order_exists");
   const writes = batch.map((item) => {
     const order = paid.get(item.event.orderReference);
     if (!order) throw new LeavesBatch("not_payable");

@@ -186,7 +186,7 @@ describe(`grouped order.paid off the common path (${TEST_DB})`, () => {
       ).rows[0]!.n,
     );
 
-  it("a group costs six statements (+ BEGIN/COMMIT) however many deliveries it records", async () => {
+  it("a group costs five statements (+ BEGIN/COMMIT) however many deliveries it records", async () => {
     for (const size of [2, 20]) {
       const before = transactionStats.statements;
       const group = Array.from({ length: size }, (_, i) =>
@@ -194,7 +194,7 @@ describe(`grouped order.paid off the common path (${TEST_DB})`, () => {
       );
       const result = await recordOrderPaidBatch(db(), config(), group);
       expect(result.recorded.size).toBe(size);
-      expect(transactionStats.statements - before).toBe(6);
+      expect(transactionStats.statements - before).toBe(5);
     }
   });
 
@@ -245,6 +245,22 @@ describe(`grouped order.paid off the common path (${TEST_DB})`, () => {
       db(),
     );
     expect(netted.rows[0]!.netted).toBe("5");
+  });
+
+  it("a payment in another currency than its order's rolls the group back; the one-event path refuses it with 409", async () => {
+    const result = await recordOrderPaidBatch(db(), config(), [
+      item("evt_cur1", withOrder("ord_cur1", "170000")),
+      item("evt_cur2", withOrder("ord_cur2", "170000", {}, { currency: "EUR" })),
+    ]);
+    expect(result.left).toBe("not_payable");
+    expect(result.recorded.size).toBe(0);
+    const orders = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM orders WHERE order_reference IN ('ord_cur1', 'ord_cur2')`.execute(db());
+    expect(orders.rows[0]!.n).toBe(0);
+    await expect(single(db(), t, result.rest[1]!)).rejects.toMatchObject({ code: "order_conflict" });
+    expect((await single(db(), t, result.rest[0]!)).result).toBe("recorded");
+    expect(await rewards("ord_cur1")).toBe(1);
+    expect(await rewards("ord_cur2")).toBe(0);
   });
 
   it("a checkout the rules refuse (unknown vendor) is answered by the one-event path with its 422", async () => {

@@ -6,6 +6,10 @@ const pgClient = pg.Client;
 export interface PlanNode {
   "Node Type": string;
   "Relation Name"?: string;
+  "Actual Rows"?: number;
+  "Actual Loops"?: number;
+  "Rows Removed by Filter"?: number;
+  "Rows Removed by Index Recheck"?: number;
   Plans?: PlanNode[];
 }
 
@@ -13,6 +17,25 @@ export interface PlanNode {
 export function seqScans(node: PlanNode, found: string[] = []): string[] {
   if (node["Node Type"] === "Seq Scan" && node["Relation Name"]) found.push(node["Relation Name"]);
   for (const child of node.Plans ?? []) seqScans(child, found);
+  return found;
+}
+
+/**
+ * The rows each relation's scans read, from `EXPLAIN (ANALYZE, FORMAT JSON)`: what each scan returned
+ * (per loop, times its loops) and what its filter or recheck threw away.
+ */
+export function rowsRead(node: PlanNode, found: Record<string, number> = {}): Record<string, number> {
+  const relation = node["Relation Name"];
+  if (relation && node["Node Type"].endsWith("Scan")) {
+    const loops = node["Actual Loops"] ?? 1;
+    const read =
+      ((node["Actual Rows"] ?? 0) +
+        (node["Rows Removed by Filter"] ?? 0) +
+        (node["Rows Removed by Index Recheck"] ?? 0)) *
+      loops;
+    found[relation] = (found[relation] ?? 0) + read;
+  }
+  for (const child of node.Plans ?? []) rowsRead(child, found);
   return found;
 }
 

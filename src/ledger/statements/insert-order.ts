@@ -57,7 +57,7 @@ export const ORDER_COLUMNS = [
   "coupon_code",
   "coupon_status",
 ];
-const LINE_COLUMNS = [
+export const LINE_COLUMNS = [
   "order_reference",
   "line_id",
   "position",

@@ -116,27 +116,41 @@ export async function markOrderPaid(
 }
 
 /**
+ * An order paid without its referral (`d.lose`, see `first_paid`): its referral columns, as
+ * expressions over the order as checkout wrote it (`o`). The UPDATE below sets them;
+ * insert-paid-orders.ts inserts them.
+ */
+export const PAID_REFERRAL: Readonly<Record<string, string>> = {
+  referral_applied: "o.referral_applied AND NOT d.lose",
+  referrer_member_id: "CASE WHEN d.lose THEN NULL ELSE o.referrer_member_id END",
+  referral_code: "CASE WHEN d.lose THEN NULL ELSE o.referral_code END",
+  attribution_source: "CASE WHEN d.lose THEN NULL ELSE o.attribution_source END",
+  attribution_reason: "CASE WHEN d.lose THEN 'not_first_order' ELSE o.attribution_reason END",
+  referral_commission: "CASE WHEN d.lose THEN 0 ELSE o.referral_commission END",
+};
+const REFERRAL_SET = sql.raw(
+  Object.entries(PAID_REFERRAL)
+    .map(([column, value]) => `${column} = ${value}`)
+    .join(", "),
+);
+
+/**
  * `created → paid` as the SET list of the update of `orders o` joined to `decide d` (whose `lose`
  * says the order is paid without its referral, see `first_paid`): the payment's values as given.
- * Shared with mark-orders-paid.ts.
  */
-export function paidSet(values: { paymentRail: Sql; amountPaid: Sql; paidAt: Sql; termsHash: Sql }): Sql {
+function paidSet(values: { paymentRail: Sql; amountPaid: Sql; paidAt: Sql; termsHash: Sql }): Sql {
   return sql`status = 'paid', payment_rail = ${values.paymentRail}, amount_paid = ${values.amountPaid},
              paid_at = ${values.paidAt}, paid_event_hash = ${values.termsHash}, updated_at = now(),
-             referral_applied = o.referral_applied AND NOT d.lose,
-             referrer_member_id = CASE WHEN d.lose THEN NULL ELSE o.referrer_member_id END,
-             referral_code = CASE WHEN d.lose THEN NULL ELSE o.referral_code END,
-             attribution_source = CASE WHEN d.lose THEN NULL ELSE o.attribution_source END,
-             attribution_reason = CASE WHEN d.lose THEN 'not_first_order' ELSE o.attribution_reason END,
-             referral_commission = CASE WHEN d.lose THEN 0 ELSE o.referral_commission END`;
+             ${REFERRAL_SET}`;
 }
 type Sql = RawBuilder<unknown>;
 
 /**
- * What a paid order answers with, over the `paid` CTE's rows (alias `p`): the snapshotted lines, the
- * vendors' hold days, the referrer's wallet and clawback debt. Shared with mark-orders-paid.ts.
+ * What a paid order answers with, over the `paid` CTE's rows (alias `p`): the snapshotted lines (from
+ * `lines`: `order_lines`, or the lines a statement inserts, which it cannot read back from the table),
+ * the vendors' hold days, the referrer's wallet and clawback debt. Shared with insert-paid-orders.ts.
  */
-export const PAID_ORDER_COLUMNS = sql`
+export const paidOrderColumns = (lines: Sql) => sql`
            p.order_reference, p.referral_lost, p.currency, p.buyer_member_id, p.referral_applied, p.referrer_member_id,
            p.referral_code, p.shipping_amount::text, p.discount_amount::text, p.gross_amount::text,
            p.referral_commission::text, p.wei_per_minor_unit::text,
@@ -144,20 +158,21 @@ export const PAID_ORDER_COLUMNS = sql`
                      'product_id', l.product_id, 'quantity', l.quantity, 'unit_amount', l.unit_amount::text,
                      'commission_bps', l.commission_bps, 'rate_source', l.rate_source,
                      'platform_fee_bps', l.platform_fee_bps) ORDER BY l.position), '[]')
-              FROM order_lines l WHERE l.order_reference = p.order_reference) AS lines,
+              FROM ${lines} l WHERE l.order_reference = p.order_reference) AS lines,
            (SELECT coalesce(json_object_agg(v.vendor_id, v.hold_days), '{}')
               FROM vendors v
-             WHERE v.vendor_id IN (SELECT l.vendor_id FROM order_lines l WHERE l.order_reference = p.order_reference))
+             WHERE v.vendor_id IN (SELECT l.vendor_id FROM ${lines} l WHERE l.order_reference = p.order_reference))
              AS hold_days,
            (SELECT m.wallet_address FROM members m WHERE m.member_id = p.referrer_member_id) AS referrer_wallet,
            (SELECT c.debt_after::text FROM clawbacks c WHERE c.referrer_member_id = p.referrer_member_id
              ORDER BY c.id DESC LIMIT 1) AS referrer_debt`;
+const PAID_ORDER_COLUMNS = paidOrderColumns(sql`order_lines`);
 
 /**
  * The end of the statement after the `paid` CTE: the lines of orders paid without their referral lose
  * their commission, and each paid order is answered with `PAID_ORDER_COLUMNS`.
  */
-export const PAID_ORDER_ANSWER = sql`lines_unreferred AS (
+const PAID_ORDER_ANSWER = sql`lines_unreferred AS (
       UPDATE order_lines SET referral_commission = 0
        WHERE order_reference IN (SELECT order_reference FROM paid WHERE referral_lost)
     )
