@@ -11,10 +11,9 @@ import {
 } from "./record-order-paid.js";
 import type { WebhookDelivery, WebhookOutcome } from "./record-webhook.js";
 import { rewardRows } from "./reward-changes.js";
-import { claimWebhooks } from "./statements/claim-webhooks.js";
+import { claimWithContexts } from "./statements/claim-with-contexts.js";
 import { insertPaidOrders } from "./statements/insert-paid-orders.js";
 import { insertPaidRows, type PaidRows } from "./statements/insert-paid-rows.js";
-import { readCheckoutContexts } from "./statements/read-checkout-contexts.js";
 import { storeWebhookResponses } from "./statements/store-webhook-responses.js";
 
 /** One `order.paid` delivery that carries its order (`data.order`), as the route parsed it. */
@@ -92,22 +91,21 @@ async function run(
   items: BatchItem[],
 ): Promise<{ recorded: Map<string, WebhookOutcome>; rest: BatchItem[] }> {
   const provider = items[0]!.delivery.provider;
-  const claimed = await claimWebhooks(
+  // The webhook rows claimed and every checkout context read, in one statement; checkout is then
+  // decided one by one and inserted in one.
+  const inputs = items.map((item) => checkoutInputs(config, item.event.order, { now: item.event.paidAt }));
+  const { claimed, contexts } = await claimWithContexts(
     trx,
     provider,
-    items.map((item) => item.delivery),
+    items.map((item, i) => ({ ...item.delivery, context: inputs[i]!.context })),
   );
-  const batch = items.filter((item) => claimed.has(item.delivery.eventId));
+  const at = items.flatMap((item, i) => (claimed.has(item.delivery.eventId) ? [i] : []));
+  const batch = at.map((i) => items[i]!);
   const rest = items.filter((item) => !claimed.has(item.delivery.eventId));
   if (batch.length === 0) return { recorded: new Map(), rest };
 
-  // Checkout, for all at once: contexts read in one statement, decided one by one, inserted in one.
-  const inputs = batch.map((item) => checkoutInputs(config, item.event.order, { now: item.event.paidAt }));
-  const contexts = await readCheckoutContexts(
-    trx,
-    inputs.map((input) => input.context),
-  );
-  const plans = batch.map((item, i) => {
+  const plans = batch.map((item, j) => {
+    const i = at[j]!;
     if (contexts[i]!.existing) throw new LeavesBatch("order_exists");
     let plan: ReturnType<typeof planCheckout>;
     try {
@@ -122,7 +120,7 @@ async function run(
     } catch {
       throw new LeavesBatch("checkout_refused");
     }
-    // insertOrders redeems no coupon: an order that would is recorded by the one-event path.
+    // insertPaidOrders redeems no coupon: an order that would is recorded by the one-event path.
     if (plan.rows.coupon) throw new LeavesBatch("coupon");
     return plan;
   });
