@@ -36,15 +36,10 @@ const MAX_INDEX = 2 ** 32 - 2;
 
 function sortedKeys(object: object): string[] {
   const keys = Object.keys(object);
-  let indexes: string[] | undefined;
-  let names: string[] | undefined;
-  for (const key of keys) {
-    if (INDEX_KEY.test(key) && Number(key) <= MAX_INDEX) (indexes ??= []).push(key);
-    else (names ??= []).push(key);
-  }
-  if (!indexes) return keys.sort();
-  indexes.sort((a, b) => Number(a) - Number(b));
-  return names ? indexes.concat(names.sort()) : indexes;
+  const indexes = keys.filter((key) => INDEX_KEY.test(key) && Number(key) <= MAX_INDEX);
+  if (indexes.length === 0) return keys.sort();
+  const names = keys.filter((key) => !(INDEX_KEY.test(key) && Number(key) <= MAX_INDEX));
+  return indexes.sort((a, b) => Number(a) - Number(b)).concat(names.sort());
 }
 
 /** Strings JSON prints as they are, between quotes (no escape, no surrogate). */
