@@ -126,9 +126,11 @@ async function main() {
     const spreadRequests = Array.from({ length: ORDERS }, (_, i) =>
       signedDelivery(secret, `evt_spread_${i}`, orderPaidEvent(`ord_spread_${i}`, codes[i % codes.length]!)),
     );
+    const statements0 = await statementsCounter(url);
     const cpu0 = { service: cpuSeconds(service.child.pid!), postgres: postgresCpuSeconds() };
     const spread = await load(url, spreadRequests, CONCURRENCY);
     const cpu1 = { service: cpuSeconds(service.child.pid!), postgres: postgresCpuSeconds() };
+    const spreadStatements = (await statementsCounter(url)) - statements0 - metricsCost;
     const hotRequests = Array.from({ length: ORDERS }, (_, i) =>
       signedDelivery(secret, `evt_hot_${i}`, orderPaidEvent(`ord_hot_${i}`, hot)),
     );
@@ -148,7 +150,7 @@ async function main() {
     console.log(line(`spread (${REFERRERS} referrers)`, spread));
     console.log(line("one hot referrer", hotRun));
     console.log(
-      `statements per order.paid with data.order: ${withOrder} (+ BEGIN/COMMIT); duplicate: ${duplicate}`,
+      `statements per order.paid with data.order: ${withOrder} (+ BEGIN/COMMIT) alone; duplicate: ${duplicate}; under load (spread, group commit): ${fmt(spreadStatements / ORDERS, 2)} per event`,
     );
     console.log(
       `CPU per order.paid (spread): service ${fmt(((cpu1.service - cpu0.service) * 1000) / ORDERS, 2)} ms, PostgreSQL ${fmt(((cpu1.postgres - cpu0.postgres) * 1000) / ORDERS, 2)} ms (all server processes; other load on the machine counts too)`,

@@ -14,7 +14,6 @@ import { rewardRows } from "./reward-changes.js";
 import { claimWithContexts } from "./statements/claim-with-contexts.js";
 import { insertPaidOrders } from "./statements/insert-paid-orders.js";
 import { insertPaidRows, type PaidRows } from "./statements/insert-paid-rows.js";
-import { storeWebhookResponses } from "./statements/store-webhook-responses.js";
 
 /** One `order.paid` delivery that carries its order (`data.order`), as the route parsed it. */
 export interface BatchItem {
@@ -53,9 +52,10 @@ class LeavesBatch extends Error {
 
 /**
  * Group commit for `order.paid` (docs/scaling.md "Ingest: group commit"): the events of `items`, each
- * a first delivery of a new order, recorded in ONE transaction of five statements whatever their
- * number — claim the webhook rows, read the checkout contexts, insert buyers/orders (already paid)/
- * lines, both rails with the rewards, the stored responses — instead of one transaction of eight
+ * a first delivery of a new order, recorded in ONE transaction of three statements whatever their
+ * number — claim the webhook rows with the checkout contexts, insert buyers/orders (already paid)/
+ * lines drawing the reward ids, both rails with the rewards and the stored responses — instead of
+ * one transaction of eight
  * round trips each. Row by row it writes what `recordWebhook` + `recordOrderPaid` write (the same
  * pure builders: planCheckout, paidOrderWrites, rewardRows; test/integration/order-paid-batch.test.ts
  * compares the two), and it takes its locks level by level in the documented order
@@ -139,8 +139,9 @@ async function run(
   );
   if (paid.size !== batch.length) throw new LeavesBatch("order_exists");
   const writes = batch.map((item) => {
-    const order = paid.get(item.event.orderReference);
-    if (!order) throw new LeavesBatch("not_payable");
+    const found = paid.get(item.event.orderReference);
+    if (!found) throw new LeavesBatch("not_payable");
+    const { order, rewardId } = found;
     let built: ReturnType<typeof paidOrderWrites>;
     try {
       built = paidOrderWrites(item.actor, item.event, order);
@@ -149,30 +150,35 @@ async function run(
     }
     // Netting debt takes the referrer's row lock and reads the debt again: the one-event path does it.
     if (built.reward && order.referrer_debt > 0n) throw new LeavesBatch("clawback_debt");
-    const rows: PaidRows = {
-      orderReference: order.order_reference,
-      railA: built.railA,
-      reward: built.reward ? rewardRows(item.actor, "order.paid", built.reward, 0n).insert : null,
+    const reward = built.reward ? rewardRows(item.actor, "order.paid", built.reward, 0n).insert : null;
+    if (reward) reward.reward = { id: rewardId.toString(), ...reward.reward };
+    const rows: PaidRows = { orderReference: order.order_reference, railA: built.railA, reward };
+    // The answer, known before the rows are written (the reward's id was drawn with the order): the
+    // statement below stores it, and what it reports written must be what the answer says.
+    const expected = {
+      settlements: built.railA.settlements.length,
+      reward: reward
+        ? { id: rewardId, status: String(reward.reward.status), amount_wei: String(reward.reward.amount_wei) }
+        : undefined,
     };
-    return { item, order, built, rows };
+    const outcome = paidOutcome(order, built.mismatch, expected.settlements, expected.reward);
+    return { item, order, rows, expected, outcome };
   });
+  const recorded = new Map(writes.map((w) => [w.item.delivery.eventId, w.outcome]));
   const inserted = await insertPaidRows(
     trx,
     writes.map((w) => w.rows),
+    { provider, rows: [...recorded].map(([eventId, response]) => ({ eventId, response })) },
   );
-  const recorded = new Map<string, WebhookOutcome>();
-  for (const w of writes) {
-    const reward = inserted.rewards.get(w.order.order_reference);
-    if (w.built.reward && !reward) throw new LeavesBatch("reward_exists");
-    recorded.set(
-      w.item.delivery.eventId,
-      paidOutcome(w.order, w.built.mismatch, inserted.settlements.get(w.order.order_reference) ?? 0, reward),
-    );
+  for (const { order, expected } of writes) {
+    const reward = inserted.rewards.get(order.order_reference);
+    if (expected.reward && !reward) throw new LeavesBatch("reward_exists");
+    const same =
+      (inserted.settlements.get(order.order_reference) ?? 0) === expected.settlements &&
+      reward?.id === expected.reward?.id &&
+      reward?.status === expected.reward?.status &&
+      reward?.amount_wei === expected.reward?.amount_wei;
+    if (!same) throw new LeavesBatch("error");
   }
-  await storeWebhookResponses(
-    trx,
-    provider,
-    [...recorded].map(([eventId, response]) => ({ eventId, response })),
-  );
   return { recorded, rest };
 }

@@ -56,7 +56,9 @@ const LINE_VALUES = sql.raw(
  * referral when the buyer has paid before, under `first_order`), and the audit entries; answered per
  * order with `markOrderPaid`'s columns. All of them or nothing but the buyers and first-paid rows: when
  * any order already exists the answer is missing it (the caller rolls back and records the events one
- * by one). The buyers must be distinct, and each payment in its order's currency.
+ * by one). The buyers must be distinct, and each payment in its order's currency. Each order comes
+ * with an id drawn from the rewards' sequence, for the reward it may get (so the caller knows the
+ * reward's id, and its webhook's answer, before the reward is inserted; an id not used is a gap).
  *
  * Within the statement the buyers' rows are written before their first-paid rows (`first_paid` reads
  * `buyer`), as in the one-event path (`insertOrder`, then `markOrderPaid`): the same two locks of one
@@ -66,7 +68,7 @@ export async function insertPaidOrders(
   trx: DbOrTx,
   orders: Array<InsertOrderInput & { payment: Payment }>,
   scope: "first_order" | "window",
-): Promise<Map<string, PaidOrder>> {
+): Promise<Map<string, { order: PaidOrder; rewardId: bigint }>> {
   const buyers = orders
     .flatMap((o) => (o.buyer ? [o.buyer] : []))
     .map((b) => ({
@@ -84,7 +86,7 @@ export async function insertPaidOrders(
     terms_hash: o.payment.termsHash,
   }));
   const audit: AuditRow[] = orders.flatMap((o) => o.audit);
-  const result = await sql<PaidOrderRow>`${prepared("insert-paid-orders")}
+  const result = await sql<PaidOrderRow & { reward_id: string }>`${prepared("insert-paid-orders")}
     WITH buyer AS (
       INSERT INTO members (member_id, referred_by_member_id, referred_by_code, attribution_source, attributed_at)
       SELECT b.member_id, b.referred_by_member_id, b.referred_by_code, b.attribution_source, b.attributed_at
@@ -131,8 +133,14 @@ export async function insertPaidOrders(
       RETURNING *
     ),
     audit AS (${orderLinesAndAudit.audit(audit)} WHERE (SELECT ok FROM complete))
-    SELECT ${paidOrderColumns(sql`paid_lines`)}
+    SELECT ${paidOrderColumns(sql`paid_lines`)},
+           nextval(pg_get_serial_sequence('referral_rewards', 'id'))::text AS reward_id
       FROM (SELECT paid.*, d.lose AS referral_lost FROM paid JOIN d ON d.order_reference = paid.order_reference) p
      WHERE (SELECT ok FROM complete)`.execute(trx);
-  return new Map(result.rows.map((row) => [row.order_reference, toPaidOrder(row)]));
+  return new Map(
+    result.rows.map(({ reward_id, ...row }) => [
+      row.order_reference,
+      { order: toPaidOrder(row), rewardId: BigInt(reward_id) },
+    ]),
+  );
 }

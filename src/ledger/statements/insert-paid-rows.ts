@@ -4,11 +4,15 @@ import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
 import { insertAssists, insertJournal, type insertRailA, insertSettlements } from "./insert-rail-a.js";
 import { type insertReward, insertRewards } from "./insert-reward.js";
+import { webhookResponses } from "./store-webhook-responses.js";
 
 type RailA = Parameters<typeof insertRailA>[1];
 type RewardInsert = Parameters<typeof insertReward>[1];
 
-/** What one order of a batch writes: rail A, and its reward (without clawback netting) if it has one. */
+/**
+ * What one order of a batch writes: rail A, and its reward (without clawback netting, its row with
+ * its `id`) if it has one.
+ */
 export interface PaidRows {
   orderReference: string;
   railA: RailA;
@@ -19,13 +23,16 @@ export interface PaidRows {
  * One statement for a batch of paid orders (the grouped `order.paid`): `insertRailA` and
  * `insertReward` for every order at once — settlements in (order, vendor) order, sales assists, both
  * rails' journal transactions, rewards in order-reference order, and the audit entries with the new
- * settlement and reward ids as subjects. Rewards of a batch never net clawback debt (the caller sends
- * referrers with debt down the one-event path). Answers, per order, the settlements inserted and the
- * reward row; a reward missing from the answer already existed (the caller rolls back).
+ * settlement and reward ids as subjects, and the deliveries' stored responses (`webhookResponses`).
+ * Rewards carry their ids (drawn by insert-paid-orders.ts), so the responses are known before this
+ * runs. Rewards of a batch never net clawback debt (the caller sends referrers with debt down the
+ * one-event path). Answers, per order, the settlements inserted and the reward row; a reward missing
+ * from the answer already existed (the caller rolls back, responses included).
  */
 export async function insertPaidRows(
   trx: DbOrTx,
   orders: PaidRows[],
+  responses: { provider: string; rows: Array<{ eventId: string; response: unknown }> },
 ): Promise<{
   settlements: Map<string, number>;
   rewards: Map<string, { id: bigint; status: string; amount_wei: string }>;
@@ -57,7 +64,8 @@ export async function insertPaidRows(
     WITH s AS (${insertSettlements(settlements)}),
     assists AS (${insertAssists(orders.flatMap((o) => o.railA.assists))}),
     journal AS (${insertJournal(journal)}),
-    r AS (${insertRewards(rewards)}),
+    r AS (${insertRewards(rewards, true)}),
+    ${webhookResponses(responses.provider, responses.rows)},
     audit AS (
       INSERT INTO audit_log (actor, action, subject_type, subject_id, before, after, request_id)
       SELECT a.actor, a.action, a.subject_type,

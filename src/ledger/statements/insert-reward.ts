@@ -26,13 +26,18 @@ const REWARD_COLUMNS = [
   "hold_reason",
 ];
 
+const REWARD_COLUMNS_WITH_ID = ["id", ...REWARD_COLUMNS];
+
 /**
  * Reward rows in order-reference order (the lock order's level for them), one per reference: a
- * reference taken already is not inserted. Answers what it inserted. Shared with insert-paid-rows.ts.
+ * reference taken already is not inserted. Answers what it inserted. `withIds`: the rows carry their
+ * `id` (drawn from the table's sequence beforehand); otherwise the sequence gives it here. Shared with
+ * insert-paid-rows.ts.
  */
-export function insertRewards(rows: unknown[]): RawBuilder<unknown> {
-  return sql`INSERT INTO referral_rewards (${columnList(REWARD_COLUMNS)})
-      SELECT ${columnList(REWARD_COLUMNS, "x")}
+export function insertRewards(rows: unknown[], withIds = false): RawBuilder<unknown> {
+  const columns = withIds ? REWARD_COLUMNS_WITH_ID : REWARD_COLUMNS;
+  return sql`INSERT INTO referral_rewards (${columnList(columns)})
+      SELECT ${columnList(columns, "x")}
         FROM json_populate_recordset(NULL::referral_rewards, ${JSON.stringify(rows)}::json) x
        ORDER BY x.order_reference COLLATE "C"
       ON CONFLICT ON CONSTRAINT referral_rewards_order_reference_unique DO NOTHING
