@@ -12,6 +12,7 @@ import { registerMember } from "../ledger/register-member.js";
 import { upsertProduct, upsertVendor } from "../ledger/upsert-catalog.js";
 import { VisitBuffer } from "../ledger/visit-buffer.js";
 import { hashJson } from "../lib/crypto.js";
+import { mulberry32 } from "../lib/prng.js";
 import { settleHistory } from "./history-settle.js";
 import { DEMO_REFERRER } from "./seed.js";
 
@@ -63,16 +64,7 @@ const PRODUCTS = [
 ] as const;
 
 /** mulberry32: the same history on every boot. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+const prng = mulberry32;
 
 /** What one seeding run carries from day to day. */
 export interface Story {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { keccak256 } from "viem";
+import { mulberry32 } from "../../src/lib/prng.js";
 
 /**
  * A JSON-RPC proxy on 127.0.0.1 that injects the faults a real provider shows, each with a probability:
@@ -25,17 +26,6 @@ export interface FaultProxy {
   counts: Record<keyof FaultRates | "forwarded" | "requests", number>;
   setRates(rates: FaultRates): void;
   close(): Promise<void>;
-}
-
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { canonicalJson } from "../../src/lib/crypto.js";
+import { mulberry32 } from "../../src/lib/prng.js";
 
 /** The first definition (every stored hash was made with it): the rewrite must print the same. */
 function reference(value: unknown): string {
@@ -10,18 +11,6 @@ function reference(value: unknown): string {
     }
     return item;
   });
-}
-
-/** A small deterministic generator (mulberry32), so a failure can be replayed from its seed. */
-function random(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const KEYS = [
@@ -90,7 +79,7 @@ function value(next: () => number, depth: number): unknown {
 describe("canonicalJson", () => {
   it("prints what the first definition printed, over 5,000 random values", () => {
     for (let seed = 1; seed <= 5000; seed++) {
-      const v = value(random(seed), 0);
+      const v = value(mulberry32(seed), 0);
       expect({ seed, json: canonicalJson(v) }).toEqual({ seed, json: reference(v) });
     }
   });
