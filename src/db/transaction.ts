@@ -15,7 +15,8 @@ import type { Db, Tx } from "./connect.js";
  *
  * LOCK ORDER (the one global order every transaction takes its locks in; docs/ledger.md "Lock order"):
  * webhook event row → [checkout with a coupon: the coupon row, by its redemption's conditional update] →
- * the member being written (buyer at checkout and payment, member at signup) →
+ * the member being written (buyer at checkout and payment, member at signup; a new order's key is
+ * inserted just before its buyer is written, on every path) →
  * [signup: referrer-cap, then IP-cap advisory locks] → order (membership.refunded: the membership
  * payment) → its settlements by id → its rewards by
  * id → referrers sorted by id (clawback debt, last, only when there is debt). Row locks are always

@@ -42,6 +42,7 @@ export type LeaveReason =
   | "not_payable"
   | "clawback_debt"
   | "reward_exists"
+  | "first_paid_taken"
   | "error";
 
 class LeavesBatch extends Error {
@@ -137,6 +138,7 @@ async function run(
     })),
     config.ATTRIBUTION_SCOPE,
   );
+  if (paid === "first_paid_taken") throw new LeavesBatch("first_paid_taken");
   if (paid.size !== batch.length) throw new LeavesBatch("order_exists");
   const writes = batch.map((item) => {
     const found = paid.get(item.event.orderReference);

@@ -1,4 +1,5 @@
 import { sql } from "kysely";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/connect.js";
 import { transactionStats } from "../../src/db/transaction.js";
@@ -13,6 +14,7 @@ import {
   paidEvent,
   seedCatalog,
   startTestInstance,
+  TEST_DATABASE_URL,
   TEST_DB,
   type TestInstance,
 } from "../support/harness.js";
@@ -71,6 +73,21 @@ function scenarios(): BatchItem[] {
       }),
     ),
   ];
+}
+
+/** PostgreSQL's deadlock count for the test database (0 on PGlite). */
+async function deadlocks(): Promise<bigint> {
+  if (TEST_DB !== "postgres") return 0n;
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    const result = await client.query(
+      "SELECT deadlocks::text AS n FROM pg_stat_database WHERE datname = current_database()",
+    );
+    return BigInt(result.rows[0].n);
+  } finally {
+    await client.end();
+  }
 }
 
 /** Every row a payment writes, without ids and timestamps; references to ids replaced by natural keys. */
@@ -347,6 +364,95 @@ describe(`grouped order.paid off the common path (${TEST_DB})`, () => {
     await Promise.all(deliveries("evt_o", 10).map((it) => opens.record(it)));
     expect(await transactions("evt_o")).toBe(3);
   });
+
+  // Distinct events that share rows: the same order under two webhook ids, one through the one-event
+  // path and one in a group, at the same moment. Both write the order's key, the buyer's member row
+  // and the buyer's first-paid key, and must take them in the same order (the one-event path's:
+  // order, buyer, first-paid key). A third connection holds an uncommitted insert of the order's key
+  // so that both wait on it, then lets go: whichever inserts the order first, the other waits for it
+  // holding nothing the first needs. The group used to take the buyer's row first, and then half of
+  // the rounds deadlocked (this test failed so).
+  it.skipIf(TEST_DB !== "postgres")(
+    "the same order through both paths at once (two webhook ids, one buyer): recorded once, no deadlock",
+    async () => {
+      const before = await deadlocks();
+      const retried = transactionStats.retries.deadlock;
+      const ROUNDS = 10;
+      const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await holder.connect();
+      try {
+        await holder.query(`SET search_path TO ${t.schema}`);
+        for (let n = 0; n < ROUNDS; n++) {
+          const ref = `ord_both${n}`;
+          const order = { buyerMemberId: `m_both${n}` };
+          await holder.query("BEGIN");
+          await holder.query(
+            `INSERT INTO orders (order_reference, request_hash, currency, referral_applied, merchandise_amount,
+                                 shipping_amount, discount_amount, gross_amount, referral_commission, wei_per_minor_unit)
+             VALUES ($1, 'held', 'UAH', false, 0, 0, 0, 0, 0, 0)`,
+            [ref],
+          );
+          const racing = Promise.all([
+            single(db(), t, item(`evt_both_a${n}`, withOrder(ref, "170000", order))),
+            recordOrderPaidBatch(db(), config(), [
+              item(`evt_both_b${n}`, withOrder(ref, "170000", order)),
+              item(`evt_both_c${n}`, withOrder(`ord_both_other${n}`, "170000")),
+            ]),
+          ]);
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          await holder.query("ROLLBACK");
+          const [answer, result] = await racing;
+          const rest = await Promise.all(result.rest.map((it) => single(db(), t, it)));
+          const results = [answer, ...result.recorded.values(), ...rest].map((o) => o.result).sort();
+          expect(results).toEqual(["duplicate", "recorded", "recorded"]);
+          expect(await rewards(ref)).toBe(1);
+        }
+      } finally {
+        await holder.end();
+      }
+      expect(transactionStats.retries.deadlock - retried).toBe(0);
+      expect(await deadlocks()).toBe(before);
+    },
+  );
+
+  // The group decides `first_order` from the first-paid rows its snapshot shows, and the first-paid
+  // insert is the arbiter: a row another transaction takes in between must send the group back.
+  it.skipIf(TEST_DB !== "postgres")(
+    "a buyer's first-paid row taken after the group read it rolls the group back for the one-event path",
+    async () => {
+      const previous = await t.request("POST", "/v1/orders", {
+        key: t.keys.integration,
+        body: orderBody("ord_ft_prev", { buyerMemberId: "m_ft" }),
+      });
+      expect(previous.status).toBe(201);
+      const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await holder.connect();
+      try {
+        await holder.query(`SET search_path TO ${t.schema}`);
+        await holder.query("BEGIN");
+        await holder.query(
+          "INSERT INTO buyer_first_paid_orders (buyer_member_id, order_reference) VALUES ('m_ft', 'ord_ft_prev')",
+        );
+        const grouped = recordOrderPaidBatch(db(), config(), [
+          item("evt_ft1", withOrder("ord_ft1", "170000", { buyerMemberId: "m_ft" })),
+          item("evt_ft2", withOrder("ord_ft2", "170000")),
+        ]);
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        await holder.query("COMMIT");
+        const result = await grouped;
+        expect(result.left).toBe("first_paid_taken");
+        expect(result.recorded.size).toBe(0);
+        const answers = [];
+        for (const it of result.rest) answers.push(await single(db(), t, it));
+        expect(answers.map((a) => a.result)).toEqual(["recorded", "recorded"]);
+        const first = await sql<{ order_reference: string }>`
+          SELECT order_reference FROM buyer_first_paid_orders WHERE buyer_member_id = 'm_ft'`.execute(db());
+        expect(first.rows).toEqual([{ order_reference: "ord_ft_prev" }]);
+      } finally {
+        await holder.end();
+      }
+    },
+  );
 
   // PGlite runs one transaction at a time: there is no second connection to hold the lock.
   it.skipIf(TEST_DB !== "postgres")(

@@ -50,25 +50,32 @@ const LINE_VALUES = sql.raw(
 /**
  * One statement for a batch of new orders paid at once (the grouped `order.paid`, none with a
  * coupon): what `insertOrder` and then `markOrderPaid` write for each, with the orders inserted in
- * `paid` rather than inserted `created` and updated — the buyers (created, or given their first-touch
- * attribution), the buyers' first-paid-order rows (ON CONFLICT DO NOTHING: the `first_order`
- * decision, see mark-order-paid.ts), the orders with their payment and their lines (without the
- * referral when the buyer has paid before, under `first_order`), and the audit entries; answered per
- * order with `markOrderPaid`'s columns. All of them or nothing but the buyers and first-paid rows: when
- * any order already exists the answer is missing it (the caller rolls back and records the events one
- * by one). The buyers must be distinct, and each payment in its order's currency. Each order comes
- * with an id drawn from the rewards' sequence, for the reward it may get (so the caller knows the
- * reward's id, and its webhook's answer, before the reward is inserted; an id not used is a gap).
+ * `paid` rather than inserted `created` and updated — the orders with their payment and their lines
+ * (without the referral when the buyer has paid before, under `first_order`), the buyers (created, or
+ * given their first-touch attribution), the buyers' first-paid-order rows, and the audit entries;
+ * answered per order with `markOrderPaid`'s columns. All of them or nothing but the buyers and
+ * first-paid rows: when any order already exists the answer is missing it (the caller rolls back and
+ * records the events one by one). The buyers must be distinct, and each payment in its order's
+ * currency. Each order comes with an id drawn from the rewards' sequence, for the reward it may get
+ * (so the caller knows the reward's id, and its webhook's answer, before the reward is inserted; an id
+ * not used is a gap).
  *
- * Within the statement the buyers' rows are written before their first-paid rows (`first_paid` reads
- * `buyer`), as in the one-event path (`insertOrder`, then `markOrderPaid`): the same two locks of one
- * buyer in the same order, whichever path takes them.
+ * Locks in the one-event path's order (`insertOrder` writes the order's key, then the buyer's row;
+ * `markOrderPaid` then the buyer's first-paid key): `buyer` reads `complete` and `first_paid` reads
+ * `buyer`, so each runs after the one before it. Taking the buyer's row first deadlocked with the
+ * one-event path paying the same order under another webhook id (order-paid-batch.test.ts).
+ *
+ * The `first_order` decision is made from the first-paid rows as the statement's snapshot shows them,
+ * since the orders are written before the first-paid rows; the first-paid insert (ON CONFLICT DO
+ * NOTHING, which sees what committed meanwhile and waits for what is in flight) is the arbiter. When
+ * it disagrees with the read — another payment of the same buyer took the row after the snapshot —
+ * the answer is "first_paid_taken", and the caller rolls back for the one-event path to decide.
  */
 export async function insertPaidOrders(
   trx: DbOrTx,
   orders: Array<InsertOrderInput & { payment: Payment }>,
   scope: "first_order" | "window",
-): Promise<Map<string, { order: PaidOrder; rewardId: bigint }>> {
+): Promise<Map<string, { order: PaidOrder; rewardId: bigint }> | "first_paid_taken"> {
   const buyers = orders
     .flatMap((o) => (o.buyer ? [o.buyer] : []))
     .map((b) => ({
@@ -86,35 +93,21 @@ export async function insertPaidOrders(
     terms_hash: o.payment.termsHash,
   }));
   const audit: AuditRow[] = orders.flatMap((o) => o.audit);
-  const result = await sql<PaidOrderRow & { reward_id: string }>`${prepared("insert-paid-orders")}
-    WITH buyer AS (
-      INSERT INTO members (member_id, referred_by_member_id, referred_by_code, attribution_source, attributed_at)
-      SELECT b.member_id, b.referred_by_member_id, b.referred_by_code, b.attribution_source, b.attributed_at
-        FROM json_to_recordset(${JSON.stringify(buyers)}::json)
-          AS b(member_id text, referred_by_member_id text, referred_by_code text, attribution_source text,
-               attributed_at timestamptz)
-       ORDER BY b.member_id COLLATE "C"
-      ${BUYER_FIRST_TOUCH}
-      RETURNING 1
-    ),
-    o AS (SELECT * FROM json_populate_recordset(NULL::orders, ${JSON.stringify(orders.map((o) => o.order))}::json)),
+  const result = await sql<PaidOrderRow & { reward_id: string; first_paid_as_read: boolean }>`${prepared(
+    "insert-paid-orders",
+  )}
+    WITH o AS (SELECT * FROM json_populate_recordset(NULL::orders, ${JSON.stringify(orders.map((o) => o.order))}::json)),
     e AS (
       SELECT * FROM json_to_recordset(${JSON.stringify(payments)}::json)
         AS x(order_reference text, amount_paid bigint, payment_rail text, paid_at timestamptz, terms_hash text)
     ),
-    first_paid AS (
-      INSERT INTO buyer_first_paid_orders (buyer_member_id, order_reference)
-      SELECT o.buyer_member_id, o.order_reference FROM o
-       WHERE o.buyer_member_id IS NOT NULL AND (SELECT count(*) FROM buyer) >= 0
-       ORDER BY o.buyer_member_id COLLATE "C"
-      ON CONFLICT DO NOTHING
-      RETURNING order_reference
-    ),
     d AS (
-      SELECT o.order_reference,
-             (o.referral_applied AND ${scope}::text = 'first_order' AND o.buyer_member_id IS NOT NULL
-              AND o.order_reference NOT IN (SELECT f.order_reference FROM first_paid f)) AS lose
-        FROM o
+      SELECT o.order_reference, seen.paid_before,
+             (o.referral_applied AND ${scope}::text = 'first_order' AND seen.paid_before) AS lose
+        FROM o CROSS JOIN LATERAL (
+          SELECT o.buyer_member_id IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM buyer_first_paid_orders f WHERE f.buyer_member_id = o.buyer_member_id)
+                 AS paid_before) seen
     ),
     paid AS (
       INSERT INTO orders (${columnList(PAID_COLUMNS)})
@@ -124,6 +117,25 @@ export async function insertPaidOrders(
       RETURNING *
     ),
     complete AS (SELECT count(*) = ${orders.length}::int AS ok FROM paid),
+    buyer AS (
+      INSERT INTO members (member_id, referred_by_member_id, referred_by_code, attribution_source, attributed_at)
+      SELECT b.member_id, b.referred_by_member_id, b.referred_by_code, b.attribution_source, b.attributed_at
+        FROM json_to_recordset(${JSON.stringify(buyers)}::json)
+          AS b(member_id text, referred_by_member_id text, referred_by_code text, attribution_source text,
+               attributed_at timestamptz)
+       WHERE (SELECT count(*) FROM complete) > 0
+       ORDER BY b.member_id COLLATE "C"
+      ${BUYER_FIRST_TOUCH}
+      RETURNING 1
+    ),
+    first_paid AS (
+      INSERT INTO buyer_first_paid_orders (buyer_member_id, order_reference)
+      SELECT o.buyer_member_id, o.order_reference FROM o
+       WHERE o.buyer_member_id IS NOT NULL AND (SELECT count(*) FROM buyer) >= 0
+       ORDER BY o.buyer_member_id COLLATE "C"
+      ON CONFLICT DO NOTHING
+      RETURNING order_reference
+    ),
     paid_lines AS (
       INSERT INTO order_lines (${columnList(LINE_COLUMNS)})
       SELECT ${LINE_VALUES}
@@ -134,11 +146,16 @@ export async function insertPaidOrders(
     ),
     audit AS (${orderLinesAndAudit.audit(audit)} WHERE (SELECT ok FROM complete))
     SELECT ${paidOrderColumns(sql`paid_lines`)},
-           nextval(pg_get_serial_sequence('referral_rewards', 'id'))::text AS reward_id
-      FROM (SELECT paid.*, d.lose AS referral_lost FROM paid JOIN d ON d.order_reference = paid.order_reference) p
+           nextval(pg_get_serial_sequence('referral_rewards', 'id'))::text AS reward_id,
+           (p.buyer_member_id IS NULL
+            OR (p.order_reference IN (SELECT f.order_reference FROM first_paid f)) = NOT p.paid_before)
+             AS first_paid_as_read
+      FROM (SELECT paid.*, d.lose AS referral_lost, d.paid_before
+              FROM paid JOIN d ON d.order_reference = paid.order_reference) p
      WHERE (SELECT ok FROM complete)`.execute(trx);
+  if (result.rows.some((row) => !row.first_paid_as_read)) return "first_paid_taken";
   return new Map(
-    result.rows.map(({ reward_id, ...row }) => [
+    result.rows.map(({ reward_id, first_paid_as_read: _, ...row }) => [
       row.order_reference,
       { order: toPaidOrder(row), rewardId: BigInt(reward_id) },
     ]),
