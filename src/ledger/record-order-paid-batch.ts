@@ -54,16 +54,16 @@ class LeavesBatch extends Error {
 /**
  * Group commit for `order.paid` (docs/scaling.md "Ingest: group commit"): the events of `items`, each
  * a first delivery of a new order, recorded in ONE transaction of three statements whatever their
- * number — claim the webhook rows with the checkout contexts, insert buyers/orders (already paid)/
- * lines drawing the reward ids, both rails with the rewards and the stored responses — instead of
- * one transaction of eight
- * round trips each. Row by row it writes what `recordWebhook` + `recordOrderPaid` write (the same
- * pure builders: planCheckout, paidOrderWrites, rewardRows; test/integration/order-paid-batch.test.ts
- * compares the two), and it takes its locks level by level in the documented order
- * (src/db/transaction.ts), sorted within each level.
+ * number — claim the webhook rows and read the checkout contexts; insert the orders already paid,
+ * their buyers and lines, drawing the reward ids; both rails with the rewards and the stored
+ * responses — instead of one transaction of eight round trips each. Row by row it writes what
+ * `recordWebhook` + `recordOrderPaid` write (the same pure builders: planCheckout, paidOrderWrites,
+ * rewardRows; test/integration/order-paid-batch.test.ts compares the two), and it takes its locks
+ * level by level in the documented order (src/db/transaction.ts), sorted within each level.
  *
  * Anything off the common path — an order that exists, a checkout the rules refuse, a payment that
- * does not move the order, a referrer with clawback debt to net, a reward reference taken, any error —
+ * does not move the order, a referrer with clawback debt to net, a reward reference taken, a buyer's
+ * first-paid row taken meanwhile, any error —
  * rolls the whole batch back: `rest` then holds every item, for the one-event path to record (and to
  * answer with its own 4xx). Deliveries already recorded (redeliveries) are never claimed and are in
  * `rest` too. `recorded` maps the webhook ids committed here to their outcomes.
