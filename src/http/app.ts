@@ -1,13 +1,12 @@
-import { randomUUID } from "node:crypto";
 import express, { type Express } from "express";
 import helmet from "helmet";
-import { pinoHttp } from "pino-http";
-import { errSerializer } from "../logger.js";
 import { httpMetricsMiddleware } from "../metrics/http.js";
 import { createServiceMetrics } from "../metrics/service.js";
 import type { Services } from "../services.js";
 import { refuseDeepBodies } from "./middleware/body-depth.js";
+import { leanRequest } from "./middleware/lean-request.js";
 import { notFound, problemHandler } from "./middleware/problem.js";
+import { requestLogger } from "./middleware/request-logger.js";
 import { adminRoutes } from "./routes/admin.js";
 import { demoShopRoutes } from "./routes/demo-shop.js";
 import { integrationRoutes } from "./routes/integration.js";
@@ -19,9 +18,7 @@ import { statsRoutes } from "./routes/stats.js";
 import { vendorRoutes } from "./routes/vendor.js";
 import { webRoutes } from "./routes/web.js";
 import { webhookEndpointRoutes } from "./routes/webhook-endpoints.js";
-import { webhookRoutes } from "./routes/webhooks.js";
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+import { PAYMENTS_WEBHOOK, webhookRoutes } from "./routes/webhooks.js";
 
 /** Builds the express app: one router per surface, problem+json for every error. */
 export function createApp(services: Services): Express {
@@ -37,28 +34,14 @@ export function createApp(services: Services): Express {
   // Duration per route pattern and status (twinrail_http_request_duration_seconds).
   services.metrics ??= createServiceMetrics(services);
   app.use(httpMetricsMiddleware(services.metrics.http));
-  app.use(
-    pinoHttp({
-      logger: services.logger,
-      genReqId: (req, res) => {
-        const incoming = req.headers["x-request-id"];
-        const id = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-        res.setHeader("x-request-id", id);
-        return id;
-      },
-      customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? "error" : "info"),
-      serializers: {
-        req: (req) => ({ id: req.id, method: req.method, url: String(req.url).split("?")[0] }),
-        res: (res) => ({ statusCode: res.statusCode }),
-        // pino-http's child logger would otherwise fall back to pino's own, unredacted, err serializer.
-        err: errSerializer,
-      },
-    }),
-  );
+  // The payments webhook (most of the traffic) gets the request id, helmet's headers and the request
+  // log line by hand, and is routed before pino-http and helmet (middleware/lean-request.ts). It needs
+  // its raw bytes for the signature: mounted before the JSON parser too.
+  app.use(leanRequest(services.logger, "POST", PAYMENTS_WEBHOOK.path));
+  app.use(webhookRoutes(services));
+  app.use(requestLogger(services.logger));
   app.use(helmet({ contentSecurityPolicy: false }));
 
-  // The webhook needs its raw bytes for the signature: mounted before the JSON parser.
-  app.use(webhookRoutes(services));
   app.use(express.json({ limit: "256kb" }));
   app.use(refuseDeepBodies);
   app.use(webRoutes(services));

@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type CodeCache, codeCacheOf, type PublicCode } from "../attribution/code-cache.js";
 import { utcDay, visitorHash } from "../attribution/ip-hash.js";
@@ -12,6 +11,7 @@ import {
 import type { RedirectObserver } from "../metrics/http.js";
 import type { Services } from "../services.js";
 import { type RateDecision, type RateLimiter, rateLimiterOf } from "./middleware/rate-limit.js";
+import { requestIdOf, SECURITY_HEADERS } from "./request-basics.js";
 
 /** express's compiled `trust proxy` function: (address, hop index) → trusted. */
 export type TrustFn = (address: string, hop: number) => boolean;
@@ -19,39 +19,9 @@ export type TrustFn = (address: string, hop: number) => boolean;
 // A dependency of express (its `req.ip`), so the same algorithm with the same trust function.
 const proxyaddr: (req: IncomingMessage, trust: TrustFn) => string = require("proxy-addr");
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Signed in place of a real code on the unknown-code path, so both paths do the same work. */
 const NO_CODE = "NO-CODE";
 const DAY_MS = 86_400_000;
-
-/**
- * What helmet (as configured in `createApp`, CSP off) sets on a response, plus the route's own
- * `cache-control: no-store` and the `Vary` of express's redirect: precomputed once.
- */
-const SECURITY_HEADERS = [
-  "cross-origin-opener-policy",
-  "same-origin",
-  "cross-origin-resource-policy",
-  "same-origin",
-  "origin-agent-cluster",
-  "?1",
-  "referrer-policy",
-  "no-referrer",
-  "strict-transport-security",
-  "max-age=31536000; includeSubDomains",
-  "x-content-type-options",
-  "nosniff",
-  "x-dns-prefetch-control",
-  "off",
-  "x-download-options",
-  "noopen",
-  "x-frame-options",
-  "SAMEORIGIN",
-  "x-permitted-cross-domain-policies",
-  "none",
-  "x-xss-protection",
-  "0",
-];
 
 /** Counters for /metrics. */
 export interface FastRedirectStats {
@@ -307,7 +277,7 @@ export function createFastRedirect(
     cache ??= codeCacheOf(services);
     limiter ??= rateLimiterOf(services);
     const incoming = req.headers["x-request-id"];
-    const requestId = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = requestIdOf(incoming);
     const ip = (trust ? proxyaddr(req, trust) : req.socket.remoteAddress) ?? "unknown";
 
     const proceed = (decision: RateDecision | undefined) => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { SECURITY_HEADERS } from "../../src/http/request-basics.js";
 import { orderBody, paidEvent, TEST_DB, useTestInstance } from "../support/harness.js";
 
 describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
@@ -28,6 +29,33 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
     expect(res.body.requestId).toBe("req-abc-123");
     const generated = await t.request("GET", "/healthz");
     expect(generated.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("answers the payments webhook with its request id and helmet's headers, as every other route", async () => {
+    // The webhook is served before pino-http and helmet (src/http/middleware/lean-request.ts).
+    const hook = await t.request("POST", "/v1/webhooks/payments", {
+      headers: { "x-request-id": "req-wh-9", "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(hook.status).toBeGreaterThanOrEqual(400);
+    expect(hook.headers.get("x-request-id")).toBe("req-wh-9");
+    expect(hook.body.requestId).toBe("req-wh-9");
+    const other = await t.request("GET", "/v1/nope");
+    const names = SECURITY_HEADERS.filter((_, i) => i % 2 === 0);
+    const security = (headers: Headers) => names.map((name) => [name, headers.get(name)]);
+    // helmet's own answer on an express route is the reference: every header there, and the same.
+    expect(security(other.headers).every(([, value]) => value !== null)).toBe(true);
+    expect(security(hook.headers)).toEqual(security(other.headers));
+    // And nothing else that helmet or pino-http sets is missing (both answers are problem+json).
+    const VARYING = new Set(["date", "etag", "content-length", "connection", "keep-alive", "vary"]);
+    const headerNames = (headers: Headers) => {
+      const found: string[] = [];
+      headers.forEach((_value, name) => {
+        if (!VARYING.has(name)) found.push(name);
+      });
+      return found.sort();
+    };
+    expect(headerNames(hook.headers)).toEqual(headerNames(other.headers));
   });
 
   it("replays the first response for a repeated Idempotency-Key and refuses a different body with 422", async () => {

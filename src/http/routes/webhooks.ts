@@ -95,7 +95,7 @@ const HANDLED = new Set([
   "membership.refunded",
 ]);
 
-const PAYMENTS_WEBHOOK = {
+export const PAYMENTS_WEBHOOK = {
   method: "post",
   path: "/v1/webhooks/payments",
   summary: "Payment events (Standard Webhooks signature)",

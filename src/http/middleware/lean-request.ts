@@ -1,0 +1,52 @@
+import type { RequestHandler } from "express";
+import type { Logger } from "pino";
+import { requestIdOf, SECURITY_HEADERS } from "../request-basics.js";
+
+/**
+ * What pino-http and helmet give a request (`createApp`), done by hand for the one route that takes
+ * most of the traffic, the payments webhook (`POST /v1/webhooks/payments`): the request id (the
+ * client's `X-Request-Id` when it is a plain token, else a UUID; answered in `X-Request-Id`, and
+ * `req.id` for the audit trail and problem+json), helmet's headers (precomputed, request-basics.ts),
+ * `req.log` bound to the request, and the same "request completed" / "request errored" line when the
+ * response finishes, at the same levels (error from 500 on). pino-http builds a child logger and
+ * serializes the request for every request, and helmet runs a dozen middlewares: for the webhook
+ * that was about 7 % of the service's CPU per event (docs/scaling.md). Here the child is built only
+ * when something logs, and the request line only when its level is enabled. Anything else passes on
+ * untouched to pino-http and helmet.
+ */
+export function leanRequest(logger: Logger, method: string, path: string): RequestHandler {
+  return (req, res, next) => {
+    if (req.method !== method || req.path !== path) {
+      next();
+      return;
+    }
+    const id = requestIdOf(req.headers["x-request-id"]);
+    req.id = id;
+    res.setHeader("x-request-id", id);
+    for (let i = 0; i < SECURITY_HEADERS.length; i += 2)
+      res.setHeader(SECURITY_HEADERS[i]!, SECURITY_HEADERS[i + 1]!);
+    const bound = () => ({ id, method: req.method, url: String(req.url).split("?")[0] });
+    let child: Logger | undefined;
+    Object.defineProperty(req, "log", {
+      configurable: true,
+      enumerable: false,
+      get: () => {
+        child ??= logger.child({ req: bound() });
+        return child;
+      },
+    });
+    const started = Date.now();
+    res.once("finish", () => {
+      const failed = res.statusCode >= 500;
+      if (!logger.isLevelEnabled(failed ? "error" : "info")) return;
+      const line = { res: { statusCode: res.statusCode }, responseTime: Date.now() - started };
+      if (failed) {
+        req.log.error(
+          { ...line, err: new Error(`failed with status code ${res.statusCode}`) },
+          "request errored",
+        );
+      } else req.log.info(line, "request completed");
+    });
+    next();
+  };
+}
