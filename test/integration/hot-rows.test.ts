@@ -1,12 +1,11 @@
 import { sql } from "kysely";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deadlocks } from "../support/deadlocks.js";
 import {
   orderBody,
   paidEvent,
   seedCatalog,
   startTestInstance,
-  TEST_DATABASE_URL,
   TEST_DB,
   type TestInstance,
 } from "../support/harness.js";
@@ -18,20 +17,6 @@ import {
  */
 const ORDERS = Number(process.env.HOT_ROW_ORDERS ?? 120);
 const CONCURRENCY = 16;
-
-async function deadlocks(): Promise<bigint> {
-  if (TEST_DB !== "postgres") return 0n;
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    const result = await client.query(
-      "SELECT deadlocks::text AS n FROM pg_stat_database WHERE datname = current_database()",
-    );
-    return BigInt(result.rows[0].n);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Runs `tasks` with at most `limit` in flight. */
 async function pool<T>(limit: number, tasks: Array<() => Promise<T>>): Promise<T[]> {

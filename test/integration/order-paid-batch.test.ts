@@ -9,6 +9,7 @@ import { recordOrderPaid } from "../../src/ledger/record-order-paid.js";
 import { type BatchItem, recordOrderPaidBatch } from "../../src/ledger/record-order-paid-batch.js";
 import { recordWebhook } from "../../src/ledger/record-webhook.js";
 import { foldRollups } from "../../src/ledger/rollups/fold.js";
+import { deadlocks } from "../support/deadlocks.js";
 import {
   orderBody,
   paidEvent,
@@ -73,21 +74,6 @@ function scenarios(): BatchItem[] {
       }),
     ),
   ];
-}
-
-/** PostgreSQL's deadlock count for the test database (0 on PGlite). */
-async function deadlocks(): Promise<bigint> {
-  if (TEST_DB !== "postgres") return 0n;
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    const result = await client.query(
-      "SELECT deadlocks::text AS n FROM pg_stat_database WHERE datname = current_database()",
-    );
-    return BigInt(result.rows[0].n);
-  } finally {
-    await client.end();
-  }
 }
 
 /** Every row a payment writes, without ids and timestamps; references to ids replaced by natural keys. */

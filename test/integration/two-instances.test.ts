@@ -11,6 +11,7 @@ import { issueCode } from "../../src/ledger/issue-code.js";
 import { registerMember } from "../../src/ledger/register-member.js";
 import { signWebhook } from "../../src/lib/standard-webhooks.js";
 import { seedCatalogRows } from "../support/catalog.js";
+import { deadlocks } from "../support/deadlocks.js";
 import { orderBody, paidEvent, TEST_DATABASE_URL, TEST_DB } from "../support/harness.js";
 import { startProcess, withConcurrency } from "../support/processes.js";
 
@@ -23,19 +24,6 @@ import { startProcess, withConcurrency } from "../support/processes.js";
 const ORDERS = Number(process.env.STORM_ORDERS ?? 1000);
 const CONCURRENCY = 32;
 const SPREAD_REFERRERS = 50;
-
-async function deadlocks(): Promise<bigint> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    const result = await client.query(
-      "SELECT deadlocks::text AS n FROM pg_stat_database WHERE datname = current_database()",
-    );
-    return BigInt(result.rows[0].n);
-  } finally {
-    await client.end();
-  }
-}
 
 function shuffle<T>(items: T[]): T[] {
   for (let i = items.length - 1; i > 0; i--) {
