@@ -28,6 +28,10 @@ function app(kind: "pino-http" | "lean") {
   if (kind === "lean") server.use(leanRequest(logger, "POST", "/v1/webhooks/payments"));
   else server.use(requestLogger(logger), helmet({ contentSecurityPolicy: false }));
   server.post("/v1/webhooks/payments", (req, res, next) => {
+    if (req.query.slow) {
+      setTimeout(() => res.headersSent || res.destroyed || res.json({ late: true }), 200);
+      return;
+    }
     if (req.query.fail) {
       req.log.warn({ step: "handler" }, "about to fail");
       next(new Error("boom"));
@@ -98,6 +102,33 @@ describe("the payments webhook's lean request handling", () => {
         res: { statusCode: a.status },
       });
     }
+  });
+
+  it("logs a request whose client gave up as pino-http does, once", async () => {
+    const abandon = async (server: express.Express) => {
+      const listening = server.listen(0, "127.0.0.1");
+      await once(listening, "listening");
+      const { port } = listening.address() as AddressInfo;
+      const req = request({
+        host: "127.0.0.1",
+        port,
+        method: "POST",
+        path: "/v1/webhooks/payments?slow=1",
+        headers: { "x-request-id": "req-gone" },
+      });
+      req.on("error", () => undefined);
+      req.end("{}");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      req.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      listening.close();
+    };
+    const reference = app("pino-http");
+    const lean = app("lean");
+    await abandon(reference.server);
+    await abandon(lean.server);
+    expect(reference.lines).toHaveLength(1);
+    expect(lean.lines.map(line)).toEqual(reference.lines.map(line));
   });
 
   it("leaves every other request to pino-http and helmet", async () => {

@@ -7,8 +7,9 @@ import { requestIdOf, SECURITY_HEADERS } from "../request-basics.js";
  * most of the traffic, the payments webhook (`POST /v1/webhooks/payments`): the request id (the
  * client's `X-Request-Id` when it is a plain token, else a UUID; answered in `X-Request-Id`, and
  * `req.id` for the audit trail and problem+json), helmet's headers (precomputed, request-basics.ts),
- * `req.log` bound to the request, and the same "request completed" / "request errored" line when the
- * response finishes, at the same levels (error from 500 on). pino-http builds a child logger and
+ * `req.log` bound to the request, and the same "request completed" / "request aborted" / "request
+ * errored" line once the response finishes or the connection closes, at the same levels (error from
+ * 500 on). pino-http builds a child logger and
  * serializes the request for every request, and helmet runs a dozen middlewares: for the webhook
  * that was about 7 % of the service's CPU per event (docs/scaling.md). Here the child is built only
  * when something logs, and the request line only when its level is enabled. Anything else passes on
@@ -36,17 +37,28 @@ export function leanRequest(logger: Logger, method: string, path: string): Reque
       },
     });
     const started = Date.now();
-    res.once("finish", () => {
-      const failed = res.statusCode >= 500;
+    // Once, on whichever comes first, as pino-http does: the response finished, the connection closed
+    // (a client that gave up), or the response failed.
+    const complete = (error?: unknown) => {
+      res.off("finish", complete);
+      res.off("close", complete);
+      res.off("error", complete);
+      const failed = error !== undefined || res.statusCode >= 500;
       if (!logger.isLevelEnabled(failed ? "error" : "info")) return;
-      const line = { res: { statusCode: res.statusCode }, responseTime: Date.now() - started };
+      // pino's response serializer: no status before the headers went out.
+      const statusCode = res.headersSent ? res.statusCode : null;
+      const line = { res: { statusCode }, responseTime: Date.now() - started };
       if (failed) {
-        req.log.error(
-          { ...line, err: new Error(`failed with status code ${res.statusCode}`) },
-          "request errored",
-        );
-      } else req.log.info(line, "request completed");
-    });
+        const err = error ?? new Error(`failed with status code ${res.statusCode}`);
+        req.log.error({ ...line, err }, "request errored");
+      } else {
+        const finished = !req.readableAborted && res.writableEnded;
+        req.log.info(line, finished ? "request completed" : "request aborted");
+      }
+    };
+    res.on("finish", complete);
+    res.on("close", complete);
+    res.on("error", complete);
     next();
   };
 }
