@@ -40,6 +40,15 @@ describe(`HTTP surface: auth, idempotency, errors, ops (${TEST_DB})`, () => {
     expect(hook.status).toBeGreaterThanOrEqual(400);
     expect(hook.headers.get("x-request-id")).toBe("req-wh-9");
     expect(hook.body.requestId).toBe("req-wh-9");
+    // Express routes ignore case and one trailing slash: those reach the webhook's route too.
+    for (const path of ["/v1/webhooks/payments/", "/V1/Webhooks/Payments"]) {
+      const variant = await t.request("POST", path, {
+        headers: { "x-request-id": "req-wh-10", "content-type": "application/json" },
+        body: "{}",
+      });
+      expect(variant.status).toBe(hook.status);
+      expect(variant.body.requestId).toBe("req-wh-10");
+    }
     const other = await t.request("GET", "/v1/nope");
     const names = SECURITY_HEADERS.filter((_, i) => i % 2 === 0);
     const security = (headers: Headers) => names.map((name) => [name, headers.get(name)]);

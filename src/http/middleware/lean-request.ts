@@ -4,20 +4,24 @@ import { requestIdOf, SECURITY_HEADERS } from "../request-basics.js";
 
 /**
  * What pino-http and helmet give a request (`createApp`), done by hand for the one route that takes
- * most of the traffic, the payments webhook (`POST /v1/webhooks/payments`): the request id (the
- * client's `X-Request-Id` when it is a plain token, else a UUID; answered in `X-Request-Id`, and
- * `req.id` for the audit trail and problem+json), helmet's headers (precomputed, request-basics.ts),
- * `req.log` bound to the request, and the same "request completed" / "request aborted" / "request
- * errored" line once the response finishes or the connection closes, at the same levels (error from
- * 500 on). pino-http builds a child logger and
- * serializes the request for every request, and helmet runs a dozen middlewares: for the webhook
- * that was about 7 % of the service's CPU per event (docs/scaling.md). Here the child is built only
- * when something logs, and the request line only when its level is enabled. Anything else passes on
- * untouched to pino-http and helmet.
+ * most of the traffic, the payments webhook (`POST /v1/webhooks/payments`):
+ * - the request id: the client's `X-Request-Id` when it is a plain token, else a UUID; answered in
+ *   `X-Request-Id`, and `req.id` for the audit trail and problem+json;
+ * - helmet's headers (precomputed, request-basics.ts);
+ * - `req.log` bound to the request, built only when something logs;
+ * - the same "request completed" / "request aborted" / "request errored" line, once the response
+ *   finishes or the connection closes, at the same levels (error from 500 on), written only when its
+ *   level is enabled.
+ * pino-http builds a child logger and serializes the request for every request, and helmet runs a
+ * dozen middlewares: for the webhook that was about 7 % of the service's CPU per event
+ * (docs/scaling.md). The path matches as express routes match it (any case, one trailing slash), so
+ * every request the webhook's route serves comes through here; anything else passes on untouched to
+ * pino-http and helmet.
  */
 export function leanRequest(logger: Logger, method: string, path: string): RequestHandler {
+  const route = path.toLowerCase();
   return (req, res, next) => {
-    if (req.method !== method || req.path !== path) {
+    if (req.method !== method || req.path.toLowerCase().replace(/(.)\/$/, "$1") !== route) {
       next();
       return;
     }
