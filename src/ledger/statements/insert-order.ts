@@ -78,7 +78,7 @@ const AUDIT_COLUMNS = ["actor", "action", "subject_type", "subject_id", "before"
 
 /**
  * An order's lines and audit rows as CTE bodies over JSON rows, each to be gated by a WHERE after it
- * (only with the order: its rows are `l` / `a`). Shared with insert-orders.ts.
+ * (only with the order: its rows are `l` / `a`). Shared with insert-paid-orders.ts.
  */
 export const orderLinesAndAudit = {
   lines: (rows: InsertOrderInput["lines"]) => sql`INSERT INTO order_lines (${columnList(LINE_COLUMNS)})
@@ -91,7 +91,7 @@ export const orderLinesAndAudit = {
 
 /**
  * The buyer's upsert: created, or given a first-touch attribution if it has none yet (never replaced).
- * Shared with insert-orders.ts.
+ * Shared with insert-paid-orders.ts.
  */
 export const BUYER_FIRST_TOUCH = sql`ON CONFLICT (member_id) DO UPDATE SET
           referred_by_member_id = EXCLUDED.referred_by_member_id,

@@ -85,7 +85,7 @@ type Sql = RawBuilder<unknown>;
 
 /**
  * The context's columns, one sub-select each, over `p`: the single statement below passes values, the
- * batch (read-checkout-contexts.ts) passes the columns of its event rows, so both read the same way.
+ * batch (claim-with-contexts.ts) passes the columns of its event rows, so both read the same way.
  */
 export function checkoutContextColumns(p: ContextParams): Sql {
   return sql`
