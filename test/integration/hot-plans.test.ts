@@ -86,41 +86,38 @@ describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, ()
       // The generic plan is the one that matters: after five executions a connection keeps it for as
       // long as it lives if it looked no worse than the custom ones — chosen while the tables were small.
       await client.query("SET plan_cache_mode = force_generic_plan");
+      // The plan of captured statement `i` as the server would run it (`analyze`: run, and its actual
+      // rows counted). EXECUTE takes its arguments as literals: each value as the driver sent it.
+      const explain = async (i: number, analyze = false): Promise<PlanNode> => {
+        const statement = captured[i]!;
+        await client.query(`DEALLOCATE ALL`);
+        await client.query(`PREPARE hot_${i} AS ${statement.text}`);
+        const args = statement.values.map((value) => sqlLiteral(client, value)).join(", ");
+        const { rows } = await client.query(
+          `EXPLAIN (${analyze ? "ANALYZE, " : ""}FORMAT JSON) EXECUTE hot_${i}${args ? `(${args})` : ""}`,
+        );
+        return (rows[0]["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0]!.Plan;
+      };
       const scans = async () => {
         const found: Record<string, string[]> = {};
         for (const [i, statement] of captured.entries()) {
-          await client.query(`DEALLOCATE ALL`);
-          await client.query(`PREPARE hot_${i} AS ${statement.text}`);
-          // EXECUTE takes its arguments as literals: each value as the driver would have sent it.
-          const args = statement.values.map((value) => sqlLiteral(client, value)).join(", ");
-          const { rows } = await client.query(
-            `EXPLAIN (FORMAT JSON) EXECUTE hot_${i}${args ? `(${args})` : ""}`,
-          );
-          const plan = (rows[0]["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0]!.Plan;
-          found[statement.name] = seqScans(plan).filter((table) => GROWING.includes(table));
+          found[statement.name] = seqScans(await explain(i)).filter((table) => GROWING.includes(table));
         }
         return found;
       };
       const none = Object.fromEntries(captured.map((statement) => [statement.name, []]));
       // Not scanning a table is not enough: an index scan on the first column of a key alone reads as
-      // much (the stored webhook responses' update read every delivery of the provider so). Each statement runs
-      // again, with its generic and its custom plan (EXPLAIN ANALYZE, rolled back): no scan of a
-      // growing table may read more rows than a group writes.
+      // much (the stored webhook responses' update read every delivery of the provider so). Each
+      // statement runs again, with its generic and its custom plan (EXPLAIN ANALYZE, rolled back): no
+      // scan of a growing table may read more rows than a group writes.
       const read = async () => {
         const found: Record<string, string[]> = {};
         for (const mode of ["force_generic_plan", "force_custom_plan"]) {
           await client.query(`SET plan_cache_mode = ${mode}`);
           for (const [i, statement] of captured.entries()) {
-            await client.query(`DEALLOCATE ALL`);
-            await client.query(`PREPARE hot_${i} AS ${statement.text}`);
-            const args = statement.values.map((value) => sqlLiteral(client, value)).join(", ");
             await client.query("BEGIN");
             try {
-              const { rows } = await client.query(
-                `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE hot_${i}${args ? `(${args})` : ""}`,
-              );
-              const plan = (rows[0]["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0]!.Plan;
-              const many = Object.entries(rowsRead(plan)).filter(
+              const many = Object.entries(rowsRead(await explain(i, true))).filter(
                 ([table, n]) => GROWING.includes(table) && n > MAX_ROWS_READ,
               );
               found[statement.name] = [
