@@ -1,6 +1,7 @@
 import type { RequestHandler } from "express";
 import type { Logger } from "pino";
 import { requestIdOf, SECURITY_HEADERS } from "../request-basics.js";
+import { requestLevel, requestSummary } from "./request-logger.js";
 
 /**
  * What pino-http and helmet give a request (`createApp`), done by hand for the one route that takes
@@ -30,13 +31,12 @@ export function leanRequest(logger: Logger, method: string, path: string): Reque
     res.setHeader("x-request-id", id);
     for (let i = 0; i < SECURITY_HEADERS.length; i += 2)
       res.setHeader(SECURITY_HEADERS[i]!, SECURITY_HEADERS[i + 1]!);
-    const bound = () => ({ id, method: req.method, url: String(req.url).split("?")[0] });
     let child: Logger | undefined;
     Object.defineProperty(req, "log", {
       configurable: true,
       enumerable: false,
       get: () => {
-        child ??= logger.child({ req: bound() });
+        child ??= logger.child({ req: requestSummary(req) });
         return child;
       },
     });
@@ -47,12 +47,12 @@ export function leanRequest(logger: Logger, method: string, path: string): Reque
       res.off("finish", complete);
       res.off("close", complete);
       res.off("error", complete);
-      const failed = error !== undefined || res.statusCode >= 500;
-      if (!logger.isLevelEnabled(failed ? "error" : "info")) return;
+      const level = requestLevel(res.statusCode, error);
+      if (!logger.isLevelEnabled(level)) return;
       // pino's response serializer: no status before the headers went out.
       const statusCode = res.headersSent ? res.statusCode : null;
       const line = { res: { statusCode }, responseTime: Date.now() - started };
-      if (failed) {
+      if (level === "error") {
         const err = error ?? new Error(`failed with status code ${res.statusCode}`);
         req.log.error({ ...line, err }, "request errored");
       } else {
