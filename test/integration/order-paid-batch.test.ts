@@ -1,5 +1,4 @@
 import { sql } from "kysely";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/connect.js";
 import { transactionStats } from "../../src/db/transaction.js";
@@ -15,7 +14,6 @@ import {
   paidEvent,
   seedCatalog,
   startTestInstance,
-  TEST_DATABASE_URL,
   TEST_DB,
   type TestInstance,
 } from "../support/harness.js";
@@ -364,38 +362,32 @@ describe(`grouped order.paid off the common path (${TEST_DB})`, () => {
       const before = await deadlocks();
       const retried = transactionStats.retries.deadlock;
       const ROUNDS = 10;
-      const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await holder.connect();
-      try {
-        await holder.query(`SET search_path TO ${t.schema}`);
-        for (let n = 0; n < ROUNDS; n++) {
-          const ref = `ord_both${n}`;
-          const order = { buyerMemberId: `m_both${n}` };
-          await holder.query("BEGIN");
-          await holder.query(
-            `INSERT INTO orders (order_reference, request_hash, currency, referral_applied, merchandise_amount,
+      await db()
+        .connection()
+        .execute(async (holder) => {
+          for (let n = 0; n < ROUNDS; n++) {
+            const ref = `ord_both${n}`;
+            const order = { buyerMemberId: `m_both${n}` };
+            await sql`BEGIN`.execute(holder);
+            await sql`INSERT INTO orders (order_reference, request_hash, currency, referral_applied, merchandise_amount,
                                  shipping_amount, discount_amount, gross_amount, referral_commission, wei_per_minor_unit)
-             VALUES ($1, 'held', 'UAH', false, 0, 0, 0, 0, 0, 0)`,
-            [ref],
-          );
-          const racing = Promise.all([
-            single(db(), t, item(`evt_both_a${n}`, withOrder(ref, "170000", order))),
-            recordOrderPaidBatch(db(), config(), [
-              item(`evt_both_b${n}`, withOrder(ref, "170000", order)),
-              item(`evt_both_c${n}`, withOrder(`ord_both_other${n}`, "170000")),
-            ]),
-          ]);
-          await new Promise((resolve) => setTimeout(resolve, 150));
-          await holder.query("ROLLBACK");
-          const [answer, result] = await racing;
-          const rest = await Promise.all(result.rest.map((it) => single(db(), t, it)));
-          const results = [answer, ...result.recorded.values(), ...rest].map((o) => o.result).sort();
-          expect(results).toEqual(["duplicate", "recorded", "recorded"]);
-          expect(await rewards(ref)).toBe(1);
-        }
-      } finally {
-        await holder.end();
-      }
+             VALUES (${ref}, 'held', 'UAH', false, 0, 0, 0, 0, 0, 0)`.execute(holder);
+            const racing = Promise.all([
+              single(db(), t, item(`evt_both_a${n}`, withOrder(ref, "170000", order))),
+              recordOrderPaidBatch(db(), config(), [
+                item(`evt_both_b${n}`, withOrder(ref, "170000", order)),
+                item(`evt_both_c${n}`, withOrder(`ord_both_other${n}`, "170000")),
+              ]),
+            ]);
+            await new Promise((resolve) => setTimeout(resolve, 150));
+            await sql`ROLLBACK`.execute(holder);
+            const [answer, result] = await racing;
+            const rest = await Promise.all(result.rest.map((it) => single(db(), t, it)));
+            const results = [answer, ...result.recorded.values(), ...rest].map((o) => o.result).sort();
+            expect(results).toEqual(["duplicate", "recorded", "recorded"]);
+            expect(await rewards(ref)).toBe(1);
+          }
+        });
       expect(transactionStats.retries.deadlock - retried).toBe(0);
       expect(await deadlocks()).toBe(before);
     },
@@ -411,32 +403,28 @@ describe(`grouped order.paid off the common path (${TEST_DB})`, () => {
         body: orderBody("ord_ft_prev", { buyerMemberId: "m_ft" }),
       });
       expect(previous.status).toBe(201);
-      const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await holder.connect();
-      try {
-        await holder.query(`SET search_path TO ${t.schema}`);
-        await holder.query("BEGIN");
-        await holder.query(
-          "INSERT INTO buyer_first_paid_orders (buyer_member_id, order_reference) VALUES ('m_ft', 'ord_ft_prev')",
-        );
-        const grouped = recordOrderPaidBatch(db(), config(), [
-          item("evt_ft1", withOrder("ord_ft1", "170000", { buyerMemberId: "m_ft" })),
-          item("evt_ft2", withOrder("ord_ft2", "170000")),
-        ]);
-        await new Promise((resolve) => setTimeout(resolve, 150));
-        await holder.query("COMMIT");
-        const result = await grouped;
-        expect(result.left).toBe("first_paid_taken");
-        expect(result.recorded.size).toBe(0);
-        const answers = [];
-        for (const it of result.rest) answers.push(await single(db(), t, it));
-        expect(answers.map((a) => a.result)).toEqual(["recorded", "recorded"]);
-        const first = await sql<{ order_reference: string }>`
+      await db()
+        .connection()
+        .execute(async (holder) => {
+          await sql`BEGIN`.execute(holder);
+          await sql`INSERT INTO buyer_first_paid_orders (buyer_member_id, order_reference)
+                  VALUES ('m_ft', 'ord_ft_prev')`.execute(holder);
+          const grouped = recordOrderPaidBatch(db(), config(), [
+            item("evt_ft1", withOrder("ord_ft1", "170000", { buyerMemberId: "m_ft" })),
+            item("evt_ft2", withOrder("ord_ft2", "170000")),
+          ]);
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          await sql`COMMIT`.execute(holder);
+          const result = await grouped;
+          expect(result.left).toBe("first_paid_taken");
+          expect(result.recorded.size).toBe(0);
+          const answers = [];
+          for (const it of result.rest) answers.push(await single(db(), t, it));
+          expect(answers.map((a) => a.result)).toEqual(["recorded", "recorded"]);
+          const first = await sql<{ order_reference: string }>`
           SELECT order_reference FROM buyer_first_paid_orders WHERE buyer_member_id = 'm_ft'`.execute(db());
-        expect(first.rows).toEqual([{ order_reference: "ord_ft_prev" }]);
-      } finally {
-        await holder.end();
-      }
+          expect(first.rows).toEqual([{ order_reference: "ord_ft_prev" }]);
+        });
     },
   );
 
