@@ -4,7 +4,7 @@ import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
 import { insertAssists, insertJournal, type insertRailA, insertSettlements } from "./insert-rail-a.js";
 import { type insertReward, insertRewards } from "./insert-reward.js";
-import { webhookResponses } from "./store-webhook-responses.js";
+import { webhookResponses } from "./webhook-responses.js";
 
 type RailA = Parameters<typeof insertRailA>[1];
 type RewardInsert = Parameters<typeof insertReward>[1];
