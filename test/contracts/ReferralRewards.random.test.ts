@@ -4,6 +4,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import type { Contract, EventLog } from "ethers";
 import { ethers } from "hardhat";
+import { mulberry32 } from "../../src/lib/prng";
 import {
   deployRewardsFixture,
   MAX_PAYOUT,
@@ -14,16 +15,7 @@ import {
 } from "./fixtures";
 
 /** mulberry32: small, fast, deterministic. The seed is printed so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+const prng = mulberry32;
 
 const SEED = Number(process.env.REWARDS_FUZZ_SEED ?? 20_240_611);
 const STEPS = Number(process.env.REWARDS_FUZZ_STEPS ?? 200);
