@@ -36,9 +36,13 @@ const MAX_INDEX = 2 ** 32 - 2;
 
 function sortedKeys(object: object): string[] {
   const keys = Object.keys(object);
-  const indexes = keys.filter((key) => INDEX_KEY.test(key) && Number(key) <= MAX_INDEX);
-  if (indexes.length === 0) return keys.sort();
-  const names = keys.filter((key) => !(INDEX_KEY.test(key) && Number(key) <= MAX_INDEX));
+  const indexes: string[] = [];
+  const names: string[] = [];
+  for (const key of keys) {
+    if (INDEX_KEY.test(key) && Number(key) <= MAX_INDEX) indexes.push(key);
+    else names.push(key);
+  }
+  if (indexes.length === 0) return names.sort();
   return indexes.sort((a, b) => Number(a) - Number(b)).concat(names.sort());
 }
 
