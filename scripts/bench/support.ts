@@ -42,6 +42,7 @@ export function startService(env: Record<string, string>): Promise<Service> {
     env: { ...process.env, LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  let stopping = false;
   return new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`service did not become ready:\n${out}`)), 90_000);
@@ -57,6 +58,7 @@ export function startService(env: Record<string, string>): Promise<Service> {
           stop: () =>
             new Promise((done) => {
               if (child.exitCode !== null) return done();
+              stopping = true;
               child.once("exit", () => done());
               child.kill("SIGTERM");
             }),
@@ -67,7 +69,12 @@ export function startService(env: Record<string, string>): Promise<Service> {
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
       out += chunk;
     });
-    child.once("exit", (code) => reject(new Error(`service exited with ${code}:\n${out}`)));
+    child.once("exit", (code, signal) => {
+      reject(new Error(`service exited with ${code}:\n${out}`));
+      // After it was ready, a service that exits unasked would otherwise only show as failed requests.
+      if (!stopping)
+        console.error(`service exited with ${code ?? signal}; its last output:\n${out.slice(-4000)}`);
+    });
   });
 }
 
