@@ -173,10 +173,10 @@ async function main() {
     console.log(
       `statements per order.paid with data.order: ${withOrder} (+ BEGIN/COMMIT) alone; duplicate: ${duplicate}; under load (spread, group commit): ${fmt(spreadStatements / ORDERS, 2)} per event`,
     );
-    const cpu = (from: typeof cpu0, to: typeof cpu0) =>
-      `service ${fmt(((to.service - from.service) * 1000) / ORDERS, 2)} ms, PostgreSQL ${fmt(((to.postgres - from.postgres) * 1000) / ORDERS, 2)} ms`;
+    const cpu = (from: typeof cpu0, to: typeof cpu0, r: typeof spread) =>
+      `service ${fmt(((to.service - from.service) * 1000) / ORDERS, 2)} ms, PostgreSQL ${fmt(((to.postgres - from.postgres) * 1000) / ORDERS, 2)} ms, load generator ${fmt(r.clientCpuMs, 2)} ms`;
     console.log(
-      `CPU per order.paid: spread ${cpu(cpu0, cpu1)}; hot ${cpu(cpu2, cpu3)} (all server processes; other load on the machine counts too)`,
+      `CPU per order.paid: spread ${cpu(cpu0, cpu1, spread)}; hot ${cpu(cpu2, cpu3, hotRun)} (PostgreSQL: all server processes; other load on the machine counts too)`,
     );
     console.log(
       `group commit (whole run): ${grouped.batched} deliveries in ${grouped.batches} grouped transactions (${fmt(grouped.batched / Math.max(1, grouped.batches), 1)} per group), ${grouped.single} one by one; groups rolled back: ${grouped.left}`,

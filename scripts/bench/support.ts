@@ -109,6 +109,8 @@ export interface LoadResult {
   statuses: Record<string, number>;
   p50Ms: number;
   p99Ms: number;
+  /** CPU this process (the load generator) spent per request, user + system, in ms. */
+  clientCpuMs: number;
 }
 
 export interface PreparedRequest {
@@ -153,6 +155,7 @@ export async function load(
       req.end(request.body);
     });
   const started = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < requests.length) {
@@ -165,6 +168,7 @@ export async function load(
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
@@ -175,6 +179,7 @@ export async function load(
     statuses,
     p50Ms: at(0.5),
     p99Ms: at(0.99),
+    clientCpuMs: (cpu.user + cpu.system) / 1000 / Math.max(1, requests.length),
   };
 }
 
