@@ -141,16 +141,18 @@ async function main() {
       signedDelivery(secret, `evt_spread_${i}`, orderPaidEvent(`ord_spread_${i}`, codes[i % codes.length]!)),
     );
     const statements0 = await statementsCounter(url);
-    const cpu0 = { service: cpuSeconds(service.child.pid!), postgres: postgresCpuSeconds() };
+    const pid = service.child.pid!;
+    const cpuNow = () => ({ service: cpuSeconds(pid), postgres: postgresCpuSeconds() });
+    const cpu0 = cpuNow();
     const spread = await load(url, spreadRequests, CONCURRENCY);
-    const cpu1 = { service: cpuSeconds(service.child.pid!), postgres: postgresCpuSeconds() };
+    const cpu1 = cpuNow();
     const spreadStatements = (await statementsCounter(url)) - statements0 - metricsCost;
     const hotRequests = Array.from({ length: ORDERS }, (_, i) =>
       signedDelivery(secret, `evt_hot_${i}`, orderPaidEvent(`ord_hot_${i}`, hot)),
     );
-    const cpu2 = { service: cpuSeconds(service.child.pid!), postgres: postgresCpuSeconds() };
+    const cpu2 = cpuNow();
     const hotRun = await load(url, hotRequests, CONCURRENCY);
-    const cpu3 = { service: cpuSeconds(service.child.pid!), postgres: postgresCpuSeconds() };
+    const cpu3 = cpuNow();
     const deadlocksDuring = (await deadlocks()) - deadlocksBefore;
     const grouped = await batching(url);
     const hotRewards = await scalar(
