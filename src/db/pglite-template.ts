@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { Kysely } from "kysely";
+import { writeFileAtomic } from "../lib/write-file-atomic.js";
 import { asDb } from "./connect.js";
 import { MIGRATIONS_DIR, migrate } from "./migrate.js";
 import { PGliteDialect } from "./pglite-dialect.js";
@@ -52,7 +53,7 @@ export function loadTemplate(dir: string): Blob | undefined {
 
 /**
  * Writes this build's snapshot when it is missing (and removes snapshots of other builds): a fresh
- * PGlite, migrated, dumped, closed. Written to a temporary name and renamed, so a crash leaves no half file.
+ * PGlite, migrated, dumped, closed. Written atomically (writeFileAtomic), so a crash leaves no half file.
  */
 export async function writeTemplate(dir: string): Promise<string | undefined> {
   const file = templateFile(dir);
@@ -65,9 +66,7 @@ export async function writeTemplate(dir: string): Promise<string | undefined> {
     // Uncompressed (~43 MB, a 16 MB WAL segment of it; gzip makes 5 MB): gunzipping it cost each start
     // ~0.25 s of CPU.
     const dump = await pglite.dumpDataDir("none");
-    const temporary = `${file}.${process.pid}.tmp`;
-    writeFileSync(temporary, Buffer.from(await dump.arrayBuffer()));
-    renameSync(temporary, file);
+    writeFileAtomic(file, Buffer.from(await dump.arrayBuffer()));
   } finally {
     await db.destroy();
   }

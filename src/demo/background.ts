@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { writeFileAtomic } from "../lib/write-file-atomic.js";
 import type { Running } from "../server.js";
 import { type HistoryResult, seedDemoHistory } from "./history.js";
 import type { DemoFile } from "./seed.js";
@@ -17,7 +17,7 @@ export type DemoHistoryStatus =
 export function seedHistoryInBackground(running: Running, demo: DemoFile): Promise<DemoHistoryStatus> {
   const { db, config, minter, logger } = running.services;
   const write = (history: DemoHistoryStatus) =>
-    writeFileSync(config.DEMO_FILE, `${JSON.stringify({ ...demo, history }, null, 2)}\n`, { mode: 0o600 });
+    writeFileAtomic(config.DEMO_FILE, `${JSON.stringify({ ...demo, history }, null, 2)}\n`, { mode: 0o600 });
   write({ status: "seeding", startedAt: new Date().toISOString() });
   return seedDemoHistory({ db, config, minter }).then(
     (result) => {

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Config } from "../config.js";
 import type { Db } from "../db/connect.js";
@@ -10,6 +10,7 @@ import { issueCode } from "../ledger/issue-code.js";
 import { registerMember } from "../ledger/register-member.js";
 import { upsertProduct, upsertVendor } from "../ledger/upsert-catalog.js";
 import { signMemberToken } from "../lib/member-token.js";
+import { writeFileAtomic } from "../lib/write-file-atomic.js";
 
 /** Hardhat account #1: the demo referrer's wallet (anyone can check its balance on the embedded chain). */
 export const DEMO_REFERRER_WALLET = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8";
@@ -109,6 +110,6 @@ export async function seedDemo(
   };
   mkdirSync(path.dirname(path.resolve(config.DEMO_FILE)), { recursive: true });
   // Owner-only: the file holds credentials.
-  writeFileSync(config.DEMO_FILE, `${JSON.stringify(demo, null, 2)}\n`, { mode: 0o600 });
+  writeFileAtomic(config.DEMO_FILE, `${JSON.stringify(demo, null, 2)}\n`, { mode: 0o600 });
   return demo;
 }
