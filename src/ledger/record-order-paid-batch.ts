@@ -170,7 +170,7 @@ async function run(
   const inserted = await insertPaidRows(
     trx,
     writes.map((w) => w.rows),
-    { provider, rows: [...recorded].map(([eventId, response]) => ({ eventId, response })) },
+    { provider, rows: writes.map((w) => ({ ...w.item.delivery, response: w.outcome })) },
   );
   for (const { order, expected } of writes) {
     const reward = inserted.rewards.get(order.order_reference);

@@ -15,17 +15,25 @@ import { captureStatements, type PlanNode, rowsRead, seqScans, sqlLiteral } from
  * The statements are captured from the driver while a real webhook is recorded alone and twelve are
  * recorded together (the grouped path's four statements), then their generic
  * plans EXPLAINed (PREPARE, `plan_cache_mode = force_generic_plan`, EXPLAIN EXECUTE with the same
- * parameters), before and after ANALYZE.
+ * parameters): while the schema is young and analyzed, grown since, and analyzed again.
  */
-const GROWING = [
-  "orders",
-  "members",
-  "order_lines",
-  "settlements",
-  "referral_rewards",
-  "journal_entries",
-  "webhook_events",
-];
+/**
+ * Every table grows with traffic but these, the configuration an admin writes: a scan of one of them
+ * stays as cheap as it is. (The list used to name seven growing tables instead, and missed
+ * `buyer_first_paid_orders`, which `insert-paid-orders` hashed whole on every group.)
+ */
+const CONFIGURATION = new Set([
+  "vendors",
+  "products",
+  "api_keys",
+  "coupons",
+  "commission_tiers",
+  "webhook_endpoints",
+  "code_cache_version",
+  "reconcile_checkpoint",
+  "twinrail_migrations",
+]);
+const growing = (table: string) => !CONFIGURATION.has(table);
 const ORDERS = 400;
 const PAST_DELIVERIES = 20_000;
 /** The most rows one statement may read from a growing table: a group of twelve writes fewer. */
@@ -43,11 +51,6 @@ describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, ()
       );
       expect(answers.map((answer) => answer.status)).toEqual(batch.map(() => 200));
     }
-    // And the deliveries of a year before them: the table every event of every kind is stored in.
-    await sql`INSERT INTO webhook_events (provider, event_id, payload_hash, event_type, response)
-      SELECT 'payments', 'evt_past_' || i, md5(i::text), 'order.paid', '{"result":"recorded"}'
-        FROM generate_series(1, ${PAST_DELIVERIES}::int) i`.execute(t.services.db);
-
     const MARKER = /^\/\* prepared:([a-z-]+) \*\//;
     const all = (
       await captureStatements(
@@ -98,10 +101,25 @@ describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, ()
         );
         return (rows[0]["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0]!.Plan;
       };
+      const tables = async () =>
+        (
+          await client.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE schemaname = $1", [
+            t.schema,
+          ])
+        ).rows.map((row) => row.t);
+      // No sequential scan of a table that has grown past what a group writes (a few-row table, as
+      // the codes and tiers of this test, is scanned: that is its cheapest plan, and it stays cheap).
       const scans = async () => {
+        const grown = new Set<string>();
+        for (const table of await tables()) {
+          const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+          if (rows[0]!.n > MAX_ROWS_READ) grown.add(table);
+        }
         const found: Record<string, string[]> = {};
         for (const [i, statement] of captured.entries()) {
-          found[statement.name] = seqScans(await explain(i)).filter((table) => GROWING.includes(table));
+          found[statement.name] = seqScans(await explain(i)).filter(
+            (table) => growing(table) && grown.has(table),
+          );
         }
         return found;
       };
@@ -118,7 +136,7 @@ describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, ()
             await client.query("BEGIN");
             try {
               const many = Object.entries(rowsRead(await explain(i, true))).filter(
-                ([table, n]) => GROWING.includes(table) && n > MAX_ROWS_READ,
+                ([table, n]) => growing(table) && n > MAX_ROWS_READ,
               );
               found[statement.name] = [
                 ...(found[statement.name] ?? []),
@@ -132,11 +150,33 @@ describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, ()
         await client.query("SET plan_cache_mode = force_generic_plan");
         return found;
       };
-      expect(await scans()).toEqual(none);
-      expect(await read()).toEqual(none);
-      await client.query(`ANALYZE ${GROWING.join(", ")}`);
-      expect(await scans()).toEqual(none);
-      expect(await read()).toEqual(none);
+      // Each state a connection may plan in and then keep the plan: the schema young and analyzed (a
+      // first ANALYZE, or autovacuum's, when a few hundred rows are in: a scan of a small table looks
+      // cheaper than index lookups, and with autovacuum off that plan stays while the table grows —
+      // the stored responses' update scanned every delivery so in the ingest benchmark); grown since,
+      // with those statistics; and analyzed again.
+      const states: Record<string, Record<string, string[]>> = {};
+      const check = async (state: string) => {
+        const found = { ...(await scans()) };
+        for (const [name, many] of Object.entries(await read()))
+          found[name] = [...(found[name] ?? []), ...many];
+        states[state] = found;
+      };
+      const analyze = async () => client.query(`ANALYZE ${(await tables()).join(", ")}`);
+      await analyze();
+      await check("young, analyzed");
+      // The deliveries of a year before them: the table every event of every kind is stored in.
+      await sql`INSERT INTO webhook_events (provider, event_id, payload_hash, event_type, response)
+        SELECT 'payments', 'evt_past_' || i, md5(i::text), 'order.paid', '{"result":"recorded"}'
+          FROM generate_series(1, ${PAST_DELIVERIES}::int) i`.execute(t.services.db);
+      await check("grown, old statistics");
+      await analyze();
+      await check("grown, analyzed");
+      expect(states).toEqual({
+        "young, analyzed": none,
+        "grown, old statistics": none,
+        "grown, analyzed": none,
+      });
     } finally {
       await client.end();
     }

@@ -70,6 +70,10 @@ const LINE_VALUES = sql.raw(
  * NOTHING, which sees what committed meanwhile and waits for what is in flight) is the arbiter. When
  * it disagrees with the read — another payment of the same buyer took the row after the snapshot —
  * the answer is "first_paid_taken", and the caller rolls back for the one-event path to decide.
+ * The read is one index probe per order: OFFSET 0 keeps the EXISTS from being turned into a hashed
+ * subplan (and the lateral from being pulled up, which evaluated it twice) — with the JSON rows
+ * estimated at 100, the planner hashed the whole table on every group, a cost that grew with every
+ * buyer who ever paid (8,000 rows a group in the ingest benchmark; hot-plans.test.ts failed so).
  */
 export async function insertPaidOrders(
   trx: DbOrTx,
@@ -106,8 +110,8 @@ export async function insertPaidOrders(
              (o.referral_applied AND ${scope}::text = 'first_order' AND seen.paid_before) AS lose
         FROM o CROSS JOIN LATERAL (
           SELECT o.buyer_member_id IS NOT NULL AND EXISTS (
-                   SELECT 1 FROM buyer_first_paid_orders f WHERE f.buyer_member_id = o.buyer_member_id)
-                 AS paid_before) seen
+                   SELECT 1 FROM buyer_first_paid_orders f WHERE f.buyer_member_id = o.buyer_member_id OFFSET 0)
+                 AS paid_before OFFSET 0) seen
     ),
     paid AS (
       INSERT INTO orders (${columnList(PAID_COLUMNS)})

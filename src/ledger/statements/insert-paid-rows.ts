@@ -4,7 +4,7 @@ import { prepared } from "../../db/prepared.js";
 import { type AuditRow, auditRowsJson } from "../audit.js";
 import { insertAssists, insertJournal, type insertRailA, insertSettlements } from "./insert-rail-a.js";
 import { type insertReward, insertRewards } from "./insert-reward.js";
-import { webhookResponses } from "./webhook-responses.js";
+import { type WebhookResponseRow, webhookResponses } from "./webhook-responses.js";
 
 type RailA = Parameters<typeof insertRailA>[1];
 type RewardInsert = Parameters<typeof insertReward>[1];
@@ -32,7 +32,7 @@ export interface PaidRows {
 export async function insertPaidRows(
   trx: DbOrTx,
   orders: PaidRows[],
-  responses: { provider: string; rows: Array<{ eventId: string; response: unknown }> },
+  responses: { provider: string; rows: WebhookResponseRow[] },
 ): Promise<{
   settlements: Map<string, number>;
   rewards: Map<string, { id: bigint; status: string; amount_wei: string }>;
