@@ -2,7 +2,8 @@
  * What one `order.paid` (with `data.order`, a new buyer, 100 referrers) costs, counted rather than
  * timed, so the figures hold on a shared machine where throughput does not: rows written, rows
  * updated (and how many of those were HOT), index entries and foreign-key checks per event, table by
- * table (from pg_stat_user_tables and the catalog), and the service's CPU per event by thread (from
+ * table (from pg_stat_user_tables and the catalog), the rows read (by scans, and through indexes),
+ * and the service's CPU per event by thread (from
  * /proc: the main thread, and V8's helper threads for GC and compilation). Group commit is on as
  * configured (`INGEST_BATCH_*` pass through); the load is `--concurrency` (16) signed deliveries.
  *
@@ -47,6 +48,8 @@ interface TableRow {
   hot: number;
   indexes: number;
   fks: number;
+  seq: number;
+  fetched: number;
 }
 
 /** CPU ticks (user + system) of each thread of `pid`, by thread id. */
@@ -84,15 +87,18 @@ async function main() {
       }),
     );
     await stats.connect();
-    // The statistics collector publishes a backend's counts when it goes idle (at most once a second).
-    const settle = () => new Promise((resolve) => setTimeout(resolve, 1500));
+    // A backend publishes its counts when it goes idle, at most once a second; one that flushed less
+    // than a second before goes idle publishes 10 s later (PostgreSQL 15's PGSTAT_IDLE_INTERVAL). With
+    // 1.5 s here, 3–7 % of the warm-up's rows were counted as the measured events'.
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 11_000));
     const snapshot = async () =>
       new Map(
         (
           await stats.query<TableRow>(
             `SELECT s.relname, n_tup_ins::int AS ins, n_tup_upd::int AS upd, n_tup_hot_upd::int AS hot,
                     (SELECT count(*) FROM pg_index i WHERE i.indrelid = s.relid)::int AS indexes,
-                    (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = s.relid AND k.contype = 'f')::int AS fks
+                    (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = s.relid AND k.contype = 'f')::int AS fks,
+                    coalesce(seq_tup_read, 0)::int AS seq, coalesce(idx_tup_fetch, 0)::int AS fetched
                FROM pg_stat_user_tables s WHERE s.schemaname = $1`,
             [schema],
           )
@@ -121,15 +127,21 @@ async function main() {
       `\ncost of one order.paid (${ORDERS} events, concurrency ${CONCURRENCY}, ${fmt(run.perSecond)}/s)`,
     );
     console.log(
-      `${"table".padEnd(28)} ${"rows".padStart(6)} ${"upd".padStart(6)} ${"HOT".padStart(6)} ${"idx entries".padStart(12)} ${"FK checks".padStart(10)}`,
+      `${"table".padEnd(28)} ${"rows".padStart(6)} ${"upd".padStart(6)} ${"HOT".padStart(6)} ${"idx entries".padStart(12)} ${"FK checks".padStart(10)} ${"read: scan".padStart(11)} ${"index".padStart(6)}`,
     );
-    const total = { rows: 0, updated: 0, entries: 0, fks: 0 };
+    const total = { rows: 0, updated: 0, entries: 0, fks: 0, seq: 0, fetched: 0 };
     for (const [name, row] of [...after].sort(([a], [b]) => a.localeCompare(b))) {
       const was = before.get(name);
       const rows = (row.ins - (was?.ins ?? 0)) / ORDERS;
       const updated = (row.upd - (was?.upd ?? 0)) / ORDERS;
       const hot = (row.hot - (was?.hot ?? 0)) / ORDERS;
-      if (rows < 0.005 && updated < 0.005) continue;
+      // Rows read per event: by sequential scans (a figure that grows with the table is a plan that
+      // reads a table whole: it caught two in 2026-12), and fetched through indexes (key checks too).
+      const seq = (row.seq - (was?.seq ?? 0)) / ORDERS;
+      const fetched = (row.fetched - (was?.fetched ?? 0)) / ORDERS;
+      total.seq += seq;
+      total.fetched += fetched;
+      if (rows < 0.005 && updated < 0.005 && seq < 0.005 && fetched < 0.005) continue;
       // An insert adds an entry to every index; an update that is not HOT does too.
       const entries = (rows + updated - hot) * row.indexes;
       const fks = rows * row.fks;
@@ -138,11 +150,11 @@ async function main() {
       total.entries += entries;
       total.fks += fks;
       console.log(
-        `${name.padEnd(28)} ${rows.toFixed(2).padStart(6)} ${updated.toFixed(2).padStart(6)} ${hot.toFixed(2).padStart(6)} ${entries.toFixed(1).padStart(12)} ${fks.toFixed(1).padStart(10)}`,
+        `${name.padEnd(28)} ${rows.toFixed(2).padStart(6)} ${updated.toFixed(2).padStart(6)} ${hot.toFixed(2).padStart(6)} ${entries.toFixed(1).padStart(12)} ${fks.toFixed(1).padStart(10)} ${seq.toFixed(1).padStart(11)} ${fetched.toFixed(1).padStart(6)}`,
       );
     }
     console.log(
-      `${"per event".padEnd(28)} ${total.rows.toFixed(1).padStart(6)} ${total.updated.toFixed(1).padStart(6)} ${"".padStart(6)} ${total.entries.toFixed(1).padStart(12)} ${total.fks.toFixed(1).padStart(10)}`,
+      `${"per event".padEnd(28)} ${total.rows.toFixed(1).padStart(6)} ${total.updated.toFixed(1).padStart(6)} ${"".padStart(6)} ${total.entries.toFixed(1).padStart(12)} ${total.fks.toFixed(1).padStart(10)} ${total.seq.toFixed(1).padStart(11)} ${total.fetched.toFixed(1).padStart(6)}`,
     );
     const perEvent = [...ticks1]
       .map(([tid, t]) => ({ tid, ms: ((t - (ticks0.get(tid) ?? 0)) * 10) / ORDERS }))
@@ -153,7 +165,7 @@ async function main() {
       `service CPU per event: main thread ${fmt(main?.ms ?? 0, 2)} ms, other threads ${fmt(helpers, 2)} ms (${perEvent.length - (main ? 1 : 0)} threads)`,
     );
     console.log(
-      `cost: ${total.rows.toFixed(1)} rows, ${total.entries.toFixed(0)} index entries, ${total.fks.toFixed(0)} FK checks per order.paid; service ${fmt((main?.ms ?? 0) + helpers, 2)} ms CPU`,
+      `cost: ${total.rows.toFixed(1)} rows, ${total.entries.toFixed(0)} index entries, ${total.fks.toFixed(0)} FK checks, ${total.seq.toFixed(1)} rows read by scans per order.paid; service ${fmt((main?.ms ?? 0) + helpers, 2)} ms CPU`,
     );
     if (run.statuses["200"] !== ORDERS) {
       console.error(`FAILED: not every delivery was answered 200: ${JSON.stringify(run.statuses)}`);
