@@ -35,9 +35,18 @@ export async function buildPayouts(
   actor: Actor,
   input: { vendorId?: string } = {},
 ): Promise<PayoutRunResult> {
-  let candidates = db.selectFrom("settlements").select("vendor_id").distinct().where("status", "=", "due");
-  if (input.vendorId) candidates = candidates.where("vendor_id", "=", input.vendorId);
-  const vendorIds = (await candidates.orderBy("vendor_id").execute()).map((row) => row.vendor_id);
+  // The vendors with a due settlement, one probe each of settlements_vendor_status_idx. A DISTINCT
+  // over settlements read every settlement ever written (no index leads with the status); OFFSET 0
+  // keeps the EXISTS a probe per vendor instead of a hashed scan of settlements
+  // (test/integration/payout-plans.test.ts).
+  let candidates = db
+    .selectFrom("vendors as v")
+    .select("v.vendor_id")
+    .where(
+      sql<boolean>`EXISTS (SELECT 1 FROM settlements s WHERE s.vendor_id = v.vendor_id AND s.status = 'due' OFFSET 0)`,
+    );
+  if (input.vendorId) candidates = candidates.where("v.vendor_id", "=", input.vendorId);
+  const vendorIds = (await candidates.orderBy("v.vendor_id").execute()).map((row) => row.vendor_id);
   const result: PayoutRunResult = { payouts: [], skipped: [] };
   for (const vendorId of vendorIds) {
     const built = await db

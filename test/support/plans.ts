@@ -10,6 +10,8 @@ export interface PlanNode {
   "Actual Loops"?: number;
   "Rows Removed by Filter"?: number;
   "Rows Removed by Index Recheck"?: number;
+  "Index Name"?: string;
+  "Index Cond"?: string;
   Plans?: PlanNode[];
 }
 
@@ -17,6 +19,48 @@ export interface PlanNode {
 export function seqScans(node: PlanNode, found: string[] = []): string[] {
   if (node["Node Type"] === "Seq Scan" && node["Relation Name"]) found.push(node["Relation Name"]);
   for (const child of node.Plans ?? []) seqScans(child, found);
+  return found;
+}
+
+/** An index's first key column, and whether it is partial (`pg_index`). */
+export interface IndexShape {
+  table: string;
+  first: string;
+  partial: boolean;
+}
+
+/** Every index of `schema` by name: its first key column, and whether it is partial. */
+export async function indexShapes(client: pg.Client, schema: string): Promise<Map<string, IndexShape>> {
+  const { rows } = await client.query<{ name: string; table: string; first: string; partial: boolean }>(
+    `SELECT c.relname AS name, (SELECT t.relname FROM pg_class t WHERE t.oid = i.indrelid) AS table,
+            a.attname AS first, i.indpred IS NOT NULL AS partial
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+      WHERE c.relnamespace = $1::regnamespace`,
+    [schema],
+  );
+  return new Map(rows.map((row) => [row.name, { table: row.table, first: row.first, partial: row.partial }]));
+}
+
+/**
+ * The tables a plan reaches through a whole index rather than a lookup: an index scan of a full
+ * (not partial) index whose condition does not name the index's first column walks every entry —
+ * as much as a scan, though no "Seq Scan" shows (a settlements update by `payout_id` walked the
+ * (vendor_id, status, …) index so, filtering on its second column).
+ */
+export function unanchoredIndexScans(
+  node: PlanNode,
+  indexes: Map<string, IndexShape>,
+  found: string[] = [],
+): string[] {
+  const index = node["Index Name"] ? indexes.get(node["Index Name"]) : undefined;
+  if (index && !index.partial && node["Node Type"].includes("Index")) {
+    const condition = node["Index Cond"] ?? "";
+    if (!new RegExp(`\\b${index.first}\\b`).test(condition)) {
+      found.push(index.table);
+    }
+  }
+  for (const child of node.Plans ?? []) unanchoredIndexScans(child, indexes, found);
   return found;
 }
 
