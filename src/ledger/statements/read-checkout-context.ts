@@ -86,6 +86,9 @@ type Sql = RawBuilder<unknown>;
 /**
  * The context's columns, one sub-select each, over `p`: the single statement below passes values, the
  * batch (claim-with-contexts.ts) passes the columns of its event rows, so both read the same way.
+ * The buyer's referrer is a lateral lookup (OFFSET 0: never flattened into a join): as a LEFT JOIN,
+ * the generic plan merge-joined it with the whole of `members` in key order, reading every member up to
+ * the referrer's id for a returning buyer (hot-plans.test.ts, the unanchored index scan).
  */
 export function checkoutContextColumns(p: ContextParams): Sql {
   return sql`
@@ -102,7 +105,9 @@ export function checkoutContextColumns(p: ContextParams): Sql {
                 'referred_by_member_id', b.referred_by_member_id, 'referred_by_code', b.referred_by_code,
                 'attributed_at', b.attributed_at, 'referred_by_wallet', r.wallet_address,
                 'referred_by_display_name', r.display_name)
-         FROM members b LEFT JOIN members r ON r.member_id = b.referred_by_member_id
+         FROM members b LEFT JOIN LATERAL (
+           SELECT r.wallet_address, r.display_name FROM members r WHERE r.member_id = b.referred_by_member_id
+           OFFSET 0) r ON true
          WHERE b.member_id = ${p.buyer}) AS buyer,
       (SELECT coalesce(json_agg(json_build_object('code', c.code, 'owner_member_id', c.owner_member_id,
                 'active', c.active,
