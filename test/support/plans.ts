@@ -46,21 +46,25 @@ export async function indexShapes(client: pg.Client, schema: string): Promise<Ma
  * The tables a plan reaches through a whole index rather than a lookup: an index scan of a full
  * (not partial) index whose condition does not name the index's first column walks every entry —
  * as much as a scan, though no "Seq Scan" shows (a settlements update by `payout_id` walked the
- * (vendor_id, status, …) index so, filtering on its second column).
+ * (vendor_id, status, …) index so, filtering on its second column). Not under a LIMIT: a page read
+ * in the index's order stops after its rows.
  */
 export function unanchoredIndexScans(
   node: PlanNode,
   indexes: Map<string, IndexShape>,
   found: string[] = [],
+  limited = false,
 ): string[] {
+  // Under a LIMIT, an index read in its order stops after the rows asked for (a page, newest first).
+  const underLimit = limited || node["Node Type"] === "Limit";
   const index = node["Index Name"] ? indexes.get(node["Index Name"]) : undefined;
-  if (index && !index.partial && node["Node Type"].includes("Index")) {
+  if (index && !index.partial && !underLimit && node["Node Type"].includes("Index")) {
     const condition = node["Index Cond"] ?? "";
     if (!new RegExp(`\\b${index.first}\\b`).test(condition)) {
       found.push(index.table);
     }
   }
-  for (const child of node.Plans ?? []) unanchoredIndexScans(child, indexes, found);
+  for (const child of node.Plans ?? []) unanchoredIndexScans(child, indexes, found, underLimit);
   return found;
 }
 
