@@ -9,6 +9,7 @@ import { asDb, connect } from "./db/connect.js";
 import { migrate } from "./db/migrate.js";
 import { loadTemplate, writeTemplate } from "./db/pglite-template.js";
 import { ReadReplica } from "./db/read-replica.js";
+import { serverSettings } from "./db/server-settings.js";
 import { setTransactionLogger, statementCounter } from "./db/transaction.js";
 import { createApp } from "./http/app.js";
 import { createFastRedirect, type TrustFn } from "./http/fast-redirect.js";
@@ -119,6 +120,12 @@ export async function startServer(
     });
   } else if (config.READ_DATABASE_URL) {
     logger.warn({}, "READ_DATABASE_URL is ignored without DATABASE_URL (PGlite has no replica)");
+  }
+  if (connection.kind === "postgres" && !(await serverSettings(connection.db)).autovacuum) {
+    logger.warn(
+      {},
+      "PostgreSQL runs with autovacuum off: tables are never analyzed, and plans made while a table was small stay as it grows (docs/runbook.md, PostgreSQL settings)",
+    );
   }
   // Visits are counted in memory and flushed in batches; the flusher runs whatever JOBS says, since
   // without it no visit would ever be written.

@@ -42,7 +42,10 @@ export type TestResponse = HttpResponse;
 /** Instances per schema: passing `{ DATABASE_SCHEMA }` runs several instances on one schema, dropped with the last. */
 const schemaUsers = new Map<string, number>();
 
-export async function startTestInstance(env: Record<string, string> = {}): Promise<TestInstance> {
+export async function startTestInstance(
+  env: Record<string, string> = {},
+  options: Parameters<typeof startServer>[1] = {},
+): Promise<TestInstance> {
   const schema =
     TEST_DB === "postgres" ? (env.DATABASE_SCHEMA ?? `t_${randomBytes(6).toString("hex")}`) : undefined;
   if (schema) schemaUsers.set(schema, (schemaUsers.get(schema) ?? 0) + 1);
@@ -59,7 +62,7 @@ export async function startTestInstance(env: Record<string, string> = {}): Promi
     ...(schema ? { DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema } : {}),
     ...env,
   });
-  const running = await startServer(config);
+  const running = await startServer(config, options);
   const db = running.services.db;
   const admin = (await createApiKey(db, SYSTEM, { role: "admin" })).key;
   const integration = (await createApiKey(db, SYSTEM, { role: "integration" })).key;
