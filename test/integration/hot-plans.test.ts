@@ -3,12 +3,13 @@ import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { orderBody, paidEvent, TEST_DATABASE_URL, TEST_DB, useTestInstance } from "../support/harness.js";
 import {
+  CONFIGURATION_TABLES,
   captureStatements,
+  explainCaptured,
   indexShapes,
   type PlanNode,
   rowsRead,
   seqScans,
-  sqlLiteral,
   unanchoredIndexScans,
 } from "../support/plans.js";
 
@@ -25,23 +26,10 @@ import {
  * plans EXPLAINed (PREPARE, `plan_cache_mode = force_generic_plan`, EXPLAIN EXECUTE with the same
  * parameters): while the schema is young and analyzed, grown since, and analyzed again.
  */
-/**
- * Every table grows with traffic but these, the configuration an admin writes: a scan of one of them
- * stays as cheap as it is. (The list used to name seven growing tables instead, and missed
- * `buyer_first_paid_orders`, which `insert-paid-orders` hashed whole on every group.)
- */
-const CONFIGURATION = new Set([
-  "vendors",
-  "products",
-  "api_keys",
-  "coupons",
-  "commission_tiers",
-  "webhook_endpoints",
-  "code_cache_version",
-  "reconcile_checkpoint",
-  "twinrail_migrations",
-]);
-const growing = (table: string) => !CONFIGURATION.has(table);
+/** Every table grows with traffic but the configuration (the list used to name seven growing
+ * tables instead, and missed `buyer_first_paid_orders`, which `insert-paid-orders` hashed whole on
+ * every group). */
+const growing = (table: string) => !CONFIGURATION_TABLES.has(table);
 const ORDERS = 400;
 const PAST_DELIVERIES = 20_000;
 /** The most rows one statement may read from a growing table: a group of twelve writes fewer. */
@@ -99,16 +87,8 @@ describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, ()
       await client.query("SET plan_cache_mode = force_generic_plan");
       // The plan of captured statement `i` as the server would run it (`analyze`: run, and its actual
       // rows counted). EXECUTE takes its arguments as literals: each value as the driver sent it.
-      const explain = async (i: number, analyze = false): Promise<PlanNode> => {
-        const statement = captured[i]!;
-        await client.query(`DEALLOCATE ALL`);
-        await client.query(`PREPARE hot_${i} AS ${statement.text}`);
-        const args = statement.values.map((value) => sqlLiteral(client, value)).join(", ");
-        const { rows } = await client.query(
-          `EXPLAIN (${analyze ? "ANALYZE, " : ""}FORMAT JSON) EXECUTE hot_${i}${args ? `(${args})` : ""}`,
-        );
-        return (rows[0]["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0]!.Plan;
-      };
+      const explain = (i: number, analyze = false): Promise<PlanNode> =>
+        explainCaptured(client, captured[i]!, { analyze });
       const tables = async () =>
         (
           await client.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE schemaname = $1", [

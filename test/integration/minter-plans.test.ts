@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OPEN_BATCH_STATUSES } from "../../src/domain/mint-batch-state.js";
 import { createMinter } from "../../src/jobs/minter.js";
 import { startTestInstance, TEST_DATABASE_URL, TEST_DB, type TestInstance } from "../support/harness.js";
-import { captureStatements, type PlanNode, seqScans, sqlLiteral } from "../support/plans.js";
+import { captureStatements, explainCaptured, seqScans } from "../support/plans.js";
 
 /**
  * The minter's queries on `mint_batches` stay index lookups as the table grows (one row per batch ever
@@ -61,12 +61,8 @@ describe.skipIf(TEST_DB !== "postgres")(`minter queries on a year of batches (${
     try {
       await client.query(`SET search_path TO ${t.schema}`);
       const scanned: string[] = [];
-      for (const [i, statement] of captured.entries()) {
-        await client.query("DEALLOCATE ALL");
-        await client.query(`PREPARE q_${i} AS ${statement.text}`);
-        const args = statement.values.map((value) => sqlLiteral(client, value)).join(", ");
-        const { rows } = await client.query(`EXPLAIN (FORMAT JSON) EXECUTE q_${i}${args ? `(${args})` : ""}`);
-        const plan = (rows[0]["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0]!.Plan;
+      for (const statement of captured) {
+        const plan = await explainCaptured(client, statement);
         if (seqScans(plan).includes("mint_batches")) scanned.push(statement.text.slice(0, 160));
       }
       expect(scanned).toEqual([]);

@@ -4,10 +4,9 @@ import { describe, expect, it } from "vitest";
 import { orderBody, paidEvent, TEST_DATABASE_URL, TEST_DB, useTestInstance } from "../support/harness.js";
 import {
   captureStatements,
+  explainCaptured,
   indexShapes,
-  type PlanNode,
   seqScans,
-  sqlLiteral,
   unanchoredIndexScans,
 } from "../support/plans.js";
 
@@ -59,12 +58,8 @@ describe.skipIf(TEST_DB !== "postgres")(`payouts on a ledger with history (${TES
       await client.query(`SET search_path TO ${t.schema}`);
       const indexes = await indexShapes(client, t.schema!);
       const scanned: string[] = [];
-      for (const [i, statement] of captured.entries()) {
-        await client.query("DEALLOCATE ALL");
-        await client.query(`PREPARE q_${i} AS ${statement.text}`);
-        const args = statement.values.map((value) => sqlLiteral(client, value)).join(", ");
-        const { rows } = await client.query(`EXPLAIN (FORMAT JSON) EXECUTE q_${i}${args ? `(${args})` : ""}`);
-        const plan = (rows[0]["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0]!.Plan;
+      for (const statement of captured) {
+        const plan = await explainCaptured(client, statement);
         const whole = [...seqScans(plan), ...unanchoredIndexScans(plan, indexes)];
         if (whole.includes("settlements")) scanned.push(statement.text.slice(0, 160));
       }

@@ -3,11 +3,12 @@ import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { orderBody, paidEvent, TEST_DATABASE_URL, TEST_DB, useTestInstance } from "../support/harness.js";
 import {
+  CONFIGURATION_TABLES,
   captureStatements,
+  explainCaptured,
   indexShapes,
   type PlanNode,
   seqScans,
-  sqlLiteral,
   unanchoredIndexScans,
 } from "../support/plans.js";
 
@@ -25,18 +26,6 @@ import {
  * trigger functions' statements run inside the server and are not captured here.
  */
 const ORDERS = 600;
-/** Configuration an admin writes: scanning it stays cheap. */
-const CONFIGURATION = new Set([
-  "vendors",
-  "products",
-  "api_keys",
-  "coupons",
-  "commission_tiers",
-  "webhook_endpoints",
-  "code_cache_version",
-  "reconcile_checkpoint",
-  "twinrail_migrations",
-]);
 
 function refundEvent(orderReference: string, refundId: string, amountRefunded: string) {
   return {
@@ -169,7 +158,7 @@ describe.skipIf(TEST_DB !== "postgres")(`every request's plans on a ledger with 
       // scans priced out, a scan of one means no index can find its rows. A walk of a whole index
       // is refused where the table holds more than 100 rows (on a few rows, walking a one-page index
       // can look cheaper than descending a better one).
-      const growing = new Set(tables.filter((table) => !CONFIGURATION.has(table)));
+      const growing = new Set(tables.filter((table) => !CONFIGURATION_TABLES.has(table)));
       const grown = new Set<string>();
       for (const table of growing) {
         const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
@@ -195,16 +184,10 @@ describe.skipIf(TEST_DB !== "postgres")(`every request's plans on a ledger with 
       await client.query("SET enable_mergejoin = off");
       const refused: string[] = [];
       const unexplained: string[] = [];
-      for (const [i, statement] of distinct.entries()) {
-        await client.query("DEALLOCATE ALL");
+      for (const statement of distinct) {
         let plan: PlanNode;
         try {
-          await client.query(`PREPARE q_${i} AS ${statement.text}`);
-          const args = statement.values.map((value) => sqlLiteral(client, value)).join(", ");
-          const { rows } = await client.query(
-            `EXPLAIN (FORMAT JSON) EXECUTE q_${i}${args ? `(${args})` : ""}`,
-          );
-          plan = (rows[0]["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0]!.Plan;
+          plan = await explainCaptured(client, statement);
         } catch (error) {
           unexplained.push(`${(error as Error).message}: ${statement.text.slice(0, 120)}`);
           continue;

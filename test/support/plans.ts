@@ -132,3 +132,38 @@ export async function captureStatements(
   }
   return captured;
 }
+
+/**
+ * The tables an admin writes (catalog, keys, coupons, tiers, endpoints, singletons): a scan of one
+ * stays as cheap as it is. Every other table grows with traffic.
+ */
+export const CONFIGURATION_TABLES: ReadonlySet<string> = new Set([
+  "vendors",
+  "products",
+  "api_keys",
+  "coupons",
+  "commission_tiers",
+  "webhook_endpoints",
+  "code_cache_version",
+  "reconcile_checkpoint",
+  "twinrail_migrations",
+]);
+
+/**
+ * The plan of a captured statement as the server would run it, with the values it was sent with
+ * (PREPARE, then EXPLAIN EXECUTE on `client`, whose session settings apply). `analyze`: run it too
+ * (inside the caller's transaction, which should roll back), with its actual rows.
+ */
+export async function explainCaptured(
+  client: pg.Client,
+  statement: CapturedStatement,
+  options: { analyze?: boolean } = {},
+): Promise<PlanNode> {
+  await client.query("DEALLOCATE ALL");
+  await client.query(`PREPARE captured AS ${statement.text}`);
+  const args = statement.values.map((value) => sqlLiteral(client, value)).join(", ");
+  const { rows } = await client.query(
+    `EXPLAIN (${options.analyze ? "ANALYZE, " : ""}FORMAT JSON) EXECUTE captured${args ? `(${args})` : ""}`,
+  );
+  return (rows[0]["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0]!.Plan;
+}
