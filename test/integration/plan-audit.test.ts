@@ -1,6 +1,12 @@
+import { createServer, type Server } from "node:http";
 import { sql } from "kysely";
 import pg from "pg";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { autoApproveRewards } from "../../src/jobs/auto-approve.js";
+import { retentionOptions, runRetention } from "../../src/jobs/retention.js";
+import { markSettlementsDue } from "../../src/jobs/settlements.js";
+import { pruneVisits } from "../../src/ledger/prune-visits.js";
+import { foldRollups } from "../../src/ledger/rollups/fold.js";
 import { orderBody, paidEvent, TEST_DATABASE_URL, TEST_DB, useTestInstance } from "../support/harness.js";
 import {
   CONFIGURATION_TABLES,
@@ -38,7 +44,10 @@ function chargebackEvent(orderReference: string, disputeId: string, status: stri
 }
 
 describe.skipIf(TEST_DB !== "postgres")(`every request's plans on a ledger with history (${TEST_DB})`, () => {
-  const t = useTestInstance({ env: { RATE_LIMIT_PUBLIC: "0" } });
+  const t = useTestInstance({ env: { RATE_LIMIT_PUBLIC: "0", WEBHOOK_ALLOW_PRIVATE_TARGETS: "1" } });
+  // The receiver of the outbound webhooks (an endpoint for every event type), answering 200.
+  let receiver: Server | undefined;
+  afterAll(() => new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve())));
 
   const ok = (response: { status: number; body: unknown }) =>
     expect(response.status, JSON.stringify(response.body)).toBeLessThan(300);
@@ -118,9 +127,28 @@ describe.skipIf(TEST_DB !== "postgres")(`every request's plans on a ledger with 
     }
     ok(await t.request("GET", "/v1/me/rewards", { key: t.memberToken("m_anna") }));
     ok(await t.request("GET", "/v1/me", { key: t.memberToken("m_anna") }));
+    // The jobs (JOBS=0 here: each is run once by hand), and the outbound webhooks' delivery pass.
+    const db = t.services.db;
+    await markSettlementsDue(db);
+    await autoApproveRewards(db, { holdDays: 1 });
+    await pruneVisits(db);
+    await foldRollups(db);
+    await runRetention(db, retentionOptions(t.services.config));
+    while ((await t.services.webhooks!.runOnce()) > 0) {
+      // until the outbox is drained
+    }
   }
 
   it(`reaches grown tables only through lookups (${ORDERS} orders of history)`, async () => {
+    receiver = createServer((_req, res) => res.writeHead(200).end("ok"));
+    await new Promise<void>((resolve) => receiver!.listen(0, "127.0.0.1", resolve));
+    const port = (receiver.address() as { port: number }).port;
+    ok(
+      await t.request("POST", "/v1/admin/webhook-endpoints", {
+        key: t.keys.admin,
+        body: { url: `http://127.0.0.1:${port}/hook`, description: "plan audit receiver" },
+      }),
+    );
     // History: paid orders (one buyer each), refunds, disputes, signups, visits, payouts, a mint.
     const history = Array.from({ length: ORDERS }, (_, i) => `ord_hist_${i}`);
     await paid(history);
