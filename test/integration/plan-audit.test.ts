@@ -21,18 +21,17 @@ import {
 /**
  * Every statement the service sends while it serves each kind of request reaches a table that has
  * grown only through a lookup — what hot-plans.test.ts holds for order.paid, for everything else:
- * refunds, disputes, signups, approvals, rejections, payouts, mints, visits and the dashboards. A
- * ledger with history (600 paid orders, refunds, disputes, signups, visits, payouts and a mint) is
- * analyzed, then one request of each kind is served while every statement is captured from the
- * driver; each is EXPLAINed with the values it was sent with, with sequential scans and hash and merge
- * joins priced out. Refused: a plan that still scans a table that grows (every table but the
- * configuration), or walks a whole index of a table of more than 100 rows (an index scan that does not
- * name the index's first column, outside a LIMIT) — the statement has no index to find its rows by,
- * and reads more every day. The
- * statements of the triggers and functions they fire are checked the same way: each captured
- * statement is run again in a transaction that rolls back, with auto_explain reporting every nested
- * plan to the test's session (dropping the settlements' `(settlement_id, …)` key made it refuse the
- * settlement deltas trigger).
+ * refunds, disputes, signups, visits, approvals, rejections, mints, payouts, the dashboards, the jobs
+ * and the outbound webhooks. A ledger with history (600 paid orders, refunds, disputes, signups,
+ * visits, payouts and a mint) is analyzed, then one request of each kind is served while every
+ * statement is captured from the driver; each is EXPLAINed with the values it was sent with, with
+ * sequential scans and hash and merge joins priced out. Refused: a plan that still scans a table that
+ * grows (every table but the configuration), or walks a whole index of a table of more than 100 rows
+ * (an index scan that does not name the index's first column, outside a LIMIT) — the statement has no
+ * index to find its rows by, and reads more every day. The statements of the triggers and functions
+ * they fire are checked the same way: each captured statement is run again in a transaction that
+ * rolls back, with auto_explain reporting every nested plan to the test's session (dropping
+ * settlement_adjustments' `(settlement_id, …)` key made it refuse the settlement deltas trigger).
  */
 const ORDERS = 600;
 
