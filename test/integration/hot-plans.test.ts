@@ -22,7 +22,7 @@ import {
  * only, and its generic plan scanned the orders still `created` in the ingest benchmark.
  *
  * The statements are captured from the driver while a real webhook is recorded alone and twelve are
- * recorded together (the grouped path's four statements), then their generic
+ * recorded together (the grouped path's three statements), then their generic
  * plans EXPLAINed (PREPARE, `plan_cache_mode = force_generic_plan`, EXPLAIN EXECUTE with the same
  * parameters): while the schema is young and analyzed, grown since, and analyzed again.
  */
