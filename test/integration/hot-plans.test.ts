@@ -9,7 +9,9 @@ import {
   indexShapes,
   type PlanNode,
   rowsRead,
+  schemaTables,
   seqScans,
+  tablesOver,
   unanchoredIndexScans,
 } from "../support/plans.js";
 
@@ -89,20 +91,11 @@ describe.skipIf(TEST_DB !== "postgres")(`hot statements' plans (${TEST_DB})`, ()
       // rows counted). EXECUTE takes its arguments as literals: each value as the driver sent it.
       const explain = (i: number, analyze = false): Promise<PlanNode> =>
         explainCaptured(client, captured[i]!, { analyze });
-      const tables = async () =>
-        (
-          await client.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE schemaname = $1", [
-            t.schema,
-          ])
-        ).rows.map((row) => row.t);
+      const tables = () => schemaTables(client, t.schema!);
       // No sequential scan of a table that has grown past what a group writes (a few-row table, as
       // the codes and tiers of this test, is scanned: that is its cheapest plan, and it stays cheap).
       const scans = async () => {
-        const grown = new Set<string>();
-        for (const table of await tables()) {
-          const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
-          if (rows[0]!.n > MAX_ROWS_READ) grown.add(table);
-        }
+        const grown = await tablesOver(client, await tables(), MAX_ROWS_READ);
         const indexes = await indexShapes(client, t.schema!);
         const found: Record<string, string[]> = {};
         for (const [i, statement] of captured.entries()) {

@@ -14,7 +14,9 @@ import {
   explainCaptured,
   indexShapes,
   type PlanNode,
+  schemaTables,
   seqScans,
+  tablesOver,
   unanchoredIndexScans,
 } from "../support/plans.js";
 
@@ -178,22 +180,14 @@ describe.skipIf(TEST_DB !== "postgres")(`every request's plans on a ledger with 
     await client.connect();
     try {
       await client.query(`SET search_path TO ${t.schema}`);
-      const tables = (
-        await client.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE schemaname = $1", [
-          t.schema,
-        ])
-      ).rows.map((row) => row.t);
+      const tables = await schemaTables(client, t.schema!);
       await client.query(`ANALYZE ${tables.join(", ")}`);
       // Every table but the configuration grows with traffic, however few rows it holds here: with
       // scans priced out, a scan of one means no index can find its rows. A walk of a whole index
       // is refused where the table holds more than 100 rows (on a few rows, walking a one-page index
       // can look cheaper than descending a better one).
       const growing = new Set(tables.filter((table) => !CONFIGURATION_TABLES.has(table)));
-      const grown = new Set<string>();
-      for (const table of growing) {
-        const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
-        if (rows[0]!.n > 100) grown.add(table);
-      }
+      const grown = await tablesOver(client, growing, 100);
       const { rows: sizes } = await client.query<{ n: number }>(
         "SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM settlement_adjustments) AS n",
       );
@@ -213,6 +207,14 @@ describe.skipIf(TEST_DB !== "postgres")(`every request's plans on a ledger with 
       await client.query("SET enable_hashjoin = off");
       await client.query("SET enable_mergejoin = off");
       const refused: string[] = [];
+      // A plan that scans a growing table, or walks a whole index of a grown one.
+      const refuse = (plan: PlanNode, what: string) => {
+        const whole = [
+          ...seqScans(plan).filter((table) => growing.has(table)),
+          ...unanchoredIndexScans(plan, indexes).filter((table) => grown.has(table)),
+        ];
+        if (whole.length) refused.push(`${[...new Set(whole)].join(", ")} ← ${what.slice(0, 200)}`);
+      };
       const unexplained: string[] = [];
       for (const statement of distinct) {
         let plan: PlanNode;
@@ -222,11 +224,7 @@ describe.skipIf(TEST_DB !== "postgres")(`every request's plans on a ledger with 
           unexplained.push(`${(error as Error).message}: ${statement.text.slice(0, 120)}`);
           continue;
         }
-        const whole = [
-          ...seqScans(plan).filter((table) => growing.has(table)),
-          ...unanchoredIndexScans(plan, indexes).filter((table) => grown.has(table)),
-        ];
-        if (whole.length) refused.push(`${[...new Set(whole)].join(", ")} ← ${statement.text.slice(0, 200)}`);
+        refuse(plan, statement.text);
       }
       // The triggers' statements (rollups, netting, the journal's balance, the outbox) run inside the
       // server: each captured statement is run again in one transaction that rolls back (a savepoint
@@ -260,11 +258,7 @@ describe.skipIf(TEST_DB !== "postgres")(`every request's plans on a ledger with 
       const top = new Set(distinct.map((statement) => statement.text));
       const triggered = [...nested].filter(([text]) => !top.has(text));
       for (const [text, plan] of triggered) {
-        const whole = [
-          ...seqScans(plan).filter((table) => growing.has(table)),
-          ...unanchoredIndexScans(plan, indexes).filter((table) => grown.has(table)),
-        ];
-        if (whole.length) refused.push(`${[...new Set(whole)].join(", ")} ← (trigger) ${text.slice(0, 200)}`);
+        refuse(plan, `(trigger) ${text}`);
       }
       console.info(
         `plan audit: ${distinct.length} distinct statements, ${unexplained.length} not explainable; ` +

@@ -42,6 +42,29 @@ export async function indexShapes(client: pg.Client, schema: string): Promise<Ma
   return new Map(rows.map((row) => [row.name, { table: row.table, first: row.first, partial: row.partial }]));
 }
 
+/** The tables of `schema`. */
+export async function schemaTables(client: pg.Client, schema: string): Promise<string[]> {
+  const { rows } = await client.query<{ t: string }>(
+    "SELECT tablename AS t FROM pg_tables WHERE schemaname = $1",
+    [schema],
+  );
+  return rows.map((row) => row.t);
+}
+
+/** Those of `tables` (on `client`'s search path) holding more than `rows` rows, counted exactly. */
+export async function tablesOver(
+  client: pg.Client,
+  tables: Iterable<string>,
+  rows: number,
+): Promise<Set<string>> {
+  const over = new Set<string>();
+  for (const table of tables) {
+    const { rows: counted } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+    if (counted[0]!.n > rows) over.add(table);
+  }
+  return over;
+}
+
 /**
  * The tables a plan reaches through a whole index rather than a lookup: an index scan of a full
  * (not partial) index whose condition does not name the index's first column walks every entry —
